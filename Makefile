@@ -1,0 +1,82 @@
+# lsmedic — set-up, tests and benchmarks from a fresh Debian machine that has only Rust.
+#
+#   make test    install what is missing, build once, run every test (what CI runs)
+#   make bench   install what is missing, run the benchmarks
+#
+# One compiled RocksDB serves tests and benchmarks: tests run with `--release` and benches use
+# the `bench` profile, which inherits `release` with identical settings, so cargo reuses the
+# ~12-minute C++ build. Point CARGO_TARGET_DIR at a cache outside the clone to keep it.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+CARGO ?= cargo
+PYTHON ?= python3
+
+ORT_VERSION := 1.31.1
+ORT_DIR := $(CURDIR)/.ort
+ORT_LIB := $(ORT_DIR)/libonnxruntime.so.$(ORT_VERSION)
+# A user's own ORT_DYLIB_PATH wins over the project-local copy.
+ORT_DYLIB_PATH ?= $(ORT_LIB)
+export ORT_DYLIB_PATH
+
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
+LOOM_TARGET_DIR := $(TARGET_DIR)/loom
+
+.PHONY: all setup libclang onnxruntime build test test-rust test-loom bench lint fmt clean-ort
+
+all: test
+
+## Set-up -------------------------------------------------------------------------------
+
+setup: libclang onnxruntime
+
+# bindgen (librocksdb-sys) needs libclang at build time.
+libclang:
+	@if ! ldconfig -p | grep -q 'libclang[-.0-9]*\.so'; then \
+		echo "installing libclang-dev (needed by librocksdb-sys' bindgen)"; \
+		if [ "$$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi; \
+		$$SUDO apt-get update -qq; \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq libclang-dev >/dev/null; \
+	fi
+
+onnxruntime:
+	@if [ -f "$(ORT_DYLIB_PATH)" ]; then :; \
+	elif [ "$(ORT_DYLIB_PATH)" != "$(ORT_LIB)" ]; then \
+		echo "ORT_DYLIB_PATH=$(ORT_DYLIB_PATH) does not exist" >&2; exit 1; \
+	else \
+		$(PYTHON) scripts/fetch_onnxruntime.py "$(ORT_DIR)"; \
+	fi
+
+## Build and test -----------------------------------------------------------------------
+
+build: setup
+	$(CARGO) build --release --workspace --all-targets
+
+test: setup test-rust test-loom
+	@echo "make test: all suites passed"
+
+test-rust:
+	$(CARGO) test --release --workspace
+
+# Loom model-checks the lock-free rings. It needs `--cfg loom` for every crate it builds, so it
+# uses its own target dir and only the RocksDB-free telemetry crate (builds in seconds).
+test-loom:
+	RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR="$(LOOM_TARGET_DIR)" \
+		$(CARGO) test --release -p lsmedic-telemetry --lib -- loom
+
+## Benchmarks ---------------------------------------------------------------------------
+
+bench: setup
+	$(CARGO) bench --workspace
+
+## Hygiene ------------------------------------------------------------------------------
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+clean-ort:
+	rm -rf "$(ORT_DIR)"

@@ -1,0 +1,563 @@
+//! Engine configuration: typed, validated once at open, serialisable (TOML/JSON) with
+//! RocksDB's own option names so that an operator's RocksDB knowledge carries over.
+//!
+//! Defaults are RocksDB's, except where lsmedic needs something RocksDB leaves off
+//! (statistics on, a 10-bit Bloom filter). [`EngineConfig::db_options`] and
+//! [`CfOptions::rocksdb_options`] build the exact `rocksdb::Options` the engine opens with,
+//! so a benchmark can open raw RocksDB with identical options.
+
+use rocksdb::{BlockBasedOptions, Cache, DBCompressionType, Options};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+const KIB: u64 = 1024;
+const MIB: u64 = 1024 * KIB;
+const GIB: u64 = 1024 * MIB;
+
+/// Block compression of SST files.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    /// No compression.
+    None,
+    /// Snappy (RocksDB's default).
+    #[default]
+    Snappy,
+    /// LZ4.
+    Lz4,
+    /// Zstandard.
+    Zstd,
+}
+
+impl Compression {
+    fn rocksdb(self) -> DBCompressionType {
+        match self {
+            Compression::None => DBCompressionType::None,
+            Compression::Snappy => DBCompressionType::Snappy,
+            Compression::Lz4 => DBCompressionType::Lz4,
+            Compression::Zstd => DBCompressionType::Zstd,
+        }
+    }
+}
+
+/// Options of one column family (RocksDB's `ColumnFamilyOptions` subset lsmedic manages).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CfOptions {
+    /// Bytes of one memtable before it is sealed and flushed.
+    pub write_buffer_size: u64,
+    /// Memtables (active + immutable) kept before writes stop.
+    pub max_write_buffer_number: i32,
+    /// Immutable memtables merged into one flush.
+    pub min_write_buffer_number_to_merge: i32,
+    /// L0 files that trigger a compaction.
+    pub level0_file_num_compaction_trigger: i32,
+    /// L0 files at which writes slow down.
+    pub level0_slowdown_writes_trigger: i32,
+    /// L0 files at which writes stop.
+    pub level0_stop_writes_trigger: i32,
+    /// Pending compaction bytes at which writes slow down (0 = off).
+    pub soft_pending_compaction_bytes_limit: u64,
+    /// Pending compaction bytes at which writes stop (0 = off).
+    pub hard_pending_compaction_bytes_limit: u64,
+    /// Target size of an SST file at L1.
+    pub target_file_size_base: u64,
+    /// Total size target of L1.
+    pub max_bytes_for_level_base: u64,
+    /// Size ratio between adjacent levels.
+    pub max_bytes_for_level_multiplier: f64,
+    /// Stop automatic compactions (manual ones still run).
+    pub disable_auto_compactions: bool,
+    /// Block compression.
+    pub compression: Compression,
+    /// Bloom-filter bits per key (0 = no filter).
+    pub bloom_filter_bits_per_key: f64,
+    /// Uncompressed size of a data block.
+    pub block_size: u64,
+}
+
+impl Default for CfOptions {
+    fn default() -> Self {
+        CfOptions {
+            write_buffer_size: 64 * MIB,
+            max_write_buffer_number: 2,
+            min_write_buffer_number_to_merge: 1,
+            level0_file_num_compaction_trigger: 4,
+            level0_slowdown_writes_trigger: 20,
+            level0_stop_writes_trigger: 36,
+            soft_pending_compaction_bytes_limit: 64 * GIB,
+            hard_pending_compaction_bytes_limit: 256 * GIB,
+            target_file_size_base: 64 * MIB,
+            max_bytes_for_level_base: 256 * MIB,
+            max_bytes_for_level_multiplier: 10.0,
+            disable_auto_compactions: false,
+            compression: Compression::Snappy,
+            bloom_filter_bits_per_key: 10.0,
+            block_size: 4 * KIB,
+        }
+    }
+}
+
+fn invalid(option: &'static str, cf: &str, value: impl ToString, reason: impl ToString) -> Error {
+    Error::InvalidOption {
+        option,
+        cf: Some(cf.to_owned()),
+        value: value.to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+fn check_range<T: PartialOrd + ToString + Copy>(
+    option: &'static str,
+    cf: &str,
+    value: T,
+    min: T,
+    max: T,
+) -> Result<()> {
+    if value < min || value > max {
+        return Err(invalid(
+            option,
+            cf,
+            value,
+            format!("must be in {}..={}", min.to_string(), max.to_string()),
+        ));
+    }
+    Ok(())
+}
+
+impl CfOptions {
+    /// Checks every option's range and the cross-option rules RocksDB would otherwise
+    /// silently "sanitise" (compaction trigger ≤ slowdown ≤ stop, soft ≤ hard).
+    pub fn validate(&self, cf: &str) -> Result<()> {
+        check_range(
+            "write_buffer_size",
+            cf,
+            self.write_buffer_size,
+            64 * KIB,
+            64 * GIB,
+        )?;
+        check_range(
+            "max_write_buffer_number",
+            cf,
+            self.max_write_buffer_number,
+            2,
+            256,
+        )?;
+        check_range(
+            "min_write_buffer_number_to_merge",
+            cf,
+            self.min_write_buffer_number_to_merge,
+            1,
+            self.max_write_buffer_number - 1,
+        )?;
+        check_range(
+            "level0_file_num_compaction_trigger",
+            cf,
+            self.level0_file_num_compaction_trigger,
+            1,
+            10_000,
+        )?;
+        if self.level0_slowdown_writes_trigger < self.level0_file_num_compaction_trigger {
+            return Err(invalid(
+                "level0_slowdown_writes_trigger",
+                cf,
+                self.level0_slowdown_writes_trigger,
+                format!(
+                    "must be >= level0_file_num_compaction_trigger ({})",
+                    self.level0_file_num_compaction_trigger
+                ),
+            ));
+        }
+        if self.level0_stop_writes_trigger < self.level0_slowdown_writes_trigger {
+            return Err(invalid(
+                "level0_stop_writes_trigger",
+                cf,
+                self.level0_stop_writes_trigger,
+                format!(
+                    "must be >= level0_slowdown_writes_trigger ({})",
+                    self.level0_slowdown_writes_trigger
+                ),
+            ));
+        }
+        check_range(
+            "level0_stop_writes_trigger",
+            cf,
+            self.level0_stop_writes_trigger,
+            1,
+            10_000,
+        )?;
+        if self.hard_pending_compaction_bytes_limit != 0
+            && self.soft_pending_compaction_bytes_limit > self.hard_pending_compaction_bytes_limit
+        {
+            return Err(invalid(
+                "soft_pending_compaction_bytes_limit",
+                cf,
+                self.soft_pending_compaction_bytes_limit,
+                format!(
+                    "must be <= hard_pending_compaction_bytes_limit ({})",
+                    self.hard_pending_compaction_bytes_limit
+                ),
+            ));
+        }
+        check_range(
+            "target_file_size_base",
+            cf,
+            self.target_file_size_base,
+            64 * KIB,
+            64 * GIB,
+        )?;
+        check_range(
+            "max_bytes_for_level_base",
+            cf,
+            self.max_bytes_for_level_base,
+            64 * KIB,
+            1024 * GIB,
+        )?;
+        if !(self.max_bytes_for_level_multiplier.is_finite()
+            && self.max_bytes_for_level_multiplier > 1.0
+            && self.max_bytes_for_level_multiplier <= 100.0)
+        {
+            return Err(invalid(
+                "max_bytes_for_level_multiplier",
+                cf,
+                self.max_bytes_for_level_multiplier,
+                "must be a number in (1, 100]",
+            ));
+        }
+        if !(self.bloom_filter_bits_per_key.is_finite()
+            && (0.0..=64.0).contains(&self.bloom_filter_bits_per_key))
+        {
+            return Err(invalid(
+                "bloom_filter_bits_per_key",
+                cf,
+                self.bloom_filter_bits_per_key,
+                "must be a number in [0, 64]",
+            ));
+        }
+        check_range("block_size", cf, self.block_size, 256, 64 * MIB)?;
+        Ok(())
+    }
+
+    /// The `rocksdb::Options` for this column family, sharing `block_cache`.
+    pub fn rocksdb_options(&self, block_cache: &Cache) -> Options {
+        let mut opts = Options::default();
+        self.apply(&mut opts, block_cache);
+        opts
+    }
+
+    /// Writes these CF options into `opts` (also used for the DB's default CF).
+    pub fn apply(&self, opts: &mut Options, block_cache: &Cache) {
+        opts.set_write_buffer_size(self.write_buffer_size as usize);
+        opts.set_max_write_buffer_number(self.max_write_buffer_number);
+        opts.set_min_write_buffer_number_to_merge(self.min_write_buffer_number_to_merge);
+        opts.set_level_zero_file_num_compaction_trigger(self.level0_file_num_compaction_trigger);
+        opts.set_level_zero_slowdown_writes_trigger(self.level0_slowdown_writes_trigger);
+        opts.set_level_zero_stop_writes_trigger(self.level0_stop_writes_trigger);
+        opts.set_soft_pending_compaction_bytes_limit(
+            self.soft_pending_compaction_bytes_limit as usize,
+        );
+        opts.set_hard_pending_compaction_bytes_limit(
+            self.hard_pending_compaction_bytes_limit as usize,
+        );
+        opts.set_target_file_size_base(self.target_file_size_base);
+        opts.set_max_bytes_for_level_base(self.max_bytes_for_level_base);
+        opts.set_max_bytes_for_level_multiplier(self.max_bytes_for_level_multiplier);
+        opts.set_disable_auto_compactions(self.disable_auto_compactions);
+        opts.set_compression_type(self.compression.rocksdb());
+        let mut table = BlockBasedOptions::default();
+        table.set_block_cache(block_cache);
+        table.set_block_size(self.block_size as usize);
+        if self.bloom_filter_bits_per_key > 0.0 {
+            table.set_bloom_filter(self.bloom_filter_bits_per_key, false);
+        }
+        opts.set_block_based_table_factory(&table);
+    }
+}
+
+/// One column family to create at open (or whose options to use when it exists).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ColumnFamilyConfig {
+    /// The column family's name.
+    pub name: String,
+    /// Its options; fields left out take RocksDB's defaults (see [`CfOptions::default`]).
+    #[serde(default)]
+    pub options: CfOptions,
+}
+
+/// Sizes of the telemetry rings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TelemetryConfig {
+    /// Op-ring shards (0 = twice the CPU count, rounded up to a power of two).
+    pub op_ring_shards: usize,
+    /// Capacity of each op-ring shard, in events.
+    pub op_ring_capacity: usize,
+    /// Capacity of the listener-event ring, in events.
+    pub event_ring_capacity: usize,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        TelemetryConfig {
+            op_ring_shards: 0,
+            op_ring_capacity: 16 * 1024,
+            event_ring_capacity: 4 * 1024,
+        }
+    }
+}
+
+/// How to open an [`Engine`](crate::Engine): RocksDB DB options, column families, telemetry.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EngineConfig {
+    /// Create the database when the directory has none.
+    pub create_if_missing: bool,
+    /// Create configured column families that the database lacks.
+    pub create_missing_column_families: bool,
+    /// RocksDB's aggressive consistency checks (background errors on corruption).
+    pub paranoid_checks: bool,
+    /// Flush + compaction threads.
+    pub max_background_jobs: i32,
+    /// Threads one compaction may split into.
+    pub max_subcompactions: u32,
+    /// Write rate (bytes/s) RocksDB applies while writes are delayed.
+    pub delayed_write_rate: u64,
+    /// WAL size that forces flushes of the oldest memtables (0 = automatic).
+    pub max_total_wal_size: u64,
+    /// Sync SST writes every this many bytes (0 = off).
+    pub bytes_per_sync: u64,
+    /// Collect RocksDB statistics (tickers, histograms) for the sampler.
+    pub statistics: bool,
+    /// Block-cache capacity in bytes, shared by all column families.
+    pub block_cache_size: u64,
+    /// Budget of all memtables together (RocksDB `WriteBufferManager`); `None` = unlimited.
+    pub write_buffer_manager_size: Option<u64>,
+    /// Options of the default column family and of column families created without options.
+    pub cf_options: CfOptions,
+    /// Column families to create or open, with their options.
+    pub column_families: Vec<ColumnFamilyConfig>,
+    /// Ring sizes.
+    pub telemetry: TelemetryConfig,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            create_if_missing: true,
+            create_missing_column_families: true,
+            paranoid_checks: true,
+            max_background_jobs: 2,
+            max_subcompactions: 1,
+            delayed_write_rate: 16 * MIB,
+            max_total_wal_size: 0,
+            bytes_per_sync: 0,
+            statistics: true,
+            block_cache_size: 32 * MIB,
+            write_buffer_manager_size: None,
+            cf_options: CfOptions::default(),
+            column_families: Vec::new(),
+            telemetry: TelemetryConfig::default(),
+        }
+    }
+}
+
+fn db_invalid(option: &'static str, value: impl ToString, reason: impl ToString) -> Error {
+    Error::InvalidOption {
+        option,
+        cf: None,
+        value: value.to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+impl EngineConfig {
+    /// Parses a TOML document; unknown options and wrong types are errors naming the field.
+    pub fn from_toml_str(text: &str) -> Result<Self> {
+        toml::from_str(text).map_err(|e| Error::ConfigParse {
+            format: "TOML",
+            message: e.to_string(),
+        })
+    }
+
+    /// Parses a JSON document; unknown options and wrong types are errors naming the field.
+    pub fn from_json_str(text: &str) -> Result<Self> {
+        serde_json::from_str(text).map_err(|e| Error::ConfigParse {
+            format: "JSON",
+            message: e.to_string(),
+        })
+    }
+
+    /// Options of the column family `name` as configured (the defaults when not listed).
+    pub fn cf_options_for(&self, name: &str) -> &CfOptions {
+        self.column_families
+            .iter()
+            .find(|cf| cf.name == name)
+            .map(|cf| &cf.options)
+            .unwrap_or(&self.cf_options)
+    }
+
+    /// Checks every option and cross-option rule; the first problem is returned.
+    pub fn validate(&self) -> Result<()> {
+        if !(1..=256).contains(&self.max_background_jobs) {
+            return Err(db_invalid(
+                "max_background_jobs",
+                self.max_background_jobs,
+                "must be in 1..=256",
+            ));
+        }
+        if !(1..=64).contains(&self.max_subcompactions) {
+            return Err(db_invalid(
+                "max_subcompactions",
+                self.max_subcompactions,
+                "must be in 1..=64",
+            ));
+        }
+        if self.delayed_write_rate < 16 * KIB {
+            return Err(db_invalid(
+                "delayed_write_rate",
+                self.delayed_write_rate,
+                "must be >= 16384 bytes/s (RocksDB's floor)",
+            ));
+        }
+        if let Some(size) = self.write_buffer_manager_size {
+            if size < MIB {
+                return Err(db_invalid(
+                    "write_buffer_manager_size",
+                    size,
+                    "must be >= 1 MiB (omit it for no limit)",
+                ));
+            }
+        }
+        let telemetry = &self.telemetry;
+        for (option, value) in [
+            ("telemetry.op_ring_capacity", telemetry.op_ring_capacity),
+            (
+                "telemetry.event_ring_capacity",
+                telemetry.event_ring_capacity,
+            ),
+        ] {
+            if !(2..=1 << 24).contains(&value) {
+                return Err(db_invalid(option, value, "must be in 2..=16777216"));
+            }
+        }
+        if telemetry.op_ring_shards > 256 {
+            return Err(db_invalid(
+                "telemetry.op_ring_shards",
+                telemetry.op_ring_shards,
+                "must be in 0..=256 (0 = automatic)",
+            ));
+        }
+        self.cf_options.validate("default")?;
+        let mut seen = std::collections::HashSet::new();
+        for cf in &self.column_families {
+            validate_cf_name(&cf.name)?;
+            if !seen.insert(cf.name.as_str()) {
+                return Err(Error::ColumnFamilyExists {
+                    name: cf.name.clone(),
+                });
+            }
+            cf.options.validate(&cf.name)?;
+        }
+        Ok(())
+    }
+
+    /// The DB-wide `rocksdb::Options` (with the default CF's options) the engine opens with;
+    /// the engine adds its event listener on top.
+    pub fn db_options(&self, block_cache: &Cache) -> Options {
+        let mut opts = self.cf_options_for("default").rocksdb_options(block_cache);
+        opts.create_if_missing(self.create_if_missing);
+        opts.create_missing_column_families(self.create_missing_column_families);
+        opts.set_paranoid_checks(self.paranoid_checks);
+        opts.set_max_background_jobs(self.max_background_jobs);
+        opts.set_max_subcompactions(self.max_subcompactions);
+        opts.set_delayed_write_rate(self.delayed_write_rate);
+        opts.set_max_total_wal_size(self.max_total_wal_size);
+        opts.set_bytes_per_sync(self.bytes_per_sync);
+        if self.statistics {
+            opts.enable_statistics();
+        }
+        opts
+    }
+}
+
+/// Checks a column-family name: non-empty, at most 255 bytes, no NUL.
+pub fn validate_cf_name(name: &str) -> Result<()> {
+    if name.is_empty() || name.len() > 255 || name.contains('\0') {
+        return Err(Error::InvalidOption {
+            option: "column_family.name",
+            cf: None,
+            value: format!("{name:?}"),
+            reason: "must be 1..=255 bytes without NUL".into(),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        EngineConfig::default().validate().expect("defaults valid");
+    }
+
+    #[test]
+    fn slowdown_above_stop_is_rejected_with_option_named() {
+        let mut config = EngineConfig::default();
+        config.cf_options.level0_stop_writes_trigger = 10;
+        let err = config.validate().unwrap_err();
+        assert!(matches!(
+            err,
+            Error::InvalidOption {
+                option: "level0_stop_writes_trigger",
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn unknown_option_in_toml_is_named() {
+        let err = EngineConfig::from_toml_str("max_backgroud_jobs = 4").unwrap_err();
+        assert!(err.to_string().contains("max_backgroud_jobs"), "{err}");
+    }
+
+    #[test]
+    fn wrong_type_in_json_is_an_error() {
+        let err = EngineConfig::from_json_str(r#"{"max_background_jobs": "four"}"#).unwrap_err();
+        assert!(matches!(err, Error::ConfigParse { format: "JSON", .. }));
+    }
+
+    #[test]
+    fn toml_round_trip_keeps_every_field() {
+        let mut config = EngineConfig::default();
+        config.column_families.push(ColumnFamilyConfig {
+            name: "users".into(),
+            options: CfOptions {
+                write_buffer_size: MIB,
+                compression: Compression::Zstd,
+                ..CfOptions::default()
+            },
+        });
+        config.write_buffer_manager_size = Some(128 * MIB);
+        let text = toml::to_string(&config).expect("serialise");
+        assert_eq!(EngineConfig::from_toml_str(&text).expect("parse"), config);
+    }
+
+    #[test]
+    fn duplicate_column_family_is_rejected() {
+        let mut config = EngineConfig::default();
+        for _ in 0..2 {
+            config.column_families.push(ColumnFamilyConfig {
+                name: "a".into(),
+                options: CfOptions::default(),
+            });
+        }
+        assert!(matches!(
+            config.validate(),
+            Err(Error::ColumnFamilyExists { .. })
+        ));
+    }
+}

@@ -1,0 +1,42 @@
+//! # lsmedic-engine
+//!
+//! RocksDB, instrumented. [`Engine`] opens RocksDB in multi-threaded column-family mode and
+//! records, without blocking callers:
+//!
+//! 1. every foreground op (kind, column family, latency, bytes, outcome) into lock-free op
+//!    rings, from the caller's thread;
+//! 2. RocksDB's event-listener callbacks (flush, compaction, stall-condition changes,
+//!    memtable sealed, background errors) into the event ring ([`raw`] holds every `unsafe`);
+//! 3. per-CF properties and DB statistics on demand, through [`Engine::sample`].
+//!
+//! Drain the rings through [`Engine::telemetry`]; aggregate with
+//! [`lsmedic_telemetry::Window`].
+//!
+//! ```no_run
+//! use lsmedic_engine::{Engine, EngineConfig};
+//! # fn main() -> Result<(), lsmedic_engine::Error> {
+//! let engine = Engine::open("/tmp/lsmedic-doc", EngineConfig::default())?;
+//! engine.create_cf("users", None)?;
+//! engine.put("users", b"alice", b"1")?;
+//! assert_eq!(engine.get("users", b"alice")?, Some(b"1".to_vec()));
+//! let mut ops = 0;
+//! engine.telemetry().drain_ops(|_event| ops += 1);
+//! assert_eq!(ops, 2);
+//! engine.close()?;
+//! # Ok(()) }
+//! ```
+
+#![warn(missing_docs)]
+
+pub mod config;
+mod engine;
+pub mod error;
+mod raw;
+mod sampler;
+pub mod telemetry;
+
+pub use config::{CfOptions, ColumnFamilyConfig, Compression, EngineConfig, TelemetryConfig};
+pub use engine::{Engine, EngineIter, IterOptions, WriteBatch, WriteOpts, DEFAULT_CF};
+pub use error::{Error, KeyPreview, Result};
+pub use lsmedic_telemetry as telemetry_types;
+pub use telemetry::Telemetry;

@@ -1,0 +1,329 @@
+//! Every `unsafe` line of the engine: RocksDB's event-listener C API and the lifetime
+//! detachment of column-family handles.
+//!
+//! The listener does nothing but translate RocksDB callbacks into small plain
+//! [`EngineEvent`]s and push them into the event ring (TiKV's `flow_listener` habit): no
+//! judgement, no blocking, no unbounded allocation. Callbacks run on RocksDB's background
+//! threads; a panic inside one is caught (unwinding into C++ would abort the process) and
+//! counted in [`Telemetry::listener_panics`].
+
+use std::ffi::{c_char, c_void};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+
+use librocksdb_sys as ffi;
+use lsmedic_telemetry::{BackgroundErrorReason, EngineEventKind, Message, StallCondition};
+use rocksdb::{AsRawPtr, BoundColumnFamily, Options};
+
+use crate::telemetry::Telemetry;
+
+/// State handed to RocksDB as the listener's `void*`; freed by [`destroy_state`].
+struct ListenerState {
+    telemetry: Arc<Telemetry>,
+}
+
+/// Registers lsmedic's event listener on `opts`; RocksDB then owns it (through a
+/// `shared_ptr` in the options, copied into the DB at open) and frees it with the last copy.
+pub(crate) fn attach_listener(opts: &mut Options, telemetry: Arc<Telemetry>) {
+    let state = Box::into_raw(Box::new(ListenerState { telemetry })) as *mut c_void;
+    // SAFETY: every callback has the signature RocksDB's C API declares for it; `state` is a
+    // valid, uniquely owned `ListenerState` that only `destroy_state` frees, and RocksDB calls
+    // the destructor exactly once, when the listener object is deleted.
+    unsafe {
+        let listener = ffi::rocksdb_eventlistener_create(
+            state,
+            Some(destroy_state),
+            Some(on_flush_begin),
+            Some(on_flush_completed),
+            Some(on_compaction_begin),
+            Some(on_compaction_completed),
+            Some(on_subcompaction_ignored),
+            Some(on_subcompaction_ignored),
+            Some(on_external_file_ingested_ignored),
+            Some(on_background_error),
+            Some(on_stall_conditions_changed),
+            Some(on_memtable_sealed),
+        );
+        // SAFETY: `opts` is alive for the call; ownership of `listener` moves to a
+        // shared_ptr inside the options (c.cc: `listeners.emplace_back(shared_ptr(t))`), so we
+        // must not destroy it ourselves.
+        ffi::rocksdb_options_add_eventlistener(opts.as_raw_ptr(), listener);
+    }
+}
+
+unsafe extern "C" fn destroy_state(state: *mut c_void) {
+    if state.is_null() {
+        return;
+    }
+    // SAFETY: `state` came from `Box::into_raw` in `attach_listener` and RocksDB calls this
+    // destructor once.
+    drop(unsafe { Box::from_raw(state as *mut ListenerState) });
+}
+
+/// Runs `body` with the listener's telemetry, catching any panic.
+fn with_state(state: *mut c_void, body: impl FnOnce(&Telemetry)) {
+    if state.is_null() {
+        return;
+    }
+    // SAFETY: `state` points to the live `ListenerState` (freed only by `destroy_state`, after
+    // RocksDB stops calling callbacks); we only take shared references to it.
+    let telemetry: &Telemetry = unsafe { &(*(state as *const ListenerState)).telemetry };
+    if catch_unwind(AssertUnwindSafe(|| body(telemetry))).is_err() {
+        telemetry.count_listener_panic();
+    }
+}
+
+/// Copies a (pointer, length) string RocksDB returned; empty when null.
+///
+/// # Safety
+/// `ptr` must be null or point to `len` readable bytes for the duration of the call.
+unsafe fn borrowed_bytes<'a>(ptr: *const c_char, len: usize) -> &'a [u8] {
+    if ptr.is_null() || len == 0 {
+        return &[];
+    }
+    // SAFETY: guaranteed by the caller.
+    unsafe { std::slice::from_raw_parts(ptr as *const u8, len) }
+}
+
+/// Reads and frees an error string RocksDB allocated into `err`; `None` when no error.
+///
+/// # Safety
+/// `err` must be null or a NUL-terminated string allocated by RocksDB (malloc).
+unsafe fn take_error(err: *mut c_char) -> Option<Message> {
+    if err.is_null() {
+        return None;
+    }
+    // SAFETY: `err` is NUL-terminated (RocksDB's SaveError uses strdup).
+    let message = Message::from_bytes(unsafe { std::ffi::CStr::from_ptr(err) }.to_bytes());
+    // SAFETY: allocated by RocksDB with malloc; rocksdb_free is its matching free.
+    unsafe { ffi::rocksdb_free(err as *mut c_void) };
+    Some(message)
+}
+
+fn stall_condition(code: i32) -> StallCondition {
+    // RocksDB's `enum class WriteStallCondition { kDelayed, kStopped, kNormal }`.
+    match code {
+        0 => StallCondition::Delayed,
+        1 => StallCondition::Stopped,
+        _ => StallCondition::Normal,
+    }
+}
+
+unsafe extern "C" fn on_flush_begin(
+    state: *mut c_void,
+    _db: *mut ffi::rocksdb_t,
+    info: *const ffi::rocksdb_flushjobinfo_t,
+) {
+    with_state(state, |telemetry| {
+        // SAFETY: `info` is a valid FlushJobInfo for the duration of the callback.
+        let (name, kind) = unsafe {
+            let mut len = 0usize;
+            let name = borrowed_bytes(ffi::rocksdb_flushjobinfo_cf_name(info, &mut len), len);
+            let kind = EngineEventKind::FlushBegin {
+                job_id: ffi::rocksdb_flushjobinfo_job_id(info),
+                reason: ffi::rocksdb_flushjobinfo_flush_reason(info) as u32,
+                triggered_writes_slowdown: ffi::rocksdb_flushjobinfo_triggered_writes_slowdown(
+                    info,
+                ) != 0,
+                triggered_writes_stop: ffi::rocksdb_flushjobinfo_triggered_writes_stop(info) != 0,
+            };
+            (name, kind)
+        };
+        telemetry.push_event(name, kind);
+    });
+}
+
+unsafe extern "C" fn on_flush_completed(
+    state: *mut c_void,
+    _db: *mut ffi::rocksdb_t,
+    info: *const ffi::rocksdb_flushjobinfo_t,
+) {
+    with_state(state, |telemetry| {
+        // SAFETY: `info` is a valid FlushJobInfo for the duration of the callback; its table
+        // properties pointer is null or valid for the same duration.
+        let (name, kind) = unsafe {
+            let mut len = 0usize;
+            let name = borrowed_bytes(ffi::rocksdb_flushjobinfo_cf_name(info, &mut len), len);
+            let props = ffi::rocksdb_flushjobinfo_table_properties(info);
+            let (file_bytes, entries) = if props.is_null() {
+                (0, 0)
+            } else {
+                (
+                    ffi::rocksdb_table_properties_data_size(props)
+                        + ffi::rocksdb_table_properties_index_size(props)
+                        + ffi::rocksdb_table_properties_filter_size(props),
+                    ffi::rocksdb_table_properties_num_entries(props),
+                )
+            };
+            let kind = EngineEventKind::FlushCompleted {
+                job_id: ffi::rocksdb_flushjobinfo_job_id(info),
+                reason: ffi::rocksdb_flushjobinfo_flush_reason(info) as u32,
+                file_bytes,
+                entries,
+                triggered_writes_slowdown: ffi::rocksdb_flushjobinfo_triggered_writes_slowdown(
+                    info,
+                ) != 0,
+                triggered_writes_stop: ffi::rocksdb_flushjobinfo_triggered_writes_stop(info) != 0,
+            };
+            (name, kind)
+        };
+        telemetry.push_event(name, kind);
+    });
+}
+
+unsafe extern "C" fn on_compaction_begin(
+    state: *mut c_void,
+    _db: *mut ffi::rocksdb_t,
+    info: *const ffi::rocksdb_compactionjobinfo_t,
+) {
+    with_state(state, |telemetry| {
+        // SAFETY: `info` is a valid CompactionJobInfo for the duration of the callback.
+        let (name, kind) = unsafe {
+            let mut len = 0usize;
+            let name = borrowed_bytes(ffi::rocksdb_compactionjobinfo_cf_name(info, &mut len), len);
+            let kind = EngineEventKind::CompactionBegin {
+                job_id: ffi::rocksdb_compactionjobinfo_job_id(info),
+                input_level: ffi::rocksdb_compactionjobinfo_base_input_level(info),
+                output_level: ffi::rocksdb_compactionjobinfo_output_level(info),
+                reason: ffi::rocksdb_compactionjobinfo_compaction_reason(info),
+                num_l0_files: ffi::rocksdb_compactionjobinfo_num_l0_files(info),
+                input_files: ffi::rocksdb_compactionjobinfo_input_files_count(info) as u64,
+            };
+            (name, kind)
+        };
+        telemetry.push_event(name, kind);
+    });
+}
+
+unsafe extern "C" fn on_compaction_completed(
+    state: *mut c_void,
+    _db: *mut ffi::rocksdb_t,
+    info: *const ffi::rocksdb_compactionjobinfo_t,
+) {
+    with_state(state, |telemetry| {
+        // SAFETY: `info` is a valid CompactionJobInfo for the duration of the callback; the
+        // status call writes a RocksDB-allocated string into `err` that `take_error` frees.
+        let (name, kind) = unsafe {
+            let mut len = 0usize;
+            let name = borrowed_bytes(ffi::rocksdb_compactionjobinfo_cf_name(info, &mut len), len);
+            let mut err: *mut c_char = std::ptr::null_mut();
+            ffi::rocksdb_compactionjobinfo_status(info, &mut err);
+            let failed = take_error(err).is_some();
+            let aborted = ffi::rocksdb_compactionjobinfo_aborted(info) != 0;
+            let kind = EngineEventKind::CompactionCompleted {
+                job_id: ffi::rocksdb_compactionjobinfo_job_id(info),
+                input_level: ffi::rocksdb_compactionjobinfo_base_input_level(info),
+                output_level: ffi::rocksdb_compactionjobinfo_output_level(info),
+                reason: ffi::rocksdb_compactionjobinfo_compaction_reason(info),
+                num_l0_files: ffi::rocksdb_compactionjobinfo_num_l0_files(info),
+                input_bytes: ffi::rocksdb_compactionjobinfo_total_input_bytes(info),
+                output_bytes: ffi::rocksdb_compactionjobinfo_total_output_bytes(info),
+                input_records: ffi::rocksdb_compactionjobinfo_input_records(info),
+                output_records: ffi::rocksdb_compactionjobinfo_output_records(info),
+                elapsed_micros: ffi::rocksdb_compactionjobinfo_elapsed_micros(info),
+                corrupt_keys: ffi::rocksdb_compactionjobinfo_num_corrupt_keys(info),
+                ok: !failed && !aborted,
+            };
+            (name, kind)
+        };
+        telemetry.push_event(name, kind);
+    });
+}
+
+unsafe extern "C" fn on_subcompaction_ignored(
+    _state: *mut c_void,
+    _info: *const ffi::rocksdb_subcompactionjobinfo_t,
+) {
+}
+
+unsafe extern "C" fn on_external_file_ingested_ignored(
+    _state: *mut c_void,
+    _db: *mut ffi::rocksdb_t,
+    _info: *const ffi::rocksdb_externalfileingestioninfo_t,
+) {
+}
+
+unsafe extern "C" fn on_background_error(
+    state: *mut c_void,
+    reason: u32,
+    status: *mut ffi::rocksdb_status_ptr_t,
+) {
+    with_state(state, |telemetry| {
+        let message = if status.is_null() {
+            Message::from_bytes(b"")
+        } else {
+            let mut err: *mut c_char = std::ptr::null_mut();
+            // SAFETY: `status` wraps the live Status of this callback; the call only reads it
+            // and writes a RocksDB-allocated copy of its text into `err`, freed by take_error.
+            unsafe {
+                ffi::rocksdb_status_ptr_get_error(status, &mut err);
+                take_error(err)
+            }
+            .unwrap_or_else(|| Message::from_bytes(b"OK"))
+        };
+        telemetry.push_event(
+            &[],
+            EngineEventKind::BackgroundError {
+                reason: BackgroundErrorReason::from_code(reason),
+                message,
+            },
+        );
+    });
+}
+
+unsafe extern "C" fn on_stall_conditions_changed(
+    state: *mut c_void,
+    info: *const ffi::rocksdb_writestallinfo_t,
+) {
+    with_state(state, |telemetry| {
+        // SAFETY: `info` is a valid WriteStallInfo; `cur`/`prev` point at its
+        // `WriteStallCondition` fields, an `enum class` with the default `int` underlying type.
+        let (name, kind) = unsafe {
+            let mut len = 0usize;
+            let name = borrowed_bytes(ffi::rocksdb_writestallinfo_cf_name(info, &mut len), len);
+            let cur = *(ffi::rocksdb_writestallinfo_cur(info) as *const i32);
+            let prev = *(ffi::rocksdb_writestallinfo_prev(info) as *const i32);
+            let kind = EngineEventKind::StallConditionChanged {
+                prev: stall_condition(prev),
+                cur: stall_condition(cur),
+            };
+            (name, kind)
+        };
+        telemetry.push_event(name, kind);
+    });
+}
+
+unsafe extern "C" fn on_memtable_sealed(
+    state: *mut c_void,
+    info: *const ffi::rocksdb_memtableinfo_t,
+) {
+    with_state(state, |telemetry| {
+        // SAFETY: `info` is a valid MemTableInfo for the duration of the callback.
+        let (name, kind) = unsafe {
+            let mut len = 0usize;
+            let name = borrowed_bytes(ffi::rocksdb_memtableinfo_cf_name(info, &mut len), len);
+            let kind = EngineEventKind::MemtableSealed {
+                entries: ffi::rocksdb_memtableinfo_num_entries(info),
+                deletes: ffi::rocksdb_memtableinfo_num_deletes(info),
+            };
+            (name, kind)
+        };
+        telemetry.push_event(name, kind);
+    });
+}
+
+/// A column-family handle whose borrow of the DB has been erased so that the engine can keep
+/// it next to the DB it belongs to.
+pub(crate) type DetachedCf = Arc<BoundColumnFamily<'static>>;
+
+/// Erases the lifetime of a column-family handle.
+///
+/// # Safety
+/// The caller must drop the returned handle (and every clone of it) before the DB it came
+/// from. `Engine` guarantees this: handles live only in its column-family table, which is
+/// declared (and so dropped) before the DB field, and they never leave the engine.
+pub(crate) unsafe fn detach_cf(handle: Arc<BoundColumnFamily<'_>>) -> DetachedCf {
+    // SAFETY: only the phantom lifetime changes; the layout is identical (rust-rocksdb itself
+    // performs the same cast in `bound_column_family`). Validity is the caller's contract.
+    unsafe { std::mem::transmute::<Arc<BoundColumnFamily<'_>>, DetachedCf>(handle) }
+}

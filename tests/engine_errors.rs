@@ -1,0 +1,148 @@
+//! Bad input gets a typed error naming what was wrong, never a panic.
+
+mod common;
+
+use lsmedic::engine::{CfOptions, Engine, EngineConfig, IterOptions, DEFAULT_CF};
+use lsmedic::Error;
+
+#[test]
+fn a_path_that_is_a_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("not-a-dir");
+    std::fs::write(&file, b"hello").unwrap();
+    let err = Engine::open(&file, EngineConfig::default()).unwrap_err();
+    assert!(
+        matches!(&err, Error::NotADirectory { path } if path == &file),
+        "{err}"
+    );
+}
+
+#[test]
+fn opening_the_same_database_twice_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let _first = Engine::open(dir.path(), EngineConfig::default()).unwrap();
+    let err = Engine::open(dir.path(), EngineConfig::default()).unwrap_err();
+    assert!(matches!(err, Error::AlreadyOpen { .. }), "{err}");
+}
+
+#[test]
+fn a_missing_database_without_create_if_missing_is_an_open_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = EngineConfig {
+        create_if_missing: false,
+        ..EngineConfig::default()
+    };
+    let err = Engine::open(dir.path().join("absent"), config).unwrap_err();
+    assert!(matches!(err, Error::Open { .. }), "{err}");
+}
+
+#[test]
+fn unknown_column_families_are_named_in_the_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::open(dir.path(), EngineConfig::default()).unwrap();
+    let unknown =
+        |err: Error| matches!(err, Error::UnknownColumnFamily { ref name } if name == "ghost");
+    assert!(unknown(engine.put("ghost", b"k", b"v").unwrap_err()));
+    assert!(unknown(engine.get("ghost", b"k").unwrap_err()));
+    assert!(unknown(engine.multi_get("ghost", &[b"k"]).unwrap_err()));
+    assert!(unknown(engine.delete("ghost", b"k").unwrap_err()));
+    assert!(unknown(
+        engine.delete_range("ghost", b"a", b"b").unwrap_err()
+    ));
+    assert!(unknown(engine.flush("ghost").unwrap_err()));
+    assert!(unknown(
+        engine.compact_range("ghost", None, None).unwrap_err()
+    ));
+    assert!(unknown(engine.drop_cf("ghost").unwrap_err()));
+    assert!(unknown(engine.cf_id("ghost").unwrap_err()));
+    assert!(engine.iter("ghost", IterOptions::full()).is_err());
+    assert!(matches!(
+        engine.drop_cf(DEFAULT_CF),
+        Err(Error::CannotDropDefault)
+    ));
+    engine.create_cf("twice", None).unwrap();
+    assert!(matches!(
+        engine.create_cf("twice", None),
+        Err(Error::ColumnFamilyExists { .. })
+    ));
+    assert!(matches!(
+        engine.create_cf("", None),
+        Err(Error::InvalidOption { .. })
+    ));
+}
+
+#[test]
+fn invalid_option_values_name_the_option() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: Vec<(EngineConfig, &str)> = vec![
+        (
+            EngineConfig {
+                max_background_jobs: 0,
+                ..EngineConfig::default()
+            },
+            "max_background_jobs",
+        ),
+        (
+            EngineConfig {
+                cf_options: CfOptions {
+                    write_buffer_size: 10,
+                    ..CfOptions::default()
+                },
+                ..EngineConfig::default()
+            },
+            "write_buffer_size",
+        ),
+        (
+            EngineConfig {
+                cf_options: CfOptions {
+                    level0_slowdown_writes_trigger: 50,
+                    ..CfOptions::default()
+                },
+                ..EngineConfig::default()
+            },
+            "level0_stop_writes_trigger",
+        ),
+        (
+            EngineConfig {
+                cf_options: CfOptions {
+                    max_bytes_for_level_multiplier: f64::NAN,
+                    ..CfOptions::default()
+                },
+                ..EngineConfig::default()
+            },
+            "max_bytes_for_level_multiplier",
+        ),
+    ];
+    for (config, option) in cases {
+        let err = Engine::open(dir.path(), config).unwrap_err();
+        match &err {
+            Error::InvalidOption { option: named, .. } => assert_eq!(*named, option),
+            other => panic!("expected InvalidOption for {option}, got {other}"),
+        }
+        assert!(err.to_string().contains(option));
+    }
+    // The same rules apply to column families created at run time, naming the CF.
+    let engine = Engine::open(dir.path(), EngineConfig::default()).unwrap();
+    let err = engine
+        .create_cf(
+            "bad",
+            Some(&CfOptions {
+                max_write_buffer_number: 1,
+                ..CfOptions::default()
+            }),
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("max_write_buffer_number"), "{err}");
+    assert!(err.to_string().contains("\"bad\""), "{err}");
+}
+
+#[test]
+fn unknown_options_in_config_documents_are_named() {
+    let err = EngineConfig::from_toml_str("[cf_options]\nwrite_bufer_size = 1").unwrap_err();
+    assert!(err.to_string().contains("write_bufer_size"), "{err}");
+    let err = EngineConfig::from_json_str(r#"{"statistics": 3}"#).unwrap_err();
+    assert!(
+        matches!(err, Error::ConfigParse { format: "JSON", .. }),
+        "{err}"
+    );
+}
