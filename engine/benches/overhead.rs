@@ -1,14 +1,19 @@
 //! Cost of lsmedic's instrumentation: `Engine` put/get (telemetry on, a drainer thread
-//! emptying the rings every 100 ms like the healer will) against the raw `rocksdb` crate
+//! emptying the rings every 20 ms as the healer will) against the raw `rocksdb` crate
 //! opened with identical options (same `EngineConfig::db_options`, same block cache size,
 //! cached `WriteOptions`/`ReadOptions` on both sides), in the same benchmark run.
 //!
-//! Each pair is measured interleaved: both functions sit in one criterion group and are
-//! re-run `ROUNDS` times alternately, so slow drifts on a noisy machine hit both sides.
+//! Two measurements in the same run:
+//! - criterion's per-op times for each side (absolute numbers);
+//! - a paired ratio: `BLOCKS` short blocks of `BLOCK_OPS` ops alternate raw → engine →
+//!   engine → raw …, and the ratio of each adjacent pair's per-op times is taken; the median
+//!   (with quartiles) of those ratios is printed as `throughput ratio (lsmedic / raw)`. Pairing
+//!   adjacent blocks cancels the drift (flushes, compactions, the other core's load) that
+//!   separates two criterion runs on a 2-core machine.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion};
 use lsmedic_engine::{Engine, EngineConfig, DEFAULT_CF};
@@ -16,7 +21,8 @@ use rocksdb::{Cache, ReadOptions, WriteOptions, DB};
 
 const KEYS: u64 = 100_000;
 const VALUE_BYTES: usize = 100;
-const ROUNDS: usize = 3;
+const BLOCKS: usize = 600;
+const BLOCK_OPS: u64 = 2_000;
 
 fn key(i: u64) -> [u8; 16] {
     // Spread keys over the key space (multiplicative hash), fixed width.
@@ -37,7 +43,12 @@ struct Raw {
 fn open_raw(path: &std::path::Path, config: &EngineConfig) -> Raw {
     let cache = Cache::new_lru_cache(config.block_cache_size as usize);
     let opts = config.db_options(&cache);
-    let db = DB::open(&opts, path).expect("open raw rocksdb");
+    // Exactly how the engine opens: an explicit descriptor for the default CF.
+    let default_cf = rocksdb::ColumnFamilyDescriptor::new(
+        DEFAULT_CF,
+        config.cf_options_for(DEFAULT_CF).rocksdb_options(&cache),
+    );
+    let db = DB::open_cf_descriptors(&opts, path, [default_cf]).expect("open raw rocksdb");
     Raw {
         db,
         write: WriteOptions::default(),
@@ -46,7 +57,7 @@ fn open_raw(path: &std::path::Path, config: &EngineConfig) -> Raw {
     }
 }
 
-/// Drains the engine's rings every 100 ms until stopped, like the healer thread.
+/// Drains the engine's rings every 20 ms until stopped, as the healer thread does.
 fn spawn_drainer(engine: Arc<Engine>, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         while !stop.load(Ordering::Relaxed) {
@@ -56,13 +67,60 @@ fn spawn_drainer(engine: Arc<Engine>, stop: Arc<AtomicBool>) -> std::thread::Joi
             engine.telemetry().drain_events(|event| {
                 black_box(event);
             });
-            std::thread::sleep(Duration::from_millis(100));
+            std::thread::sleep(Duration::from_millis(20));
         }
     })
 }
 
+/// Runs `BLOCKS` alternating blocks of each side and prints the median ratio of lsmedic's
+/// throughput to raw RocksDB's over adjacent pairs, with quartiles.
+fn paired_ratio(name: &str, mut raw_op: impl FnMut(), mut engine_op: impl FnMut()) {
+    let time_block = |op: &mut dyn FnMut()| {
+        let start = Instant::now();
+        for _ in 0..BLOCK_OPS {
+            op();
+        }
+        start.elapsed().as_nanos() as f64 / BLOCK_OPS as f64
+    };
+    let mut ratios = Vec::with_capacity(BLOCKS);
+    let (mut raw_total, mut engine_total) = (0.0, 0.0);
+    for block in 0..BLOCKS {
+        // Alternate which side goes first so neither always runs right after the other.
+        let (raw_ns, engine_ns) = if block % 2 == 0 {
+            let r = time_block(&mut raw_op);
+            (r, time_block(&mut engine_op))
+        } else {
+            let e = time_block(&mut engine_op);
+            (time_block(&mut raw_op), e)
+        };
+        raw_total += raw_ns;
+        engine_total += engine_ns;
+        ratios.push(raw_ns / engine_ns);
+    }
+    ratios.sort_by(f64::total_cmp);
+    let quantile = |q: f64| ratios[((ratios.len() - 1) as f64 * q).round() as usize];
+    println!(
+        "paired {name}: throughput ratio (lsmedic / raw) median {:.4} [p25 {:.4}, p75 {:.4}] \
+         over {BLOCKS} pairs of {BLOCK_OPS} ops; mean ns/op raw {:.0}, lsmedic {:.0}",
+        quantile(0.5),
+        quantile(0.25),
+        quantile(0.75),
+        raw_total / BLOCKS as f64,
+        engine_total / BLOCKS as f64,
+    );
+}
+
 fn bench_overhead(c: &mut Criterion) {
-    let config = EngineConfig::default();
+    // Memtables large enough that no flush lands inside the measurements: flush and
+    // compaction noise is identical for both sides but would swamp a ~1 % difference.
+    let config = EngineConfig {
+        cf_options: lsmedic_engine::CfOptions {
+            write_buffer_size: 1 << 30,
+            max_write_buffer_number: 4,
+            ..Default::default()
+        },
+        ..EngineConfig::default()
+    };
     let raw_dir = tempfile::tempdir().expect("tempdir");
     let engine_dir = tempfile::tempdir().expect("tempdir");
     let raw = open_raw(raw_dir.path(), &config);
@@ -87,27 +145,12 @@ fn bench_overhead(c: &mut Criterion) {
         .compact_range(DEFAULT_CF, None, None)
         .expect("engine compact");
 
+    // Order matters: both sides must see identical histories (criterion runs a different
+    // number of iterations per side), so the paired runs come before the criterion puts.
     let mut group = c.benchmark_group("overhead");
     group.throughput(criterion::Throughput::Elements(1));
-    for round in 0..ROUNDS {
-        let mut n = 0u64;
-        group.bench_function(BenchmarkId::new("put/raw_rocksdb", round), |b| {
-            b.iter(|| {
-                n += 1;
-                raw.db
-                    .put_cf_opt(&raw_cf, key(n % KEYS), &value, &raw.write)
-                    .expect("raw put")
-            })
-        });
-        let mut n = 0u64;
-        group.bench_function(BenchmarkId::new("put/lsmedic", round), |b| {
-            b.iter(|| {
-                n += 1;
-                engine
-                    .put(DEFAULT_CF, &key(n % KEYS), &value)
-                    .expect("engine put")
-            })
-        });
+    {
+        let round = 0;
         let mut n = 0u64;
         group.bench_function(BenchmarkId::new("get/raw_rocksdb", round), |b| {
             b.iter(|| {
@@ -125,6 +168,66 @@ fn bench_overhead(c: &mut Criterion) {
             b.iter(|| {
                 n += 7;
                 black_box(engine.get(DEFAULT_CF, &key(n % KEYS)).expect("engine get"))
+            })
+        });
+    }
+    group.finish();
+
+    let mut n = 0u64;
+    let mut m = 0u64;
+    paired_ratio(
+        "get",
+        || {
+            n += 7;
+            let got = raw
+                .db
+                .get_pinned_cf_opt(&raw_cf, key(n % KEYS), &raw.read)
+                .expect("raw get")
+                .map(|slice| slice.to_vec());
+            black_box(got);
+        },
+        || {
+            m += 7;
+            black_box(engine.get(DEFAULT_CF, &key(m % KEYS)).expect("engine get"));
+        },
+    );
+    let mut n = 0u64;
+    let mut m = 0u64;
+    paired_ratio(
+        "put",
+        || {
+            n += 1;
+            raw.db
+                .put_cf_opt(&raw_cf, key(n % KEYS), &value, &raw.write)
+                .expect("raw put")
+        },
+        || {
+            m += 1;
+            engine
+                .put(DEFAULT_CF, &key(m % KEYS), &value)
+                .expect("engine put")
+        },
+    );
+    let mut group = c.benchmark_group("overhead");
+    group.throughput(criterion::Throughput::Elements(1));
+    {
+        let round = 0;
+        let mut n = 0u64;
+        group.bench_function(BenchmarkId::new("put/raw_rocksdb", round), |b| {
+            b.iter(|| {
+                n += 1;
+                raw.db
+                    .put_cf_opt(&raw_cf, key(n % KEYS), &value, &raw.write)
+                    .expect("raw put")
+            })
+        });
+        let mut n = 0u64;
+        group.bench_function(BenchmarkId::new("put/lsmedic", round), |b| {
+            b.iter(|| {
+                n += 1;
+                engine
+                    .put(DEFAULT_CF, &key(n % KEYS), &value)
+                    .expect("engine put")
             })
         });
     }

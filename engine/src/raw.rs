@@ -312,6 +312,13 @@ unsafe extern "C" fn on_memtable_sealed(
     });
 }
 
+/// Sets `delayed_write_rate` (bytes/s), which the `rocksdb` crate's `Options` does not expose.
+pub(crate) fn set_delayed_write_rate(opts: &mut Options, rate_bytes_per_sec: u64) {
+    // SAFETY: `opts` is a live options object for the whole call, borrowed mutably so no other
+    // thread touches it; the C setter only stores the integer.
+    unsafe { ffi::rocksdb_options_set_delayed_write_rate(opts.as_raw_ptr(), rate_bytes_per_sec) }
+}
+
 /// A column-family handle whose borrow of the DB has been erased so that the engine can keep
 /// it next to the DB it belongs to.
 pub(crate) type DetachedCf = Arc<BoundColumnFamily<'static>>;

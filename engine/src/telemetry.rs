@@ -35,7 +35,8 @@ impl Telemetry {
     /// Builds the rings with the configured sizes (validated by `EngineConfig::validate`).
     pub fn new(config: &TelemetryConfig) -> Self {
         let shards = if config.op_ring_shards == 0 {
-            lsmedic_telemetry::ring::default_shard_count()
+            // Bounded so a many-core host does not pay for idle shards (16 × 64 Ki × 32 B = 32 MiB).
+            lsmedic_telemetry::ring::default_shard_count().min(16)
         } else {
             config.op_ring_shards
         };
