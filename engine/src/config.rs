@@ -6,6 +6,9 @@
 //! [`CfOptions::rocksdb_options`] build the exact `rocksdb::Options` the engine opens with,
 //! so a benchmark can open raw RocksDB with identical options.
 
+use std::collections::BTreeMap;
+
+use lsmedic_telemetry::Tunable;
 use rocksdb::{BlockBasedOptions, Cache, DBCompressionType, Options};
 use serde::{Deserialize, Serialize};
 
@@ -239,6 +242,70 @@ impl CfOptions {
         Ok(())
     }
 
+    /// The online-tunable subset of these options, as the `Control` surface names them.
+    pub fn tunables(&self) -> BTreeMap<Tunable, u64> {
+        BTreeMap::from([
+            (Tunable::WriteBufferSize, self.write_buffer_size),
+            (
+                Tunable::MaxWriteBufferNumber,
+                self.max_write_buffer_number as u64,
+            ),
+            (
+                Tunable::Level0FileNumCompactionTrigger,
+                self.level0_file_num_compaction_trigger as u64,
+            ),
+            (
+                Tunable::Level0SlowdownWritesTrigger,
+                self.level0_slowdown_writes_trigger as u64,
+            ),
+            (
+                Tunable::Level0StopWritesTrigger,
+                self.level0_stop_writes_trigger as u64,
+            ),
+            (
+                Tunable::SoftPendingCompactionBytesLimit,
+                self.soft_pending_compaction_bytes_limit,
+            ),
+            (
+                Tunable::HardPendingCompactionBytesLimit,
+                self.hard_pending_compaction_bytes_limit,
+            ),
+            (Tunable::TargetFileSizeBase, self.target_file_size_base),
+            (Tunable::MaxBytesForLevelBase, self.max_bytes_for_level_base),
+            (
+                Tunable::DisableAutoCompactions,
+                u64::from(self.disable_auto_compactions),
+            ),
+        ])
+    }
+
+    /// Overwrites the tunable options with `values` (the engine's current settings).
+    pub fn apply_tunables(&mut self, values: &BTreeMap<Tunable, u64>) {
+        for (&tunable, &value) in values {
+            match tunable {
+                Tunable::WriteBufferSize => self.write_buffer_size = value,
+                Tunable::MaxWriteBufferNumber => self.max_write_buffer_number = value as i32,
+                Tunable::Level0FileNumCompactionTrigger => {
+                    self.level0_file_num_compaction_trigger = value as i32
+                }
+                Tunable::Level0SlowdownWritesTrigger => {
+                    self.level0_slowdown_writes_trigger = value as i32
+                }
+                Tunable::Level0StopWritesTrigger => self.level0_stop_writes_trigger = value as i32,
+                Tunable::SoftPendingCompactionBytesLimit => {
+                    self.soft_pending_compaction_bytes_limit = value
+                }
+                Tunable::HardPendingCompactionBytesLimit => {
+                    self.hard_pending_compaction_bytes_limit = value
+                }
+                Tunable::TargetFileSizeBase => self.target_file_size_base = value,
+                Tunable::MaxBytesForLevelBase => self.max_bytes_for_level_base = value,
+                Tunable::DisableAutoCompactions => self.disable_auto_compactions = value != 0,
+                _ => {}
+            }
+        }
+    }
+
     /// The `rocksdb::Options` for this column family, sharing `block_cache`.
     pub fn rocksdb_options(&self, block_cache: &Cache) -> Options {
         let mut opts = Options::default();
@@ -309,6 +376,46 @@ impl Default for TelemetryConfig {
     }
 }
 
+/// Periodic deep checkpoints, from which a column-family rebuild refills ranges it cannot
+/// read (see [`crate::checkpoints`]). Off by default: each checkpoint is a full copy.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CheckpointConfig {
+    /// Take checkpoints.
+    pub enabled: bool,
+    /// Where; default: `<database path>.lsmedic-checkpoints` beside the database.
+    pub dir: Option<std::path::PathBuf>,
+    /// Seconds between checkpoints.
+    pub interval_secs: u64,
+    /// Checkpoints kept (older ones are deleted).
+    pub keep: usize,
+}
+
+impl Default for CheckpointConfig {
+    fn default() -> Self {
+        CheckpointConfig {
+            enabled: false,
+            dir: None,
+            interval_secs: 600,
+            keep: 2,
+        }
+    }
+}
+
+impl CheckpointConfig {
+    /// The checkpoint directory for a database at `db_path`.
+    pub fn directory(&self, db_path: &std::path::Path) -> std::path::PathBuf {
+        self.dir.clone().unwrap_or_else(|| {
+            let mut name = db_path
+                .file_name()
+                .map(|n| n.to_os_string())
+                .unwrap_or_else(|| "db".into());
+            name.push(".lsmedic-checkpoints");
+            db_path.with_file_name(name)
+        })
+    }
+}
+
 /// How to open an [`Engine`](crate::Engine): RocksDB DB options, column families, telemetry.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -341,6 +448,8 @@ pub struct EngineConfig {
     pub column_families: Vec<ColumnFamilyConfig>,
     /// Ring sizes.
     pub telemetry: TelemetryConfig,
+    /// Periodic deep checkpoints (off by default).
+    pub checkpoints: CheckpointConfig,
 }
 
 impl Default for EngineConfig {
@@ -360,6 +469,7 @@ impl Default for EngineConfig {
             cf_options: CfOptions::default(),
             column_families: Vec::new(),
             telemetry: TelemetryConfig::default(),
+            checkpoints: CheckpointConfig::default(),
         }
     }
 }
@@ -450,6 +560,16 @@ impl EngineConfig {
                 "must be in 0..=256 (0 = automatic)",
             ));
         }
+        if self.checkpoints.interval_secs == 0 || self.checkpoints.keep == 0 {
+            return Err(db_invalid(
+                "checkpoints",
+                format!(
+                    "interval_secs = {}, keep = {}",
+                    self.checkpoints.interval_secs, self.checkpoints.keep
+                ),
+                "interval_secs and keep must be at least 1",
+            ));
+        }
         self.cf_options.validate("default")?;
         let mut seen = std::collections::HashSet::new();
         for cf in &self.column_families {
@@ -483,17 +603,32 @@ impl EngineConfig {
     }
 }
 
-/// Checks a column-family name: non-empty, at most 255 bytes, no NUL.
+/// Checks a column-family name: 1 to 200 bytes, no NUL, not lsmedic's reserved prefix.
 pub fn validate_cf_name(name: &str) -> Result<()> {
-    if name.is_empty() || name.len() > 255 || name.contains('\0') {
-        return Err(Error::InvalidOption {
+    let reason = if name.is_empty() || name.len() > crate::cf_map::MAX_LOGICAL_NAME_BYTES {
+        Some(format!(
+            "must be 1..={} bytes",
+            crate::cf_map::MAX_LOGICAL_NAME_BYTES
+        ))
+    } else if name.contains('\0') {
+        Some("must not contain NUL".to_owned())
+    } else if name.contains(crate::cf_map::RESERVED_PREFIX) {
+        Some(format!(
+            "must not contain {:?} (reserved by lsmedic)",
+            crate::cf_map::RESERVED_PREFIX
+        ))
+    } else {
+        None
+    };
+    match reason {
+        Some(reason) => Err(Error::InvalidOption {
             option: "column_family.name",
             cf: None,
             value: format!("{name:?}"),
-            reason: "must be 1..=255 bytes without NUL".into(),
-        });
+            reason,
+        }),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -1,30 +1,38 @@
 //! [`Engine`]: RocksDB opened in multi-threaded column-family mode, with every foreground op
 //! timed into the op rings and RocksDB's listener feeding the event ring.
 //!
-//! Column families are addressed by name. Names resolve through a copy-on-write table read
-//! lock-free (`arc-swap`), so a lookup costs a few ns and never contends with other threads;
-//! creating or dropping a column family publishes a new table. Later, the control surface
-//! maps a logical name to a different physical CF through the same table (CF rebuild).
+//! Column families are addressed by their *logical* name. Names resolve through a
+//! copy-on-write table read lock-free (`arc-swap`), so a lookup costs a few ns and never
+//! contends with other threads. Each logical CF is served by one *physical* RocksDB CF
+//! ([`crate::cf_map`]); a rebuild ([`crate::rebuild`]) swaps the physical CF behind a logical
+//! name by publishing a new table. Every change to the table waits for a grace period (the
+//! old table's reference count draining to one) before the engine relies on no operation
+//! still using the old entries.
 //!
 //! The engine never blocks a caller for telemetry: recording an op is two clock reads and a
-//! ring push that drops (and counts) when full.
+//! ring push that drops (and counts) when full. The write throttle may delay writes (that is
+//! its job), never reads.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use lsmedic_telemetry::{CfId, OpKind, OpOutcome, Sample};
+use lsmedic_telemetry::throttle::WriteThrottle;
+use lsmedic_telemetry::{CfId, OpKind, OpOutcome, Sample, Tunable, Tunables};
 use parking_lot::Mutex;
 use rocksdb::{
-    checkpoint::Checkpoint, Cache, ColumnFamilyDescriptor, DBRawIteratorWithThreadMode, Options,
-    ReadOptions, WriteBufferManager, WriteOptions, DB,
+    checkpoint::Checkpoint, Cache, ColumnFamilyDescriptor, Env, Options, ReadOptions,
+    WriteBufferManager, WriteOptions, DB,
 };
-use smallvec::SmallVec;
 
+use crate::cf_map::{self, CfMap, META_CF};
+use crate::checkpoints::Checkpointer;
 use crate::config::{validate_cf_name, CfOptions, EngineConfig};
 use crate::error::{Error, Result};
 use crate::raw::{self, DetachedCf};
+use crate::rebuild::RebuildState;
 use crate::sampler::Sampler;
 use crate::telemetry::Telemetry;
 
@@ -37,30 +45,63 @@ pub struct WriteOpts {
     /// fsync the WAL before acknowledging (durable across a machine crash, not only a
     /// process crash).
     pub sync: bool,
+    /// Longest time the write may wait in the write throttle; past it the write fails with
+    /// [`Error::Throttled`] instead of blocking. `None` = wait as long as the throttle says.
+    pub throttle_deadline: Option<Duration>,
 }
 
 impl WriteOpts {
     /// A synced write.
     pub fn synced() -> Self {
-        WriteOpts { sync: true }
+        WriteOpts {
+            sync: true,
+            ..WriteOpts::default()
+        }
+    }
+
+    /// The same options with a throttle deadline.
+    pub fn with_throttle_deadline(mut self, deadline: Duration) -> Self {
+        self.throttle_deadline = Some(deadline);
+        self
     }
 }
 
-/// One column family known to the engine.
+/// One logical column family known to the engine.
 pub(crate) struct CfEntry {
+    /// Telemetry id (stable for the logical CF, also across rebuilds).
     pub(crate) id: CfId,
+    /// Logical name.
     pub(crate) name: String,
+    /// Physical RocksDB column family serving it.
+    pub(crate) physical: String,
     pub(crate) handle: DetachedCf,
+    /// Write throttle of this column family (unlimited unless the healer sets it).
+    pub(crate) throttle: Arc<WriteThrottle>,
+    /// Set while the CF is being rebuilt: writes then go to both physical CFs.
+    pub(crate) rebuild: Option<Arc<RebuildState>>,
 }
 
-/// The name → handle table, replaced wholesale on every change.
+impl CfEntry {
+    pub(crate) fn share(&self) -> CfEntry {
+        CfEntry {
+            id: self.id,
+            name: self.name.clone(),
+            physical: self.physical.clone(),
+            handle: Arc::clone(&self.handle),
+            throttle: Arc::clone(&self.throttle),
+            rebuild: self.rebuild.clone(),
+        }
+    }
+}
+
+/// The logical name → entry table, replaced wholesale on every change.
 #[derive(Default)]
 pub(crate) struct CfTable {
     pub(crate) entries: Vec<CfEntry>,
 }
 
 impl CfTable {
-    fn get(&self, name: &str) -> Result<&CfEntry> {
+    pub(crate) fn get(&self, name: &str) -> Result<&CfEntry> {
         self.entries
             .iter()
             .find(|entry| entry.name == name)
@@ -68,76 +109,54 @@ impl CfTable {
                 name: name.to_owned(),
             })
     }
-}
 
-/// Which keys an iterator visits, and in which direction.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct IterOptions {
-    /// First key visited (inclusive); `None` = from the start.
-    pub lower_bound: Option<Vec<u8>>,
-    /// End of the range (exclusive); `None` = to the end.
-    pub upper_bound: Option<Vec<u8>>,
-    /// Visit only keys with this prefix (combined with the bounds).
-    pub prefix: Option<Vec<u8>>,
-    /// Visit keys from the largest to the smallest.
-    pub reverse: bool,
-}
-
-impl IterOptions {
-    /// Every key, in order.
-    pub fn full() -> Self {
-        Self::default()
-    }
-
-    /// Keys in `[start, end)`.
-    pub fn range(start: impl Into<Vec<u8>>, end: impl Into<Vec<u8>>) -> Self {
-        IterOptions {
-            lower_bound: Some(start.into()),
-            upper_bound: Some(end.into()),
-            ..Self::default()
-        }
-    }
-
-    /// Keys starting with `prefix`.
-    pub fn prefix(prefix: impl Into<Vec<u8>>) -> Self {
-        IterOptions {
-            prefix: Some(prefix.into()),
-            ..Self::default()
-        }
-    }
-
-    /// The same keys, largest first.
-    pub fn reverse(mut self) -> Self {
-        self.reverse = true;
-        self
+    pub(crate) fn by_id(&self, id: CfId) -> Option<&CfEntry> {
+        self.entries.iter().find(|entry| entry.id == id)
     }
 }
 
-/// The smallest key greater than every key starting with `prefix`, if one exists.
-fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
-    let mut end = prefix.to_vec();
-    while let Some(last) = end.pop() {
-        if last < u8::MAX {
-            end.push(last + 1);
-            return Some(end);
+/// One write applied to a logical column family.
+#[derive(Copy, Clone, Debug)]
+pub(crate) enum Op<'a> {
+    Put(&'a [u8], &'a [u8]),
+    Delete(&'a [u8]),
+    DeleteRange(&'a [u8], &'a [u8]),
+}
+
+impl Op<'_> {
+    /// Appends this op for `cf` to a RocksDB batch.
+    pub(crate) fn add_to(&self, batch: &mut rocksdb::WriteBatch, cf: &DetachedCf) {
+        match *self {
+            Op::Put(key, value) => batch.put_cf(cf, key, value),
+            Op::Delete(key) => batch.delete_cf(cf, key),
+            Op::DeleteRange(from, to) => batch.delete_range_cf(cf, from, to),
         }
     }
-    None
 }
 
 /// An instrumented RocksDB database.
 pub struct Engine {
-    // Field order is drop order: the CF table (holding detached handles) must go before `db`.
+    // Field order is drop order. The checkpoint thread holds the DB and is stopped first;
+    // the CF table (holding detached handles) must go before `db`.
+    checkpointer: Option<Checkpointer>,
     cfs: ArcSwap<CfTable>,
     cf_admin: Mutex<()>,
     next_cf_id: AtomicU32,
     read_opts: ReadOptions,
     write_opts: WriteOptions,
     write_opts_sync: WriteOptions,
-    db: DB,
+    meta: DetachedCf,
+    db: Arc<DB>,
     options: Options,
-    block_cache: Cache,
+    // Resizing needs `&mut`; the lock is taken only to resize or to create a CF.
+    block_cache: Mutex<Cache>,
     write_buffer_manager: Option<WriteBufferManager>,
+    env: Mutex<Env>,
+    /// Current value of every tunable (what was set successfully); the source of
+    /// `Control::tunables`. Write-rate limits live in the throttles instead.
+    tunables: Mutex<Tunables>,
+    /// Throttle of all writes (each CF also has its own).
+    throttle: WriteThrottle,
     telemetry: Arc<Telemetry>,
     sampler: Sampler,
     path: PathBuf,
@@ -169,9 +188,20 @@ fn classify_open_error(path: &Path, err: rocksdb::Error) -> Error {
     }
 }
 
+fn detached(db: &DB, path: &Path, physical: &str) -> Result<DetachedCf> {
+    let handle = db.cf_handle(physical).ok_or_else(|| Error::Open {
+        path: path.to_owned(),
+        message: format!("column family {physical:?} has no handle after open"),
+    })?;
+    // SAFETY: every detached handle is stored only in `Engine::cfs`, `Engine::meta` or a
+    // `RebuildState`/iterator borrowing the engine, all dropped before `Engine::db`.
+    Ok(unsafe { raw::detach_cf(handle) })
+}
+
 impl Engine {
     /// Opens (or creates) the database at `path`: every column family already on disk, plus
-    /// those in `config.column_families`.
+    /// those in `config.column_families`. Leftovers of an interrupted column-family rebuild
+    /// are cleaned up (see [`crate::cf_map`]).
     pub fn open(path: impl AsRef<Path>, config: EngineConfig) -> Result<Engine> {
         config.validate()?;
         let path = path.as_ref().to_path_buf();
@@ -185,56 +215,131 @@ impl Engine {
             options.set_write_buffer_manager(&manager);
             manager
         });
+        let env = Env::new().map_err(|e| Error::Open {
+            path: path.clone(),
+            message: format!("cannot create RocksDB Env: {}", e.into_string()),
+        })?;
+        options.set_env(&env);
         let telemetry = Arc::new(Telemetry::new(&config.telemetry));
         raw::attach_listener(&mut options, Arc::clone(&telemetry));
 
-        let mut names = vec![DEFAULT_CF.to_owned()];
+        // Physical CFs to open: all on disk, plus configured logical CFs not yet present
+        // under their own or a rebuilt name.
+        let mut physical = vec![DEFAULT_CF.to_owned()];
         if path.join("CURRENT").exists() {
             let on_disk =
                 DB::list_cf(&options, &path).map_err(|e| classify_open_error(&path, e))?;
-            names.extend(on_disk.into_iter().filter(|name| name != DEFAULT_CF));
+            physical.extend(on_disk.into_iter().filter(|name| name != DEFAULT_CF));
         }
         for cf in &config.column_families {
-            if !names.contains(&cf.name) {
-                names.push(cf.name.clone());
+            if !physical
+                .iter()
+                .any(|existing| cf_map::logical_of(existing) == cf.name)
+            {
+                physical.push(cf.name.clone());
             }
         }
-        let descriptors = names.iter().map(|name| {
+        if !physical.iter().any(|name| name == META_CF) {
+            physical.push(META_CF.to_owned());
+        }
+        let descriptors = physical.iter().map(|name| {
+            let logical = cf_map::logical_of(name);
             ColumnFamilyDescriptor::new(
                 name,
-                config.cf_options_for(name).rocksdb_options(&block_cache),
+                config.cf_options_for(logical).rocksdb_options(&block_cache),
             )
         });
+        // The meta CF may be new: RocksDB must be allowed to create it.
+        options.create_missing_column_families(true);
         let db = DB::open_cf_descriptors(&options, &path, descriptors)
             .map_err(|e| classify_open_error(&path, e))?;
-
-        let mut entries = Vec::with_capacity(names.len());
-        for (id, name) in names.into_iter().enumerate() {
-            let handle = db.cf_handle(&name).ok_or_else(|| Error::Open {
+        options.create_missing_column_families(config.create_missing_column_families);
+        let meta = detached(&db, &path, META_CF)?;
+        let map = match db
+            .get_pinned_cf(&meta, cf_map::MAP_KEY)
+            .map_err(|e| classify_open_error(&path, e))?
+        {
+            Some(bytes) => CfMap::from_bytes(&bytes).map_err(|message| Error::Open {
                 path: path.clone(),
-                message: format!("column family {name:?} has no handle after open"),
-            })?;
+                message,
+            })?,
+            None => CfMap::default(),
+        };
+        let resolved = cf_map::resolve(&physical, &map).map_err(|message| Error::Open {
+            path: path.clone(),
+            message,
+        })?;
+        for orphan in &resolved.orphans {
+            db.drop_cf(orphan)
+                .map_err(|e| classify_open_error(&path, e))?;
+        }
+
+        let mut entries = Vec::with_capacity(resolved.live.len());
+        let mut tunables = Tunables::default();
+        for (id, (logical, physical)) in resolved.live.into_iter().enumerate() {
+            tunables
+                .cfs
+                .insert(logical.clone(), config.cf_options_for(&logical).tunables());
             entries.push(CfEntry {
                 id: id as CfId,
-                name,
-                // SAFETY: stored only in `Engine::cfs`, dropped before `Engine::db`.
-                handle: unsafe { raw::detach_cf(handle) },
+                handle: detached(&db, &path, &physical)?,
+                name: logical,
+                physical,
+                throttle: Arc::new(WriteThrottle::new(None)),
+                rebuild: None,
             });
         }
+        let (threads_low, threads_high) = raw::env_background_threads(&env);
+        tunables.global = [
+            (
+                Tunable::MaxBackgroundJobs,
+                config.max_background_jobs as u64,
+            ),
+            (
+                Tunable::MaxSubcompactions,
+                u64::from(config.max_subcompactions),
+            ),
+            (Tunable::DelayedWriteRate, config.delayed_write_rate),
+            (Tunable::BlockCacheCapacity, config.block_cache_size),
+            (Tunable::BackgroundThreadsLow, threads_low),
+            (Tunable::BackgroundThreadsHigh, threads_high),
+        ]
+        .into_iter()
+        .chain(
+            config
+                .write_buffer_manager_size
+                .map(|size| (Tunable::WriteBufferManagerSize, size)),
+        )
+        .collect();
         let next_cf_id = AtomicU32::new(entries.len() as CfId);
         let mut write_opts_sync = WriteOptions::default();
         write_opts_sync.set_sync(true);
+        let db = Arc::new(db);
+        let checkpointer = if config.checkpoints.enabled {
+            Some(Checkpointer::start(
+                Arc::clone(&db),
+                config.checkpoints.directory(&path),
+                &config.checkpoints,
+            )?)
+        } else {
+            None
+        };
         Ok(Engine {
+            checkpointer,
             cfs: ArcSwap::from_pointee(CfTable { entries }),
             cf_admin: Mutex::new(()),
             next_cf_id,
             read_opts: ReadOptions::default(),
             write_opts: WriteOptions::default(),
             write_opts_sync,
+            meta,
             db,
             options,
-            block_cache,
+            block_cache: Mutex::new(block_cache),
             write_buffer_manager,
+            env: Mutex::new(env),
+            tunables: Mutex::new(tunables),
+            throttle: WriteThrottle::new(None),
             telemetry,
             sampler: Sampler::new(),
             path,
@@ -263,18 +368,13 @@ impl Engine {
     }
 
     /// The underlying RocksDB handle (for the sampler and control surface).
-    pub(crate) fn db(&self) -> &DB {
+    pub(crate) fn db(&self) -> &Arc<DB> {
         &self.db
     }
 
     /// The options the DB was opened with (holds the statistics object).
     pub(crate) fn options(&self) -> &Options {
         &self.options
-    }
-
-    /// The shared block cache.
-    pub fn block_cache(&self) -> &Cache {
-        &self.block_cache
     }
 
     /// The write-buffer manager, when the config sets `write_buffer_manager_size`.
@@ -286,9 +386,76 @@ impl Engine {
         self.cfs.load()
     }
 
+    pub(crate) fn cf_admin_lock(&self) -> parking_lot::MutexGuard<'_, ()> {
+        self.cf_admin.lock()
+    }
+
+    pub(crate) fn block_cache_lock(&self) -> parking_lot::MutexGuard<'_, Cache> {
+        self.block_cache.lock()
+    }
+
+    pub(crate) fn env_lock(&self) -> parking_lot::MutexGuard<'_, Env> {
+        self.env.lock()
+    }
+
+    pub(crate) fn tunables_lock(&self) -> parking_lot::MutexGuard<'_, Tunables> {
+        self.tunables.lock()
+    }
+
+    /// The throttle of all writes.
+    pub(crate) fn global_throttle(&self) -> &WriteThrottle {
+        &self.throttle
+    }
+
+    pub(crate) fn checkpointer(&self) -> Option<&Checkpointer> {
+        self.checkpointer.as_ref()
+    }
+
+    /// Publishes a new CF table and waits until no operation still uses the old one (the
+    /// grace period), so that afterwards every write sees `table`.
+    pub(crate) fn publish(&self, table: CfTable) {
+        let mut old = self.cfs.swap(Arc::new(table));
+        // arc-swap turns outstanding load guards of `old` into real references when it
+        // swaps, so the count falls to one once every in-flight operation is done.
+        loop {
+            match Arc::try_unwrap(old) {
+                Ok(_) => return,
+                Err(still_used) => {
+                    old = still_used;
+                    std::thread::sleep(Duration::from_micros(200));
+                }
+            }
+        }
+    }
+
+    /// Writes the logical → physical map durably (synced).
+    pub(crate) fn store_cf_map(&self, map: &CfMap) -> Result<()> {
+        self.db
+            .put_cf_opt(
+                &self.meta,
+                cf_map::MAP_KEY,
+                map.to_bytes(),
+                &self.write_opts_sync,
+            )
+            .map_err(|e| Error::rocksdb("store column-family map", Some(META_CF), None, e))
+    }
+
+    /// The map as it should be stored for `table` (only rebuilt CFs appear).
+    pub(crate) fn cf_map_of(table: &CfTable) -> CfMap {
+        CfMap {
+            version: 1,
+            map: table
+                .entries
+                .iter()
+                .filter(|entry| entry.name != entry.physical)
+                .map(|entry| (entry.name.clone(), entry.physical.clone()))
+                .collect(),
+        }
+    }
+
     // ----- column families -------------------------------------------------------------
 
-    /// Names of all column families, in creation order.
+    /// Names of all (logical) column families, in creation order.
     pub fn list_cfs(&self) -> Vec<String> {
         self.cfs
             .load()
@@ -305,11 +472,28 @@ impl Engine {
 
     /// The name of the column family with telemetry id `id`, if it still exists.
     pub fn cf_name(&self, id: CfId) -> Option<String> {
-        self.cfs
-            .load()
+        self.cfs.load().by_id(id).map(|entry| entry.name.clone())
+    }
+
+    /// The physical RocksDB column family serving logical `name` (listener events carry
+    /// physical names).
+    pub fn physical_cf(&self, name: &str) -> Result<String> {
+        Ok(self.cfs.load().get(name)?.physical.clone())
+    }
+
+    /// The logical column family a physical RocksDB column-family name belongs to.
+    pub fn logical_cf(&self, physical: &str) -> Option<String> {
+        let table = self.cfs.load();
+        table
             .entries
             .iter()
-            .find(|entry| entry.id == id)
+            .find(|entry| entry.physical == physical)
+            .or_else(|| {
+                table
+                    .entries
+                    .iter()
+                    .find(|entry| entry.name == cf_map::logical_of(physical))
+            })
             .map(|entry| entry.name.clone())
     }
 
@@ -324,32 +508,27 @@ impl Engine {
                 name: name.to_owned(),
             });
         }
+        let cf_options = options.rocksdb_options(&self.block_cache.lock());
         self.db
-            .create_cf(name, &options.rocksdb_options(&self.block_cache))
+            .create_cf(name, &cf_options)
             .map_err(|e| Error::rocksdb("create_cf", Some(name), None, e))?;
-        let handle = self
-            .db
-            .cf_handle(name)
-            .ok_or_else(|| Error::UnknownColumnFamily {
-                name: name.to_owned(),
-            })?;
+        let handle = detached(&self.db, &self.path, name)?;
         let current = self.cfs.load_full();
-        let mut entries: Vec<CfEntry> = current
-            .entries
-            .iter()
-            .map(|entry| CfEntry {
-                id: entry.id,
-                name: entry.name.clone(),
-                handle: Arc::clone(&entry.handle),
-            })
-            .collect();
+        let mut entries: Vec<CfEntry> = current.entries.iter().map(CfEntry::share).collect();
         entries.push(CfEntry {
             id: self.next_cf_id.fetch_add(1, Ordering::Relaxed),
             name: name.to_owned(),
-            // SAFETY: stored only in `Engine::cfs`, dropped before `Engine::db`.
-            handle: unsafe { raw::detach_cf(handle) },
+            physical: name.to_owned(),
+            handle,
+            throttle: Arc::new(WriteThrottle::new(None)),
+            rebuild: None,
         });
-        self.cfs.store(Arc::new(CfTable { entries }));
+        drop(current);
+        self.tunables
+            .lock()
+            .cfs
+            .insert(name.to_owned(), options.tunables());
+        self.publish(CfTable { entries });
         Ok(())
     }
 
@@ -360,27 +539,29 @@ impl Engine {
         }
         let _admin = self.cf_admin.lock();
         let current = self.cfs.load_full();
-        current.get(name)?;
-        self.db
-            .drop_cf(name)
-            .map_err(|e| Error::rocksdb("drop_cf", Some(name), None, e))?;
-        let entries = current
+        let physical = current.get(name)?.physical.clone();
+        let entries: Vec<CfEntry> = current
             .entries
             .iter()
             .filter(|entry| entry.name != name)
-            .map(|entry| CfEntry {
-                id: entry.id,
-                name: entry.name.clone(),
-                handle: Arc::clone(&entry.handle),
-            })
+            .map(CfEntry::share)
             .collect();
-        self.cfs.store(Arc::new(CfTable { entries }));
-        Ok(())
+        drop(current);
+        let table = CfTable { entries };
+        if physical != name {
+            // Forget the mapping first: a crash after this leaves an orphan, dropped at open.
+            self.store_cf_map(&Self::cf_map_of(&table))?;
+        }
+        self.publish(table);
+        self.tunables.lock().cfs.remove(name);
+        self.db
+            .drop_cf(&physical)
+            .map_err(|e| Error::rocksdb("drop_cf", Some(name), None, e))
     }
 
     // ----- point operations -------------------------------------------------------------
 
-    fn write_options(&self, opts: WriteOpts) -> &WriteOptions {
+    pub(crate) fn write_options(&self, opts: WriteOpts) -> &WriteOptions {
         if opts.sync {
             &self.write_opts_sync
         } else {
@@ -388,8 +569,43 @@ impl Engine {
         }
     }
 
+    /// Whether a write to `entry` may have to wait in a throttle.
     #[inline]
-    fn record<T>(
+    pub(crate) fn throttled(&self, entry: &CfEntry) -> bool {
+        self.throttle.rate().is_some() || entry.throttle.rate().is_some()
+    }
+
+    /// Passes `bytes` through the global and the column family's write throttle. A deadline
+    /// miss is recorded as a throttled op and returned as [`Error::Throttled`]. Callers hold
+    /// no CF-table guard while waiting here, so table changes never wait for throttled writes.
+    pub(crate) fn admit(
+        &self,
+        kind: OpKind,
+        cf: (CfId, &str, &WriteThrottle),
+        start: u64,
+        bytes: usize,
+        opts: WriteOpts,
+    ) -> Result<()> {
+        let (id, name, cf_throttle) = cf;
+        let deadline = opts.throttle_deadline.map(|wait| Instant::now() + wait);
+        let admitted = self
+            .throttle
+            .acquire(bytes as u64, deadline)
+            .and_then(|_| cf_throttle.acquire(bytes as u64, deadline));
+        if let Err(err) = admitted {
+            let end = self.telemetry.clock().raw();
+            self.telemetry
+                .record_op(kind, id, start, end, bytes, OpOutcome::Throttled);
+            return Err(Error::Throttled {
+                cf: name.to_owned(),
+                source: err,
+            });
+        }
+        Ok(())
+    }
+
+    #[inline]
+    pub(crate) fn record<T>(
         &self,
         kind: OpKind,
         cf: CfId,
@@ -404,6 +620,74 @@ impl Engine {
             .record_op(kind, cf, start, end, bytes, outcome);
     }
 
+    /// Applies one write to a logical CF: directly when it is not being rebuilt, to both
+    /// physical CFs atomically (and marked as touched for the copier) while it is.
+    #[inline]
+    fn apply(
+        &self,
+        entry: &CfEntry,
+        op: Op<'_>,
+        opts: &WriteOptions,
+    ) -> std::result::Result<(), rocksdb::Error> {
+        match &entry.rebuild {
+            None => match op {
+                Op::Put(key, value) => self.db.put_cf_opt(&entry.handle, key, value, opts),
+                Op::Delete(key) => self.db.delete_cf_opt(&entry.handle, key, opts),
+                Op::DeleteRange(from, to) => {
+                    self.db.delete_range_cf_opt(&entry.handle, from, to, opts)
+                }
+            },
+            Some(rebuild) => {
+                let mut batch = rocksdb::WriteBatch::default();
+                op.add_to(&mut batch, &entry.handle);
+                op.add_to(&mut batch, &rebuild.new_handle);
+                let mut touched = rebuild.touched.lock();
+                self.db.write_opt(batch, opts)?;
+                touched.record(&op);
+                Ok(())
+            }
+        }
+    }
+
+    fn write_one(&self, kind: OpKind, cf: &str, op: Op<'_>, opts: WriteOpts) -> Result<()> {
+        let bytes = match op {
+            Op::Put(key, value) => key.len() + value.len(),
+            Op::Delete(key) => key.len(),
+            Op::DeleteRange(from, to) => from.len() + to.len(),
+        };
+        let start = self.telemetry.clock().raw();
+        let table = self.cfs.load();
+        let entry = table.get(cf)?;
+        if !self.throttled(entry) {
+            return self.finish_write(kind, entry, op, start, bytes, opts);
+        }
+        let (id, throttle) = (entry.id, Arc::clone(&entry.throttle));
+        drop(table);
+        self.admit(kind, (id, cf, &throttle), start, bytes, opts)?;
+        let table = self.cfs.load();
+        self.finish_write(kind, table.get(cf)?, op, start, bytes, opts)
+    }
+
+    #[inline]
+    fn finish_write(
+        &self,
+        kind: OpKind,
+        entry: &CfEntry,
+        op: Op<'_>,
+        start: u64,
+        bytes: usize,
+        opts: WriteOpts,
+    ) -> Result<()> {
+        let result = self.apply(entry, op, self.write_options(opts));
+        self.record(kind, entry.id, start, bytes, &result, OpOutcome::Ok);
+        result.map_err(|e| {
+            let key = match op {
+                Op::Put(key, _) | Op::Delete(key) | Op::DeleteRange(key, _) => key,
+            };
+            Error::rocksdb(kind.name(), Some(&entry.name), Some(key), e)
+        })
+    }
+
     /// Writes `key` → `value` (WAL on, not synced).
     pub fn put(&self, cf: &str, key: &[u8], value: &[u8]) -> Result<()> {
         self.put_opt(cf, key, value, WriteOpts::default())
@@ -411,21 +695,33 @@ impl Engine {
 
     /// Writes `key` → `value` with per-write options.
     pub fn put_opt(&self, cf: &str, key: &[u8], value: &[u8], opts: WriteOpts) -> Result<()> {
-        let table = self.cfs.load();
-        let entry = table.get(cf)?;
-        let start = self.telemetry.clock().raw();
-        let result = self
-            .db
-            .put_cf_opt(&entry.handle, key, value, self.write_options(opts));
-        self.record(
-            OpKind::Put,
-            entry.id,
-            start,
-            key.len() + value.len(),
-            &result,
-            OpOutcome::Ok,
-        );
-        result.map_err(|e| Error::rocksdb("put", Some(cf), Some(key), e))
+        self.write_one(OpKind::Put, cf, Op::Put(key, value), opts)
+    }
+
+    /// Deletes `key` (WAL on, not synced).
+    pub fn delete(&self, cf: &str, key: &[u8]) -> Result<()> {
+        self.delete_opt(cf, key, WriteOpts::default())
+    }
+
+    /// Deletes `key` with per-write options.
+    pub fn delete_opt(&self, cf: &str, key: &[u8], opts: WriteOpts) -> Result<()> {
+        self.write_one(OpKind::Delete, cf, Op::Delete(key), opts)
+    }
+
+    /// Deletes every key in `[from, to)`.
+    pub fn delete_range(&self, cf: &str, from: &[u8], to: &[u8]) -> Result<()> {
+        self.delete_range_opt(cf, from, to, WriteOpts::default())
+    }
+
+    /// Deletes every key in `[from, to)` with per-write options.
+    pub fn delete_range_opt(
+        &self,
+        cf: &str,
+        from: &[u8],
+        to: &[u8],
+        opts: WriteOpts,
+    ) -> Result<()> {
+        self.write_one(OpKind::DeleteRange, cf, Op::DeleteRange(from, to), opts)
     }
 
     /// Reads the value of `key`, `None` when absent.
@@ -494,146 +790,6 @@ impl Engine {
         }
     }
 
-    /// Deletes `key` (WAL on, not synced).
-    pub fn delete(&self, cf: &str, key: &[u8]) -> Result<()> {
-        self.delete_opt(cf, key, WriteOpts::default())
-    }
-
-    /// Deletes `key` with per-write options.
-    pub fn delete_opt(&self, cf: &str, key: &[u8], opts: WriteOpts) -> Result<()> {
-        let table = self.cfs.load();
-        let entry = table.get(cf)?;
-        let start = self.telemetry.clock().raw();
-        let result = self
-            .db
-            .delete_cf_opt(&entry.handle, key, self.write_options(opts));
-        self.record(
-            OpKind::Delete,
-            entry.id,
-            start,
-            key.len(),
-            &result,
-            OpOutcome::Ok,
-        );
-        result.map_err(|e| Error::rocksdb("delete", Some(cf), Some(key), e))
-    }
-
-    /// Deletes every key in `[from, to)`.
-    pub fn delete_range(&self, cf: &str, from: &[u8], to: &[u8]) -> Result<()> {
-        self.delete_range_opt(cf, from, to, WriteOpts::default())
-    }
-
-    /// Deletes every key in `[from, to)` with per-write options.
-    pub fn delete_range_opt(
-        &self,
-        cf: &str,
-        from: &[u8],
-        to: &[u8],
-        opts: WriteOpts,
-    ) -> Result<()> {
-        let table = self.cfs.load();
-        let entry = table.get(cf)?;
-        let start = self.telemetry.clock().raw();
-        let result = self
-            .db
-            .delete_range_cf_opt(&entry.handle, from, to, self.write_options(opts));
-        self.record(
-            OpKind::DeleteRange,
-            entry.id,
-            start,
-            from.len() + to.len(),
-            &result,
-            OpOutcome::Ok,
-        );
-        result.map_err(|e| Error::rocksdb("delete_range", Some(cf), Some(from), e))
-    }
-
-    // ----- batches ----------------------------------------------------------------------
-
-    /// A new, empty atomic write batch for this engine.
-    pub fn batch(&self) -> WriteBatch<'_> {
-        WriteBatch {
-            engine: self,
-            inner: rocksdb::WriteBatch::default(),
-            per_cf: SmallVec::new(),
-        }
-    }
-
-    /// Applies `batch` atomically (WAL on, not synced).
-    pub fn write(&self, batch: WriteBatch<'_>) -> Result<()> {
-        self.write_opt(batch, WriteOpts::default())
-    }
-
-    /// Applies `batch` atomically with per-write options. A batch touching k column families
-    /// is recorded as k `Write` op events (one per CF, with that CF's bytes).
-    pub fn write_opt(&self, batch: WriteBatch<'_>, opts: WriteOpts) -> Result<()> {
-        if !std::ptr::eq(batch.engine, self) {
-            return Err(Error::ForeignBatch);
-        }
-        let WriteBatch { inner, per_cf, .. } = batch;
-        let start = self.telemetry.clock().raw();
-        let result = self.db.write_opt(inner, self.write_options(opts));
-        let end = self.telemetry.clock().raw();
-        let outcome = if result.is_ok() {
-            OpOutcome::Ok
-        } else {
-            OpOutcome::Error
-        };
-        for (cf, bytes) in &per_cf {
-            self.telemetry
-                .record_op(OpKind::Write, *cf, start, end, *bytes, outcome);
-        }
-        result.map_err(|e| Error::rocksdb("write", None, None, e))
-    }
-
-    // ----- scans ------------------------------------------------------------------------
-
-    /// An iterator over `cf` as `options` says (full, range, prefix, reverse).
-    pub fn iter(&self, cf: &str, options: IterOptions) -> Result<EngineIter<'_>> {
-        let table = self.cfs.load_full();
-        let entry = table.get(cf)?;
-        let id = entry.id;
-        let mut lower = options.lower_bound;
-        let mut upper = options.upper_bound;
-        if let Some(prefix) = &options.prefix {
-            // Narrow the bounds to the prefix's range so RocksDB skips everything else.
-            if lower.as_deref().is_none_or(|l| l < prefix.as_slice()) {
-                lower = Some(prefix.clone());
-            }
-            if let Some(end) = prefix_successor(prefix) {
-                if upper.as_deref().is_none_or(|u| u > end.as_slice()) {
-                    upper = Some(end);
-                }
-            }
-        }
-        let mut read_opts = ReadOptions::default();
-        if let Some(lower) = lower {
-            read_opts.set_iterate_lower_bound(lower);
-        }
-        if let Some(upper) = upper {
-            read_opts.set_iterate_upper_bound(upper);
-        }
-        let start = self.telemetry.clock().raw();
-        let raw = self.db.raw_iterator_cf_opt(&entry.handle, read_opts);
-        let busy_ns = self
-            .telemetry
-            .clock()
-            .delta_ns(start, self.telemetry.clock().raw());
-        Ok(EngineIter {
-            raw,
-            _table: Arc::clone(&table),
-            telemetry: &self.telemetry,
-            cf: id,
-            cf_name: cf.to_owned(),
-            prefix: options.prefix,
-            reverse: options.reverse,
-            state: IterState::Unpositioned,
-            busy_ns,
-            bytes: 0,
-            failed: false,
-        })
-    }
-
     // ----- maintenance ------------------------------------------------------------------
 
     /// Flushes the memtables of `cf` to L0 and waits for it.
@@ -664,10 +820,12 @@ impl Engine {
     }
 
     /// Writes a consistent, openable copy of the database to `dir` (which must not exist).
+    /// SST files are hard-linked where the filesystem allows; see
+    /// [`Engine::checkpoint_now`] for the independent copies rebuilds recover from.
     pub fn checkpoint(&self, dir: impl AsRef<Path>) -> Result<()> {
         let dir = dir.as_ref();
-        let checkpoint =
-            Checkpoint::new(&self.db).map_err(|e| Error::rocksdb("checkpoint", None, None, e))?;
+        let checkpoint = Checkpoint::new(self.db.as_ref())
+            .map_err(|e| Error::rocksdb("checkpoint", None, None, e))?;
         checkpoint
             .create_checkpoint(dir)
             .map_err(|e| Error::Checkpoint {
@@ -686,200 +844,5 @@ impl Engine {
         self.db.cancel_all_background_work(true);
         drop(self);
         synced
-    }
-}
-
-/// An atomic group of writes across column families, applied by [`Engine::write`].
-pub struct WriteBatch<'e> {
-    engine: &'e Engine,
-    inner: rocksdb::WriteBatch,
-    per_cf: SmallVec<[(CfId, usize); 4]>,
-}
-
-impl WriteBatch<'_> {
-    fn account(&mut self, cf: CfId, bytes: usize) {
-        match self.per_cf.iter_mut().find(|(id, _)| *id == cf) {
-            Some((_, total)) => *total += bytes,
-            None => self.per_cf.push((cf, bytes)),
-        }
-    }
-
-    /// Adds a put.
-    pub fn put(&mut self, cf: &str, key: &[u8], value: &[u8]) -> Result<()> {
-        let table = self.engine.cfs.load();
-        let entry = table.get(cf)?;
-        self.inner.put_cf(&entry.handle, key, value);
-        self.account(entry.id, key.len() + value.len());
-        Ok(())
-    }
-
-    /// Adds a delete.
-    pub fn delete(&mut self, cf: &str, key: &[u8]) -> Result<()> {
-        let table = self.engine.cfs.load();
-        let entry = table.get(cf)?;
-        self.inner.delete_cf(&entry.handle, key);
-        self.account(entry.id, key.len());
-        Ok(())
-    }
-
-    /// Adds a range delete of `[from, to)`.
-    pub fn delete_range(&mut self, cf: &str, from: &[u8], to: &[u8]) -> Result<()> {
-        let table = self.engine.cfs.load();
-        let entry = table.get(cf)?;
-        self.inner.delete_range_cf(&entry.handle, from, to);
-        self.account(entry.id, from.len() + to.len());
-        Ok(())
-    }
-
-    /// Number of operations in the batch.
-    pub fn len(&self) -> usize {
-        self.inner.len()
-    }
-
-    /// Whether the batch has no operations.
-    pub fn is_empty(&self) -> bool {
-        self.inner.is_empty()
-    }
-
-    /// Serialised size of the batch in bytes.
-    pub fn size_in_bytes(&self) -> usize {
-        self.inner.size_in_bytes()
-    }
-}
-
-#[derive(Copy, Clone, PartialEq, Eq)]
-enum IterState {
-    Unpositioned,
-    AtCurrent,
-    Moving,
-    Done,
-}
-
-/// An instrumented iterator: yields `(key, value)` pairs; on drop it records one `Scan` op
-/// whose latency is the time spent inside RocksDB and whose bytes are those returned.
-pub struct EngineIter<'e> {
-    raw: DBRawIteratorWithThreadMode<'e, DB>,
-    // Keeps the column-family handle alive for the iterator's life.
-    _table: Arc<CfTable>,
-    telemetry: &'e Telemetry,
-    cf: CfId,
-    cf_name: String,
-    prefix: Option<Vec<u8>>,
-    reverse: bool,
-    state: IterState,
-    busy_ns: u64,
-    bytes: usize,
-    failed: bool,
-}
-
-impl EngineIter<'_> {
-    /// Repositions at the first key ≥ `key` (≤ `key` for a reverse iterator); the next call to
-    /// `next` returns that entry.
-    pub fn seek(&mut self, key: &[u8]) {
-        let start = self.telemetry.clock().raw();
-        if self.reverse {
-            self.raw.seek_for_prev(key);
-        } else {
-            self.raw.seek(key);
-        }
-        self.busy_ns += self
-            .telemetry
-            .clock()
-            .delta_ns(start, self.telemetry.clock().raw());
-        self.state = IterState::AtCurrent;
-    }
-}
-
-impl Iterator for EngineIter<'_> {
-    type Item = Result<(Box<[u8]>, Box<[u8]>)>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        let clock = self.telemetry.clock();
-        let start = clock.raw();
-        match self.state {
-            IterState::Done => return None,
-            IterState::Unpositioned => {
-                if self.reverse {
-                    self.raw.seek_to_last();
-                } else {
-                    self.raw.seek_to_first();
-                }
-            }
-            IterState::AtCurrent => {}
-            IterState::Moving => {
-                if self.reverse {
-                    self.raw.prev();
-                } else {
-                    self.raw.next();
-                }
-            }
-        }
-        self.state = IterState::Moving;
-        let item = match self.raw.item() {
-            Some((key, value)) => {
-                let in_prefix = self
-                    .prefix
-                    .as_deref()
-                    .is_none_or(|prefix| key.starts_with(prefix));
-                in_prefix.then(|| (Box::<[u8]>::from(key), Box::<[u8]>::from(value)))
-            }
-            None => None,
-        };
-        let result = match item {
-            Some(pair) => {
-                self.bytes += pair.0.len() + pair.1.len();
-                Some(Ok(pair))
-            }
-            None => {
-                self.state = IterState::Done;
-                match self.raw.status() {
-                    Ok(()) => None,
-                    Err(err) => {
-                        self.failed = true;
-                        Some(Err(Error::rocksdb(
-                            "iterate",
-                            Some(&self.cf_name),
-                            None,
-                            err,
-                        )))
-                    }
-                }
-            }
-        };
-        self.busy_ns += clock.delta_ns(start, clock.raw());
-        result
-    }
-}
-
-impl Drop for EngineIter<'_> {
-    fn drop(&mut self) {
-        let clock = self.telemetry.clock();
-        let end = clock.raw();
-        let outcome = if self.failed {
-            OpOutcome::Error
-        } else {
-            OpOutcome::Ok
-        };
-        self.telemetry.record_op_latency(
-            OpKind::Scan,
-            self.cf,
-            end,
-            self.busy_ns,
-            self.bytes,
-            outcome,
-        );
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn prefix_successor_handles_ff() {
-        assert_eq!(prefix_successor(b"ab"), Some(b"ac".to_vec()));
-        assert_eq!(prefix_successor(b"a\xff"), Some(b"b".to_vec()));
-        assert_eq!(prefix_successor(b"\xff\xff"), None);
-        assert_eq!(prefix_successor(b""), None);
     }
 }

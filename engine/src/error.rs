@@ -121,6 +121,25 @@ pub enum Error {
         /// RocksDB's message.
         message: String,
     },
+    /// The write throttle would have made the write wait past its deadline.
+    #[error("write to column family {cf:?} throttled: {source}")]
+    Throttled {
+        /// The column family written.
+        cf: String,
+        /// What the throttle said.
+        source: lsmedic_telemetry::throttle::ThrottleError,
+    },
+    /// A control operation (option change, resize, rebuild) failed.
+    #[error(transparent)]
+    Control(#[from] lsmedic_telemetry::ControlError),
+    /// A column-family rebuild could not proceed.
+    #[error("rebuild of column family {cf:?}: {message}")]
+    Rebuild {
+        /// The logical column family.
+        cf: String,
+        /// What went wrong.
+        message: String,
+    },
     /// A write batch built by one engine was given to another.
     #[error("write batch belongs to a different engine")]
     ForeignBatch,

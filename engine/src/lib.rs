@@ -28,15 +28,25 @@
 
 #![warn(missing_docs)]
 
+mod batch;
+pub mod cf_map;
+pub mod checkpoints;
 pub mod config;
+pub mod control;
 mod engine;
 pub mod error;
+mod iter;
 mod raw;
+pub mod rebuild;
 mod sampler;
 pub mod telemetry;
 
-pub use config::{CfOptions, ColumnFamilyConfig, Compression, EngineConfig, TelemetryConfig};
-pub use engine::{Engine, EngineIter, IterOptions, WriteBatch, WriteOpts, DEFAULT_CF};
+pub use batch::WriteBatch;
+pub use config::{
+    CfOptions, CheckpointConfig, ColumnFamilyConfig, Compression, EngineConfig, TelemetryConfig,
+};
+pub use engine::{Engine, WriteOpts, DEFAULT_CF};
 pub use error::{Error, KeyPreview, Result};
+pub use iter::{EngineIter, IterOptions};
 pub use lsmedic_telemetry as telemetry_types;
 pub use telemetry::Telemetry;

@@ -7,13 +7,13 @@
 //! threads; a panic inside one is caught (unwinding into C++ would abort the process) and
 //! counted in [`Telemetry::listener_panics`].
 
-use std::ffi::{c_char, c_void};
+use std::ffi::{c_char, c_int, c_void, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 use librocksdb_sys as ffi;
 use lsmedic_telemetry::{BackgroundErrorReason, EngineEventKind, Message, StallCondition};
-use rocksdb::{AsRawPtr, BoundColumnFamily, Options};
+use rocksdb::{AsRawPtr, BoundColumnFamily, Env, Options, DB};
 
 use crate::telemetry::Telemetry;
 
@@ -317,6 +317,53 @@ pub(crate) fn set_delayed_write_rate(opts: &mut Options, rate_bytes_per_sec: u64
     // SAFETY: `opts` is a live options object for the whole call, borrowed mutably so no other
     // thread touches it; the C setter only stores the integer.
     unsafe { ffi::rocksdb_options_set_delayed_write_rate(opts.as_raw_ptr(), rate_bytes_per_sec) }
+}
+
+/// Applies DB options through `rocksdb_set_db_options` (RocksDB's `SetDBOptions`, which the
+/// `rocksdb` crate does not wrap). RocksDB applies the whole map or nothing.
+pub(crate) fn set_db_options(db: &DB, options: &[(&str, String)]) -> Result<(), String> {
+    let keys: Vec<CString> = options
+        .iter()
+        .map(|(key, _)| CString::new(*key))
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("option name with NUL: {e}"))?;
+    let values: Vec<CString> = options
+        .iter()
+        .map(|(_, value)| CString::new(value.as_str()))
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("option value with NUL: {e}"))?;
+    let key_ptrs: Vec<*const c_char> = keys.iter().map(|k| k.as_ptr()).collect();
+    let value_ptrs: Vec<*const c_char> = values.iter().map(|v| v.as_ptr()).collect();
+    let count = c_int::try_from(options.len()).map_err(|_| "too many options".to_owned())?;
+    let mut err: *mut c_char = std::ptr::null_mut();
+    // SAFETY: `db` is open for the call; the key and value arrays hold `count` pointers to
+    // NUL-terminated strings that outlive the call (`keys`/`values` are alive); RocksDB copies
+    // them into its own map and writes a malloc'd message into `err` on failure.
+    unsafe {
+        ffi::rocksdb_set_db_options(
+            db.as_raw_ptr(),
+            count,
+            key_ptrs.as_ptr(),
+            value_ptrs.as_ptr(),
+            &mut err,
+        );
+        match take_error(err) {
+            Some(message) => Err(message.as_str().to_owned()),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Current sizes of the `Env`'s low- (compaction) and high-priority (flush) thread pools.
+pub(crate) fn env_background_threads(env: &Env) -> (u64, u64) {
+    // SAFETY: `env` is a live Env for the call; the getters only read pool sizes.
+    unsafe {
+        let raw = env.as_raw_ptr();
+        (
+            ffi::rocksdb_env_get_background_threads(raw).max(0) as u64,
+            ffi::rocksdb_env_get_high_priority_background_threads(raw).max(0) as u64,
+        )
+    }
 }
 
 /// A column-family handle whose borrow of the DB has been erased so that the engine can keep

@@ -1,0 +1,463 @@
+//! Column-family rebuild: copy a logical CF's live data into a fresh physical CF and swap.
+//!
+//! It heals a CF whose SST files are damaged (reads fail with corruption) and compacts a
+//! bloated, tombstone-heavy one (only live keys are copied). The protocol, with the reason
+//! for each step:
+//!
+//! 1. Create `<logical>__lsmedic_gen<N+1>` with the CF's current options.
+//! 2. Publish a table in which writes to the CF go to *both* physical CFs in one atomic batch
+//!    and mark their keys (or ranges) as *touched*; wait for the grace period so no writer
+//!    still writes to the old CF alone.
+//! 3. Copy every key of a snapshot of the old CF, in chunks, skipping touched keys: a touched
+//!    key has a newer value in the new CF already. Chunk writes and dual writes hold the same
+//!    mutex, so a copy never overwrites a newer write. Copies skip the WAL (step 5 flushes).
+//! 4. Where the old CF cannot be read (corruption), find the first readable key after the
+//!    failure by bisecting the key space with seeks, record the unread interval as lost, and
+//!    continue after it. With periodic checkpoints on, lost intervals are refilled from the
+//!    newest checkpoint when that is provably correct ([`crate::checkpoints`]).
+//! 5. Flush the new CF, so that the copied data is durable without the WAL.
+//! 6. Store the new mapping (one synced put) — the commit point — then publish a table in
+//!    which the logical name serves the new CF only, wait for the grace period, and drop the
+//!    old CF.
+//!
+//! A crash before step 6's put leaves the new CF as an orphan; after it, the old one. Either
+//! is dropped at the next open, so a logical name never has two live physical CFs, or none.
+//! Every key ends either copied with its right value, written during the rebuild, or inside a
+//! reported lost range: never silently wrong.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Instant;
+
+use lsmedic_telemetry::control::LostRange;
+use lsmedic_telemetry::RebuildReport;
+use parking_lot::Mutex;
+use rocksdb::{ErrorKind, ReadOptions, SnapshotWithThreadMode, WriteOptions, DB};
+
+use crate::cf_map;
+use crate::engine::{CfEntry, CfTable, Engine, Op, DEFAULT_CF};
+use crate::error::{Error, Result};
+use crate::raw::{self, DetachedCf};
+
+/// Keys copied per chunk (one write batch, one hold of the touched-set mutex).
+const CHUNK_KEYS: usize = 1024;
+/// Most seeks spent locating the end of one unreadable interval.
+const MAX_BISECTION_STEPS: usize = 512;
+/// Most unreadable intervals one rebuild steps over before giving up on the rest.
+const MAX_LOST_INTERVALS: usize = 10_000;
+
+/// Keys and ranges written while a rebuild copies: the copier must not overwrite them.
+#[derive(Default)]
+pub(crate) struct Touched {
+    keys: HashSet<Vec<u8>>,
+    ranges: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+impl Touched {
+    pub(crate) fn record(&mut self, op: &Op<'_>) {
+        match *op {
+            Op::Put(key, _) | Op::Delete(key) => {
+                self.keys.insert(key.to_vec());
+            }
+            Op::DeleteRange(from, to) => self.ranges.push((from.to_vec(), to.to_vec())),
+        }
+    }
+
+    pub(crate) fn covers(&self, key: &[u8]) -> bool {
+        self.keys.contains(key)
+            || self
+                .ranges
+                .iter()
+                .any(|(from, to)| from.as_slice() <= key && key < to.as_slice())
+    }
+}
+
+/// What writers need while a column family is being rebuilt.
+pub(crate) struct RebuildState {
+    /// The physical CF being filled.
+    pub(crate) new_handle: DetachedCf,
+    /// Keys written since the rebuild started; held while writing to both CFs.
+    pub(crate) touched: Mutex<Touched>,
+}
+
+/// The smallest key greater than `key`.
+fn successor(key: &[u8]) -> Vec<u8> {
+    let mut next = key.to_vec();
+    next.push(0);
+    next
+}
+
+/// `floor((a + b) / 2)` of two equal-length big-endian byte strings.
+fn midpoint(a: &[u8], b: &[u8]) -> Vec<u8> {
+    let mut sum = vec![0u16; a.len()];
+    let mut carry = 0u16;
+    for i in (0..a.len()).rev() {
+        let s = u16::from(a[i]) + u16::from(b[i]) + carry;
+        sum[i] = s & 0xff;
+        carry = s >> 8;
+    }
+    let mut out = vec![0u8; a.len()];
+    let mut high = carry;
+    for i in 0..a.len() {
+        let value = (high << 8) | sum[i];
+        out[i] = (value >> 1) as u8;
+        high = value & 1;
+    }
+    out
+}
+
+fn padded(key: &[u8], len: usize) -> Vec<u8> {
+    let mut out = key.to_vec();
+    out.resize(len, 0);
+    out
+}
+
+/// Whether `a + 1 < b` for equal-length big-endian byte strings.
+fn gap_above_one(a: &[u8], b: &[u8]) -> bool {
+    let mut a_plus_one = a.to_vec();
+    for byte in a_plus_one.iter_mut().rev() {
+        let (value, overflow) = byte.overflowing_add(1);
+        *byte = value;
+        if !overflow {
+            break;
+        }
+    }
+    a_plus_one.as_slice() < b
+}
+
+/// The number of the SST file a RocksDB corruption message names (`…/000123.sst …`).
+fn sst_number(message: &str) -> Option<u64> {
+    let at = message.find(".sst")?;
+    let digits: String = message[..at]
+        .chars()
+        .rev()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.chars().rev().collect::<String>().parse().ok()
+}
+
+fn rebuild_error(cf: &str, message: impl Into<String>) -> Error {
+    Error::Rebuild {
+        cf: cf.to_owned(),
+        message: message.into(),
+    }
+}
+
+impl Engine {
+    /// Rebuilds a column family into a fresh physical CF (see the module docs) and reports
+    /// what was copied and what could not be read.
+    pub fn rebuild_cf(&self, cf: &str) -> Result<RebuildReport> {
+        if cf == DEFAULT_CF {
+            return Err(rebuild_error(
+                cf,
+                "the default column family cannot be rebuilt (RocksDB cannot drop it)",
+            ));
+        }
+        let started = Instant::now();
+        let _admin = self.cf_admin_lock();
+        let (old_physical, old_handle, generation, options) = {
+            let table = self.cf_table();
+            let entry = table.get(cf)?;
+            let generation = cf_map::parse_generation(&entry.physical).map_or(1, |(_, g)| g + 1);
+            let mut options = self.config().cf_options_for(cf).clone();
+            if let Some(values) = self.tunables_lock().cfs.get(cf) {
+                options.apply_tunables(values);
+            }
+            (
+                entry.physical.clone(),
+                Arc::clone(&entry.handle),
+                generation,
+                options,
+            )
+        };
+        let new_physical = cf_map::physical_name(cf, generation);
+        let cf_options = options.rocksdb_options(&self.block_cache_lock());
+        self.db()
+            .create_cf(&new_physical, &cf_options)
+            .map_err(|e| Error::rocksdb("rebuild: create column family", Some(cf), None, e))?;
+        let new_handle = self
+            .db()
+            .cf_handle(&new_physical)
+            .ok_or_else(|| rebuild_error(cf, "new column family has no handle"))?;
+        // SAFETY: kept only in the CF table, the rebuild state and this stack frame, all
+        // gone before `Engine::db` is dropped.
+        let new_handle = unsafe { raw::detach_cf(new_handle) };
+        let state = Arc::new(RebuildState {
+            new_handle: Arc::clone(&new_handle),
+            touched: Mutex::new(Touched::default()),
+        });
+        self.publish(self.table_with(cf, |entry| entry.rebuild = Some(Arc::clone(&state))));
+
+        let mut report = RebuildReport {
+            cf: cf.to_owned(),
+            old_physical: old_physical.clone(),
+            new_physical: new_physical.clone(),
+            ..RebuildReport::default()
+        };
+        let copied = self.copy_into(cf, &old_physical, &old_handle, &state, &mut report);
+        let finished = copied.and_then(|()| {
+            self.db()
+                .flush_cf(&new_handle)
+                .map_err(|e| Error::rocksdb("rebuild: flush new column family", Some(cf), None, e))
+        });
+        if let Err(err) = finished {
+            // Roll back: the old CF has every write (dual writes included); forget the new.
+            self.publish(self.table_with(cf, |entry| entry.rebuild = None));
+            drop(state);
+            drop(new_handle);
+            let _ = self.db().drop_cf(&new_physical);
+            return Err(err);
+        }
+
+        let swapped = self.table_with(cf, |entry| {
+            entry.physical = new_physical.clone();
+            entry.handle = Arc::clone(&new_handle);
+            entry.rebuild = None;
+        });
+        // The commit point: once the map is stored, the new CF serves the name.
+        self.store_cf_map(&Engine::cf_map_of(&swapped))?;
+        self.publish(swapped);
+        drop(state);
+        drop(old_handle);
+        self.db()
+            .drop_cf(&old_physical)
+            .map_err(|e| Error::rocksdb("rebuild: drop old column family", Some(cf), None, e))?;
+        report.duration = started.elapsed();
+        Ok(report)
+    }
+
+    /// The current table with the entry of `cf` changed by `change`.
+    fn table_with(&self, cf: &str, change: impl FnOnce(&mut CfEntry)) -> CfTable {
+        let current = self.cf_table();
+        let mut entries: Vec<CfEntry> = current.entries.iter().map(CfEntry::share).collect();
+        if let Some(entry) = entries.iter_mut().find(|entry| entry.name == cf) {
+            change(entry);
+        }
+        CfTable { entries }
+    }
+
+    /// Writes `chunk` into the new CF, skipping keys written since the rebuild started.
+    pub(crate) fn copy_chunk(
+        &self,
+        cf: &str,
+        state: &RebuildState,
+        chunk: &[(Vec<u8>, Vec<u8>)],
+    ) -> Result<u64> {
+        let mut no_wal = WriteOptions::default();
+        no_wal.disable_wal(true);
+        let touched = state.touched.lock();
+        let mut batch = rocksdb::WriteBatch::default();
+        let mut copied = 0;
+        for (key, value) in chunk {
+            if !touched.covers(key) {
+                batch.put_cf(&state.new_handle, key, value);
+                copied += 1;
+            }
+        }
+        self.db()
+            .write_opt(batch, &no_wal)
+            .map_err(|e| Error::rocksdb("rebuild: copy", Some(cf), None, e))?;
+        Ok(copied)
+    }
+
+    fn copy_into(
+        &self,
+        cf: &str,
+        old_physical: &str,
+        old: &DetachedCf,
+        state: &RebuildState,
+        report: &mut RebuildReport,
+    ) -> Result<()> {
+        let snapshot = self.db().snapshot();
+        let mut resume: Option<Vec<u8>> = None;
+        let mut lost = Vec::new();
+        loop {
+            let mut read = ReadOptions::default();
+            read.set_snapshot(&snapshot);
+            read.fill_cache(false);
+            let mut iter = self.db().raw_iterator_cf_opt(old, read);
+            match &resume {
+                None => iter.seek_to_first(),
+                Some(key) => iter.seek(key),
+            }
+            let mut last_good: Option<Vec<u8>> = None;
+            loop {
+                let mut chunk = Vec::with_capacity(CHUNK_KEYS);
+                while chunk.len() < CHUNK_KEYS {
+                    match iter.item() {
+                        Some((key, value)) => chunk.push((key.to_vec(), value.to_vec())),
+                        None => break,
+                    }
+                    iter.next();
+                }
+                if let Some((key, _)) = chunk.last() {
+                    last_good = Some(key.clone());
+                }
+                report.bytes_copied += chunk
+                    .iter()
+                    .map(|(k, v)| (k.len() + v.len()) as u64)
+                    .sum::<u64>();
+                report.keys_copied += self.copy_chunk(cf, state, &chunk)?;
+                if !iter.valid() {
+                    break;
+                }
+            }
+            let err = match iter.status() {
+                Ok(()) => break,
+                Err(err) => err,
+            };
+            if err.kind() != ErrorKind::Corruption {
+                return Err(Error::rocksdb("rebuild: read", Some(cf), None, err));
+            }
+            let message = err.into_string();
+            if let Some(number) = sst_number(&message) {
+                let name = format!("{number:06}.sst");
+                if !report.skipped_files.contains(&name) {
+                    report.skipped_files.push(name);
+                }
+            }
+            // The unreadable interval starts right after the last key read (or where this
+            // pass started).
+            let start = match (&last_good, &resume) {
+                (Some(key), _) => successor(key),
+                (None, Some(key)) => key.clone(),
+                (None, None) => Vec::new(),
+            };
+            let next = self.first_readable_from(old_physical, old, &snapshot, &start);
+            let give_up = lost.len() + 1 >= MAX_LOST_INTERVALS;
+            match next {
+                Some(end) if !give_up && Some(&end) != resume.as_ref() => {
+                    lost.push(LostRange {
+                        start,
+                        end: Some(end.clone()),
+                    });
+                    resume = Some(end);
+                }
+                _ => {
+                    lost.push(LostRange { start, end: None });
+                    break;
+                }
+            }
+        }
+        if !lost.is_empty() {
+            lost = self.recover_from_checkpoint(
+                cf,
+                old_physical,
+                old,
+                state,
+                &snapshot,
+                lost,
+                report,
+            )?;
+        }
+        report.lost_ranges = lost;
+        Ok(())
+    }
+
+    /// Whether a seek to `key` in the snapshot succeeds (reads no damaged block).
+    fn seek_ok(
+        &self,
+        old: &DetachedCf,
+        snapshot: &SnapshotWithThreadMode<'_, DB>,
+        key: &[u8],
+    ) -> bool {
+        let mut read = ReadOptions::default();
+        read.set_snapshot(snapshot);
+        read.fill_cache(false);
+        let mut iter = self.db().raw_iterator_cf_opt(old, read);
+        iter.seek(key);
+        iter.status().is_ok()
+    }
+
+    /// The smallest key ≥ `from` (up to bisection precision) from which the old CF reads
+    /// again; `None` if nothing after `from` can be read.
+    fn first_readable_from(
+        &self,
+        old_physical: &str,
+        old: &DetachedCf,
+        snapshot: &SnapshotWithThreadMode<'_, DB>,
+        from: &[u8],
+    ) -> Option<Vec<u8>> {
+        if self.seek_ok(old, snapshot, from) {
+            return Some(from.to_vec());
+        }
+        // Past the largest key of every file no block is read, so a seek there succeeds.
+        let largest = self
+            .db()
+            .live_files()
+            .ok()?
+            .into_iter()
+            .filter(|file| file.column_family_name == old_physical)
+            .filter_map(|file| file.end_key)
+            .max()?;
+        let mut beyond = largest;
+        beyond.push(0xff);
+        let len = beyond.len().max(from.len()) + 1;
+        let (mut low, mut high) = (padded(from, len), padded(&beyond, len));
+        if !self.seek_ok(old, snapshot, &high) {
+            return None;
+        }
+        let mut steps = 0;
+        while gap_above_one(&low, &high) && steps < MAX_BISECTION_STEPS {
+            let mid = midpoint(&low, &high);
+            if self.seek_ok(old, snapshot, &mid) {
+                high = mid;
+            } else {
+                low = mid;
+            }
+            steps += 1;
+        }
+        Some(high)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn midpoint_of_byte_strings() {
+        assert_eq!(midpoint(&[0, 0], &[0, 10]), vec![0, 5]);
+        assert_eq!(midpoint(&[0, 255], &[1, 1]), vec![1, 0]);
+        assert_eq!(midpoint(&[255, 255], &[255, 255]), vec![255, 255]);
+        assert_eq!(midpoint(&[1, 0], &[2, 0]), vec![1, 128]);
+    }
+
+    #[test]
+    fn gap_detection() {
+        assert!(gap_above_one(&[0, 1], &[0, 3]));
+        assert!(!gap_above_one(&[0, 1], &[0, 2]));
+        assert!(!gap_above_one(&[0, 255], &[1, 0]));
+        assert!(gap_above_one(&[0, 255], &[1, 1]));
+    }
+
+    #[test]
+    fn sst_numbers_are_read_from_messages() {
+        assert_eq!(
+            sst_number("Corruption: block checksum mismatch in /db/000123.sst offset 5"),
+            Some(123)
+        );
+        assert_eq!(sst_number("Corruption: bad block"), None);
+    }
+
+    #[test]
+    fn touched_covers_keys_and_half_open_ranges() {
+        let mut touched = Touched::default();
+        touched.record(&Op::Put(b"k", b"v"));
+        touched.record(&Op::DeleteRange(b"b", b"d"));
+        assert!(touched.covers(b"k"));
+        assert!(touched.covers(b"b") && touched.covers(b"c\xff"));
+        assert!(!touched.covers(b"d") && !touched.covers(b"a"));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn midpoint_lies_between(a in proptest::collection::vec(0u8.., 1..8), b in proptest::collection::vec(0u8.., 1..8)) {
+            let len = a.len().max(b.len());
+            let (a, b) = (padded(&a, len), padded(&b, len));
+            let (low, high) = if a <= b { (a, b) } else { (b, a) };
+            let mid = midpoint(&low, &high);
+            proptest::prop_assert!(low <= mid && mid <= high);
+        }
+    }
+}
