@@ -8,7 +8,9 @@
 #![warn(missing_docs)]
 
 pub use lsmedic_engine as engine;
-pub use lsmedic_engine::{CfOptions, Engine, EngineConfig, Error, IterOptions, WriteOpts};
+pub use lsmedic_engine::{
+    CfOptions, Engine, EngineConfig, Error, IterOptions, Result, WriteBatch, WriteOpts,
+};
 pub use lsmedic_telemetry as telemetry;
 
 /// The README's Rust examples, compiled and run as doctests so they cannot rot.

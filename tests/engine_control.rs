@@ -62,8 +62,11 @@ fn open_with_wbm(dir: &Path) -> Engine {
     Engine::open(dir, config).unwrap()
 }
 
-/// A new valid value for every tunable (different from the defaults).
-fn new_values() -> (Vec<(Tunable, u64)>, Vec<(Tunable, u64)>) {
+/// Changes to a set of tunables.
+type Changes = Vec<(Tunable, u64)>;
+
+/// A new valid value for every tunable (different from the defaults): (global, per CF).
+fn new_values() -> (Changes, Changes) {
     let global = vec![
         (Tunable::MaxBackgroundJobs, 5),
         (Tunable::MaxSubcompactions, 3),
@@ -130,7 +133,7 @@ fn every_option_change_is_visible_in_rocksdb_options_file() {
     let tunables = engine.tunables().unwrap();
     assert_eq!(tunables.global(Tunable::BackgroundThreadsLow), Some(3));
     assert_eq!(tunables.global(Tunable::BackgroundThreadsHigh), Some(2));
-    for (tunable, value) in global.iter().chain(&[]) {
+    for (tunable, value) in &global {
         assert_eq!(tunables.global(*tunable), Some(*value), "{tunable}");
     }
     for (tunable, value) in &cf {

@@ -72,13 +72,45 @@ fn spawn_drainer(engine: Arc<Engine>, stop: Arc<AtomicBool>) -> std::thread::Joi
     })
 }
 
+/// Criterion measurements of both sides, the n-th call using key `n * stride`.
+fn criterion_pair(
+    c: &mut Criterion,
+    name: &str,
+    stride: u64,
+    raw_op: &dyn Fn(u64),
+    engine_op: &dyn Fn(u64),
+) {
+    let mut group = c.benchmark_group("overhead");
+    group.throughput(criterion::Throughput::Elements(1));
+    for (side, op) in [("raw_rocksdb", raw_op), ("lsmedic", engine_op)] {
+        let mut n = 0u64;
+        group.bench_function(BenchmarkId::new(name, side), |b| {
+            b.iter(|| {
+                n += stride;
+                op(n)
+            })
+        });
+    }
+    group.finish();
+}
+
 /// Runs `BLOCKS` alternating blocks of each side and prints the median ratio of lsmedic's
 /// throughput to raw RocksDB's over adjacent pairs, with quartiles.
-fn paired_ratio(name: &str, mut raw_op: impl FnMut(), mut engine_op: impl FnMut()) {
-    let time_block = |op: &mut dyn FnMut()| {
+fn paired_ratio(name: &str, stride: u64, raw_op: &dyn Fn(u64), engine_op: &dyn Fn(u64)) {
+    let (mut raw_n, mut engine_n) = (0u64, 0u64);
+    let mut raw_block = || {
         let start = Instant::now();
         for _ in 0..BLOCK_OPS {
-            op();
+            raw_n += stride;
+            raw_op(raw_n);
+        }
+        start.elapsed().as_nanos() as f64 / BLOCK_OPS as f64
+    };
+    let mut engine_block = || {
+        let start = Instant::now();
+        for _ in 0..BLOCK_OPS {
+            engine_n += stride;
+            engine_op(engine_n);
         }
         start.elapsed().as_nanos() as f64 / BLOCK_OPS as f64
     };
@@ -87,11 +119,11 @@ fn paired_ratio(name: &str, mut raw_op: impl FnMut(), mut engine_op: impl FnMut(
     for block in 0..BLOCKS {
         // Alternate which side goes first so neither always runs right after the other.
         let (raw_ns, engine_ns) = if block % 2 == 0 {
-            let r = time_block(&mut raw_op);
-            (r, time_block(&mut engine_op))
+            let r = raw_block();
+            (r, engine_block())
         } else {
-            let e = time_block(&mut engine_op);
-            (time_block(&mut raw_op), e)
+            let e = engine_block();
+            (raw_block(), e)
         };
         raw_total += raw_ns;
         engine_total += engine_ns;
@@ -145,93 +177,35 @@ fn bench_overhead(c: &mut Criterion) {
         .compact_range(DEFAULT_CF, None, None)
         .expect("engine compact");
 
+    // Each side's operation on the n-th key, defined once for both measurements.
+    let raw_get = |n: u64| {
+        let got = raw
+            .db
+            .get_pinned_cf_opt(&raw_cf, key(n % KEYS), &raw.read)
+            .expect("raw get")
+            .map(|slice| slice.to_vec());
+        black_box(got);
+    };
+    let engine_get = |n: u64| {
+        black_box(engine.get(DEFAULT_CF, &key(n % KEYS)).expect("engine get"));
+    };
+    let raw_put = |n: u64| {
+        raw.db
+            .put_cf_opt(&raw_cf, key(n % KEYS), &value, &raw.write)
+            .expect("raw put")
+    };
+    let engine_put = |n: u64| {
+        engine
+            .put(DEFAULT_CF, &key(n % KEYS), &value)
+            .expect("engine put")
+    };
+
     // Order matters: both sides must see identical histories (criterion runs a different
     // number of iterations per side), so the paired runs come before the criterion puts.
-    let mut group = c.benchmark_group("overhead");
-    group.throughput(criterion::Throughput::Elements(1));
-    {
-        let round = 0;
-        let mut n = 0u64;
-        group.bench_function(BenchmarkId::new("get/raw_rocksdb", round), |b| {
-            b.iter(|| {
-                n += 7;
-                let got = raw
-                    .db
-                    .get_pinned_cf_opt(&raw_cf, key(n % KEYS), &raw.read)
-                    .expect("raw get")
-                    .map(|slice| slice.to_vec());
-                black_box(got)
-            })
-        });
-        let mut n = 0u64;
-        group.bench_function(BenchmarkId::new("get/lsmedic", round), |b| {
-            b.iter(|| {
-                n += 7;
-                black_box(engine.get(DEFAULT_CF, &key(n % KEYS)).expect("engine get"))
-            })
-        });
-    }
-    group.finish();
-
-    let mut n = 0u64;
-    let mut m = 0u64;
-    paired_ratio(
-        "get",
-        || {
-            n += 7;
-            let got = raw
-                .db
-                .get_pinned_cf_opt(&raw_cf, key(n % KEYS), &raw.read)
-                .expect("raw get")
-                .map(|slice| slice.to_vec());
-            black_box(got);
-        },
-        || {
-            m += 7;
-            black_box(engine.get(DEFAULT_CF, &key(m % KEYS)).expect("engine get"));
-        },
-    );
-    let mut n = 0u64;
-    let mut m = 0u64;
-    paired_ratio(
-        "put",
-        || {
-            n += 1;
-            raw.db
-                .put_cf_opt(&raw_cf, key(n % KEYS), &value, &raw.write)
-                .expect("raw put")
-        },
-        || {
-            m += 1;
-            engine
-                .put(DEFAULT_CF, &key(m % KEYS), &value)
-                .expect("engine put")
-        },
-    );
-    let mut group = c.benchmark_group("overhead");
-    group.throughput(criterion::Throughput::Elements(1));
-    {
-        let round = 0;
-        let mut n = 0u64;
-        group.bench_function(BenchmarkId::new("put/raw_rocksdb", round), |b| {
-            b.iter(|| {
-                n += 1;
-                raw.db
-                    .put_cf_opt(&raw_cf, key(n % KEYS), &value, &raw.write)
-                    .expect("raw put")
-            })
-        });
-        let mut n = 0u64;
-        group.bench_function(BenchmarkId::new("put/lsmedic", round), |b| {
-            b.iter(|| {
-                n += 1;
-                engine
-                    .put(DEFAULT_CF, &key(n % KEYS), &value)
-                    .expect("engine put")
-            })
-        });
-    }
-    group.finish();
+    criterion_pair(c, "get", 7, &raw_get, &engine_get);
+    paired_ratio("get", 7, &raw_get, &engine_get);
+    paired_ratio("put", 1, &raw_put, &engine_put);
+    criterion_pair(c, "put", 1, &raw_put, &engine_put);
     stop.store(true, Ordering::Relaxed);
     let _ = drainer.join();
     eprintln!(

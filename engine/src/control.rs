@@ -50,20 +50,7 @@ impl Engine {
         let tunable = Tunable::from_name(name).ok_or_else(|| ControlError::UnknownOption {
             name: name.to_owned(),
         })?;
-        let value = tunable.parse_value(value).map_err(|err| match err {
-            ControlError::InvalidValue {
-                option,
-                value,
-                reason,
-                ..
-            } => ControlError::InvalidValue {
-                option,
-                cf: cf.map(str::to_owned),
-                value,
-                reason,
-            },
-            other => other,
-        })?;
+        let value = tunable.parse_value(value).map_err(|err| err.in_cf(cf))?;
         match cf {
             Some(cf) => self.set_cf(cf, &[(tunable, value)])?,
             None => self.set_global(&[(tunable, value)])?,
@@ -200,20 +187,7 @@ impl Control for Engine {
                     reason: format!("on column family {cf:?} (it is not a column-family option)"),
                 });
             }
-            tunable.check(value).map_err(|err| match err {
-                ControlError::InvalidValue {
-                    option,
-                    value,
-                    reason,
-                    ..
-                } => ControlError::InvalidValue {
-                    option,
-                    cf: Some(cf.to_owned()),
-                    value,
-                    reason,
-                },
-                other => other,
-            })?;
+            tunable.check(value).map_err(|err| err.in_cf(Some(cf)))?;
             merged.insert(tunable, value);
         }
         check_cf_rules(cf, &merged)?;

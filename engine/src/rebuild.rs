@@ -4,7 +4,10 @@
 //! bloated, tombstone-heavy one (only live keys are copied). The protocol, with the reason
 //! for each step:
 //!
-//! 1. Create `<logical>__lsmedic_gen<N+1>` with the CF's current options.
+//! 1. Stop automatic compactions of the old CF: a compaction reading a damaged file would
+//!    raise a background error that stops every write to the database (RocksDB schedules one
+//!    as soon as the copy's snapshot is released, to drop obsolete versions). Then create
+//!    `<logical>__lsmedic_gen<N+1>` with the CF's current options.
 //! 2. Publish a table in which writes to the CF go to *both* physical CFs in one atomic batch
 //!    and mark their keys (or ranges) as *touched*; wait for the grace period so no writer
 //!    still writes to the old CF alone.
@@ -136,6 +139,23 @@ fn sst_number(message: &str) -> Option<u64> {
     digits.chars().rev().collect::<String>().parse().ok()
 }
 
+/// A write failing with corruption during a rebuild means RocksDB already holds a background
+/// error (a compaction met the damage before the rebuild began) and refuses every write until
+/// the database is reopened: say so.
+fn explain_stopped_writes(cf: &str, err: Error) -> Error {
+    if err.is_corruption() {
+        rebuild_error(
+            cf,
+            format!(
+                "RocksDB stopped writes after a background error ({err}); reopen the engine \
+                 (RocksDB cannot resume from corruption) and rebuild again"
+            ),
+        )
+    } else {
+        err
+    }
+}
+
 fn rebuild_error(cf: &str, message: impl Into<String>) -> Error {
     Error::Rebuild {
         cf: cf.to_owned(),
@@ -171,6 +191,10 @@ impl Engine {
             )
         };
         let new_physical = cf_map::physical_name(cf, generation);
+        let auto_compactions_were_off = options.disable_auto_compactions;
+        self.db()
+            .set_options_cf(&old_handle, &[("disable_auto_compactions", "true")])
+            .map_err(|e| Error::rocksdb("rebuild: pause compactions", Some(cf), None, e))?;
         let cf_options = options.rocksdb_options(&self.block_cache_lock());
         self.db()
             .create_cf(&new_physical, &cf_options)
@@ -206,7 +230,12 @@ impl Engine {
             drop(state);
             drop(new_handle);
             let _ = self.db().drop_cf(&new_physical);
-            return Err(err);
+            if !auto_compactions_were_off {
+                let _ = self
+                    .db()
+                    .set_options_cf(&old_handle, &[("disable_auto_compactions", "false")]);
+            }
+            return Err(explain_stopped_writes(cf, err));
         }
 
         let swapped = self.table_with(cf, |entry| {

@@ -414,6 +414,26 @@ pub enum ControlError {
     },
 }
 
+impl ControlError {
+    /// The same error, naming column family `cf` when it is about an option value.
+    pub fn in_cf(self, cf: Option<&str>) -> ControlError {
+        match self {
+            ControlError::InvalidValue {
+                option,
+                value,
+                reason,
+                ..
+            } => ControlError::InvalidValue {
+                option,
+                cf: cf.map(str::to_owned),
+                value,
+                reason,
+            },
+            other => other,
+        }
+    }
+}
+
 /// Everything the healer can do to an engine. Implemented by `lsmedic_engine::Engine` and by
 /// test stubs. Every method is safe to call from the healer thread while the application
 /// writes; none blocks for long except `flush`, `compact_range`, `wait_for_compactions` and

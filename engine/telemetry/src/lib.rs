@@ -4,6 +4,7 @@
 //! ([`event`]), the sampler's readings ([`sample`]), the bounded lock-free rings they travel
 //! through ([`ring`]) and the window aggregations the healer computes from them ([`window`]).
 //!
+//! The write path's token bucket ([`throttle`]) lives here too, as lock-free as the rings.
 //! It also defines the [`Control`](control::Control) trait through which the healer acts on
 //! an engine, with the typed [`Tunable`](control::Tunable)s it may change ([`control`]).
 //!
@@ -17,6 +18,7 @@ pub mod control;
 pub mod event;
 pub mod ring;
 pub mod sample;
+mod sync;
 pub mod throttle;
 pub mod window;
 

@@ -16,42 +16,7 @@ use std::mem::MaybeUninit;
 
 use crossbeam_utils::CachePadded;
 
-use self::sync::{AtomicU64, AtomicUsize, Ordering, UnsafeCell};
-
-/// The atomics and cell the rings are built on: `std`'s normally, loom's under `--cfg loom`
-/// so that the model checker sees every access.
-mod sync {
-    #[cfg(loom)]
-    pub(crate) use loom::cell::UnsafeCell;
-    #[cfg(loom)]
-    pub(crate) use loom::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-
-    #[cfg(not(loom))]
-    pub(crate) use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-
-    /// `std::cell::UnsafeCell` with loom's closure-based access API, so the ring's code is
-    /// the same under both configurations.
-    #[cfg(not(loom))]
-    #[derive(Debug)]
-    pub(crate) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
-
-    #[cfg(not(loom))]
-    impl<T> UnsafeCell<T> {
-        pub(crate) fn new(value: T) -> Self {
-            UnsafeCell(std::cell::UnsafeCell::new(value))
-        }
-
-        #[inline]
-        pub(crate) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
-            f(self.0.get())
-        }
-
-        #[inline]
-        pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
-            f(self.0.get())
-        }
-    }
-}
+use crate::sync::{AtomicU64, AtomicUsize, Ordering, UnsafeCell};
 
 /// Smallest capacity a [`Ring`] is built with (a requested capacity of 0 or 1 becomes this).
 pub const MIN_CAPACITY: usize = 2;

@@ -32,17 +32,7 @@ use std::time::{Duration, Instant};
 use crossbeam_utils::CachePadded;
 use serde::{Deserialize, Serialize};
 
-use self::sync::{AtomicU64, Ordering};
-
-/// The throttle's atomics: `std`'s normally, loom's under `--cfg loom` so that the model
-/// checker sees every access (the same switch as the rings').
-mod sync {
-    #[cfg(loom)]
-    pub(crate) use loom::sync::atomic::{AtomicU64, Ordering};
-
-    #[cfg(not(loom))]
-    pub(crate) use std::sync::atomic::{AtomicU64, Ordering};
-}
+use crate::sync::{AtomicU64, Ordering};
 
 /// How much of the rate may be spent at once after an idle period: 10 ms worth.
 pub const BURST_WINDOW: Duration = Duration::from_millis(10);
