@@ -3,7 +3,7 @@
 //! A RocksDB checkpoint hard-links SST files, so bit rot in a live file also rots the
 //! checkpoint's link to it (one inode). lsmedic's checkpoints therefore copy every file that
 //! RocksDB linked: they cost disk space (a full copy each, `keep` of them) and are off by
-//! default ([`CheckpointConfig`](crate::config::CheckpointConfig)). A background thread takes
+//! default ([`CheckpointConfig`]). A background thread takes
 //! one every `interval_secs`; [`Engine::checkpoint_now`] takes one on demand.
 //!
 //! # When a lost range is refilled

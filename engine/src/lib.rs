@@ -6,11 +6,16 @@
 //! 1. every foreground op (kind, column family, latency, bytes, outcome) into lock-free op
 //!    rings, from the caller's thread;
 //! 2. RocksDB's event-listener callbacks (flush, compaction, stall-condition changes,
-//!    memtable sealed, background errors) into the event ring ([`raw`] holds every `unsafe`);
+//!    memtable sealed, background errors) into the event ring (the private `raw` module holds every `unsafe`);
 //! 3. per-CF properties and DB statistics on demand, through [`Engine::sample`].
 //!
 //! Drain the rings through [`Engine::telemetry`]; aggregate with
 //! [`lsmedic_telemetry::Window`].
+//!
+//! The engine is also what the healer acts on: it implements
+//! [`lsmedic_telemetry::Control`] ([`control`]): online option changes, tunables
+//! snapshot/restore, a write throttle on every write path, resizing, maintenance and the
+//! column-family rebuild ([`rebuild`], [`cf_map`], [`checkpoints`]).
 //!
 //! ```no_run
 //! use lsmedic_engine::{Engine, EngineConfig};

@@ -4,7 +4,8 @@
 //! cbindgen): opaque handles, RocksDB-C-API-style error pointers, library-allocated buffers
 //! freed with `lsmedic_free`, panics caught at the boundary.
 //!
-//! Status: empty until the C-ABI issue; it is built as an `rlib` only until then so that it
-//! adds no link time to the test suite.
+//! Status: empty until the C-ABI issue; it is built as an `rlib` named `lsmedic_ffi` until
+//! then (the name `lsmedic` belongs to the facade crate; the C-ABI issue decides how the
+//! `cdylib`/`staticlib` come out as `liblsmedic.so`/`liblsmedic.a`).
 
 #![warn(missing_docs)]

@@ -5,8 +5,8 @@
 //! through ([`ring`]) and the window aggregations the healer computes from them ([`window`]).
 //!
 //! The write path's token bucket ([`throttle`]) lives here too, as lock-free as the rings.
-//! It also defines the [`Control`](control::Control) trait through which the healer acts on
-//! an engine, with the typed [`Tunable`](control::Tunable)s it may change ([`control`]).
+//! It also defines the [`Control`] trait through which the healer acts on
+//! an engine, with the typed [`Tunable`]s it may change ([`control`]).
 //!
 //! This crate never links RocksDB, so the healer and the loom tests of the rings build in
 //! seconds.
