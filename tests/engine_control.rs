@@ -14,6 +14,16 @@ use lsmedic::engine::{CfOptions, Engine, EngineConfig, WriteOpts, DEFAULT_CF};
 use lsmedic::telemetry::{Control, ControlError, ThrottleScope, Tunable, TunableScope};
 use lsmedic::Error;
 
+/// RocksDB's thread pools belong to its process-wide default `Env`, and opening an engine or
+/// raising `max_background_jobs` can grow them: the tests of this file compare pool sizes, so
+/// they run one at a time.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static PROCESS_WIDE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    PROCESS_WIDE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// The newest OPTIONS file RocksDB wrote, as section → (option → value).
 fn options_file(dir: &Path) -> BTreeMap<String, BTreeMap<String, String>> {
     let newest = std::fs::read_dir(dir)
@@ -93,6 +103,7 @@ fn new_values() -> (Changes, Changes) {
 
 #[test]
 fn every_option_change_is_visible_in_rocksdb_options_file() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let engine = open_with_wbm(dir.path());
     engine.create_cf("users", None).unwrap();
@@ -143,6 +154,7 @@ fn every_option_change_is_visible_in_rocksdb_options_file() {
 
 #[test]
 fn options_set_by_name_from_text_reach_rocksdb() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let engine = Engine::open(dir.path(), EngineConfig::default()).unwrap();
     engine
@@ -159,6 +171,7 @@ fn options_set_by_name_from_text_reach_rocksdb() {
 
 #[test]
 fn invalid_names_and_values_are_refused_with_the_option_named() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let engine = Engine::open(dir.path(), EngineConfig::default()).unwrap();
     let before = engine.tunables().unwrap();
@@ -235,6 +248,7 @@ fn invalid_names_and_values_are_refused_with_the_option_named() {
 
 #[test]
 fn snapshot_and_restore_round_trip_every_tunable() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let engine = open_with_wbm(dir.path());
     engine.create_cf("users", None).unwrap();
@@ -298,6 +312,7 @@ fn write_until(engine: &Engine, threads: u64, stop: &AtomicBool, written: &Atomi
 
 #[test]
 fn throttle_holds_the_target_rate_with_four_writers_and_releases_at_once() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let engine = Engine::open(dir.path(), EngineConfig::default()).unwrap();
     let rate: u64 = 2 << 20; // 2 MiB/s: far below what 4 writers reach unthrottled here
@@ -341,6 +356,7 @@ fn throttle_holds_the_target_rate_with_four_writers_and_releases_at_once() {
 
 #[test]
 fn throttle_deadline_turns_a_long_wait_into_a_typed_error() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let engine = Engine::open(dir.path(), EngineConfig::default()).unwrap();
     engine
@@ -369,6 +385,7 @@ fn throttle_deadline_turns_a_long_wait_into_a_typed_error() {
 
 #[test]
 fn maintenance_flushes_compacts_and_waits_for_idle() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let config = EngineConfig {
         cf_options: CfOptions {

@@ -101,6 +101,11 @@ impl Control for Engine {
 
     fn tunables(&self) -> Result<Tunables, ControlError> {
         let mut snapshot = self.tunables_lock().clone();
+        // RocksDB grows the pools by itself when max_background_jobs rises: report what the
+        // Env has, not what was last set.
+        let (low, high) = raw::env_background_threads(&self.env_lock());
+        snapshot.global.insert(Tunable::BackgroundThreadsLow, low);
+        snapshot.global.insert(Tunable::BackgroundThreadsHigh, high);
         snapshot.write_rate_limits.clear();
         if let Some(rate) = self.global_throttle().rate() {
             snapshot.write_rate_limits.insert(ThrottleScope::All, rate);
