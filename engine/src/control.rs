@@ -321,3 +321,36 @@ pub fn option_strings(values: &BTreeMap<Tunable, u64>) -> BTreeMap<&'static str,
         .map(|(tunable, value)| (tunable.name(), option_value(*tunable, *value)))
         .collect()
 }
+
+impl lsmedic_telemetry::Observe for Engine {
+    fn drain_ops(&self, f: &mut dyn FnMut(lsmedic_telemetry::OpEvent)) -> usize {
+        self.telemetry().drain_ops(f)
+    }
+
+    fn drain_events(&self, f: &mut dyn FnMut(lsmedic_telemetry::EngineEvent)) -> usize {
+        self.telemetry().drain_events(f)
+    }
+
+    fn sample(&self) -> lsmedic_telemetry::Sample {
+        Engine::sample(self)
+    }
+
+    fn now_ns(&self) -> u64 {
+        self.telemetry().clock().now_ns()
+    }
+
+    fn cf_name_of(&self, id: lsmedic_telemetry::CfId) -> Option<String> {
+        self.cf_name(id)
+    }
+
+    fn logical_cf_of(&self, physical: &str) -> Option<String> {
+        self.logical_cf(physical)
+    }
+
+    fn dropped(&self) -> (u64, u64) {
+        (
+            self.telemetry().dropped_ops(),
+            self.telemetry().dropped_events(),
+        )
+    }
+}

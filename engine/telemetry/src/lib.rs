@@ -24,7 +24,8 @@ pub mod window;
 
 pub use clock::Clock;
 pub use control::{
-    Control, ControlError, LostRange, RebuildReport, ThrottleScope, Tunable, TunableScope, Tunables,
+    Control, ControlError, LostRange, Observe, RebuildReport, ThrottleScope, Tunable, TunableScope,
+    Tunables,
 };
 pub use event::{
     BackgroundErrorReason, CfId, CfName, EngineEvent, EngineEventKind, InlineStr, Message, OpEvent,
