@@ -146,3 +146,25 @@ fn unknown_options_in_config_documents_are_named() {
         "{err}"
     );
 }
+
+#[test]
+fn a_configured_cf_missing_without_create_missing_is_an_open_error() {
+    let dir = tempfile::tempdir().unwrap();
+    Engine::open(dir.path(), EngineConfig::default())
+        .unwrap()
+        .close()
+        .unwrap();
+    let config = EngineConfig {
+        create_missing_column_families: false,
+        column_families: vec![lsmedic::engine::ColumnFamilyConfig {
+            name: "absent".into(),
+            options: CfOptions::default(),
+        }],
+        ..EngineConfig::default()
+    };
+    let err = Engine::open(dir.path(), config).unwrap_err();
+    assert!(
+        matches!(&err, Error::Open { message, .. } if message.contains("absent")),
+        "{err}"
+    );
+}

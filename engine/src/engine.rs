@@ -236,6 +236,17 @@ impl Engine {
                 .iter()
                 .any(|existing| cf_map::logical_of(existing) == cf.name)
             {
+                if !config.create_missing_column_families && path.join("CURRENT").exists() {
+                    // Opening below forces creation on (for lsmedic's own meta CF); honour the
+                    // user's `false` for theirs as RocksDB would.
+                    return Err(Error::Open {
+                        path,
+                        message: format!(
+                            "column family {:?} does not exist and create_missing_column_families is false",
+                            cf.name
+                        ),
+                    });
+                }
                 physical.push(cf.name.clone());
             }
         }
