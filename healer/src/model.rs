@@ -1,0 +1,631 @@
+//! The model runtime: ONNX models run by ONNX Runtime, which is loaded at run time from a
+//! shared library (`ort`'s `load-dynamic`), so lsmedic builds and runs without it and only
+//! the learned parts need it.
+//!
+//! Where the library comes from: `models.onnxruntime_path` in the healer config, else the
+//! `ORT_DYLIB_PATH` environment variable. If neither names a loadable ONNX Runtime ≥ 1.31,
+//! [`ModelError::RuntimeUnavailable`] says so and how to fix it, and the healer runs the rule
+//! policy (visible in `HealerStats::model`). ONNX Runtime is process-global: the first
+//! library loaded stays for the life of the process.
+//!
+//! Every model is described in a `manifest.json` ([`ModelManifest`]): input and output
+//! names, element types and shapes (−1 = dynamic), the feature schema version it was trained
+//! on, and optionally golden input/output vectors. A model whose graph does not match its
+//! manifest, or whose feature schema is not this healer's, is refused.
+//!
+//! Sessions run single-threaded (`intra_threads = 1`) on the healer thread: the models are
+//! small and the database's own threads need the cores.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use ort::session::Session;
+use ort::value::{TensorElementType, TensorRef};
+use serde::{Deserialize, Serialize};
+
+use crate::features::FEATURE_SCHEMA_VERSION;
+
+/// The environment variable naming the ONNX Runtime shared library.
+pub const ORT_DYLIB_ENV: &str = "ORT_DYLIB_PATH";
+
+/// The ONNX Runtime version the `ort` crate is built against (API 31).
+pub const ONNXRUNTIME_VERSION: &str = "1.31";
+
+/// Version of the manifest format.
+pub const MANIFEST_VERSION: u32 = 1;
+
+/// Why a model could not be loaded or run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ModelError {
+    /// ONNX Runtime's shared library could not be found or loaded.
+    #[error(
+        "ONNX Runtime is not available{}: {reason}. Set the {ORT_DYLIB_ENV} environment variable \
+         (or models.onnxruntime_path in the healer config) to the path of the ONNX Runtime \
+         {ONNXRUNTIME_VERSION} shared library, e.g. .ort/libonnxruntime.so.1.31.1 as fetched by \
+         `make onnxruntime`; until then the healer uses the rule policy",
+        path.as_ref().map(|p| format!(" at {}", p.display())).unwrap_or_default()
+    )]
+    RuntimeUnavailable {
+        /// The path tried, if any.
+        path: Option<PathBuf>,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A model, manifest or golden file could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A manifest or golden file is malformed or inconsistent.
+    #[error("manifest {what}: {reason}")]
+    Manifest {
+        /// Which manifest or model entry.
+        what: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The model graph does not match its manifest.
+    #[error("model {model}: {what}: manifest says {expected}, the model has {found}")]
+    Mismatch {
+        /// Model name.
+        model: String,
+        /// What differs (`input 0 name`, `output logits shape`, …).
+        what: String,
+        /// The manifest's value.
+        expected: String,
+        /// The model's value.
+        found: String,
+    },
+    /// The model was trained on another feature schema.
+    #[error(
+        "models were trained on feature schema version {found}, this healer extracts \
+         version {expected}: retrain them (healer/train) or use a matching lsmedic"
+    )]
+    SchemaVersion {
+        /// [`FEATURE_SCHEMA_VERSION`].
+        expected: u32,
+        /// The manifest's.
+        found: u32,
+    },
+    /// ONNX Runtime refused to build or run the model.
+    #[error("model {model}: ONNX Runtime: {message}")]
+    Ort {
+        /// Model name.
+        model: String,
+        /// ONNX Runtime's message.
+        message: String,
+    },
+}
+
+/// Name, element type and shape of one model input or output.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TensorSpec {
+    /// Name in the ONNX graph.
+    pub name: String,
+    /// Element type (`float32`; the only one the healer feeds).
+    pub dtype: String,
+    /// Dimensions; −1 = dynamic (e.g. the number of graph nodes).
+    pub shape: Vec<i64>,
+}
+
+/// One model of a manifest.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSpec {
+    /// Name (`detector`, `cascade_gnn`, `policy`, …).
+    pub name: String,
+    /// ONNX file, relative to the manifest.
+    pub file: String,
+    /// Inputs, in graph order.
+    pub inputs: Vec<TensorSpec>,
+    /// Outputs, in graph order.
+    pub outputs: Vec<TensorSpec>,
+    /// Golden vectors file (JSON, [`GoldenFile`]), relative to the manifest.
+    #[serde(default)]
+    pub golden: Option<String>,
+    /// What the model does and how it was trained.
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// `manifest.json`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelManifest {
+    /// [`MANIFEST_VERSION`].
+    pub manifest_version: u32,
+    /// The [`FEATURE_SCHEMA_VERSION`] the models were trained on.
+    pub feature_schema_version: u32,
+    /// Models.
+    pub models: Vec<ModelSpec>,
+    /// Free-form provenance (training data digest, metrics, generator).
+    #[serde(default)]
+    pub provenance: BTreeMap<String, serde_json::Value>,
+}
+
+impl ModelManifest {
+    /// Parses and checks a manifest.
+    pub fn from_json(text: &str, what: &str) -> Result<ModelManifest, ModelError> {
+        let manifest: ModelManifest =
+            serde_json::from_str(text).map_err(|e| ModelError::Manifest {
+                what: what.to_owned(),
+                reason: e.to_string(),
+            })?;
+        if manifest.manifest_version != MANIFEST_VERSION {
+            return Err(ModelError::Manifest {
+                what: what.to_owned(),
+                reason: format!(
+                    "manifest_version {} is not {MANIFEST_VERSION}",
+                    manifest.manifest_version
+                ),
+            });
+        }
+        if manifest.feature_schema_version != FEATURE_SCHEMA_VERSION {
+            return Err(ModelError::SchemaVersion {
+                expected: FEATURE_SCHEMA_VERSION,
+                found: manifest.feature_schema_version,
+            });
+        }
+        Ok(manifest)
+    }
+
+    /// Reads `path`.
+    pub fn from_file(path: &Path) -> Result<ModelManifest, ModelError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ModelError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        ModelManifest::from_json(&text, &path.display().to_string())
+    }
+
+    /// The model named `name`.
+    pub fn model(&self, name: &str) -> Option<&ModelSpec> {
+        self.models.iter().find(|m| m.name == name)
+    }
+}
+
+/// A tensor's values (float32, row-major).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TensorData {
+    /// Dimensions.
+    pub shape: Vec<i64>,
+    /// Values.
+    pub data: Vec<f32>,
+}
+
+/// One golden case: inputs by name and the outputs ONNX Runtime must reproduce.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GoldenCase {
+    /// Inputs by name.
+    pub inputs: BTreeMap<String, TensorData>,
+    /// Expected outputs by name.
+    pub outputs: BTreeMap<String, TensorData>,
+}
+
+/// A golden-vectors file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GoldenFile {
+    /// Model the cases are for.
+    pub model: String,
+    /// Largest absolute difference allowed per value.
+    pub tolerance: f32,
+    /// Cases.
+    pub cases: Vec<GoldenCase>,
+}
+
+/// The process's ONNX Runtime once loaded.
+static LOADED_RUNTIME: parking_lot::Mutex<Option<OrtRuntime>> = parking_lot::Mutex::new(None);
+
+/// A loaded ONNX Runtime (process-global).
+#[derive(Debug, Clone)]
+pub struct OrtRuntime {
+    environment: ort::environment::Environment,
+    library: PathBuf,
+}
+
+impl OrtRuntime {
+    /// The library to load: `configured`, else `ORT_DYLIB_PATH`.
+    pub fn library_path(configured: Option<&Path>) -> Result<PathBuf, ModelError> {
+        let path = match configured {
+            Some(path) => path.to_owned(),
+            None => match std::env::var_os(ORT_DYLIB_ENV) {
+                Some(value) if !value.is_empty() => PathBuf::from(value),
+                _ => {
+                    return Err(ModelError::RuntimeUnavailable {
+                        path: None,
+                        reason: format!("{ORT_DYLIB_ENV} is not set"),
+                    })
+                }
+            },
+        };
+        let path = std::path::absolute(&path).unwrap_or(path);
+        if !path.is_file() {
+            return Err(ModelError::RuntimeUnavailable {
+                path: Some(path),
+                reason: "no such file".to_owned(),
+            });
+        }
+        Ok(path)
+    }
+
+    /// Loads ONNX Runtime from `configured` or `ORT_DYLIB_PATH` and creates the environment.
+    ///
+    /// ONNX Runtime allows one library and one environment per process: once a load
+    /// succeeded, later calls (whose path must still name a file) return that runtime.
+    pub fn load(configured: Option<&Path>) -> Result<OrtRuntime, ModelError> {
+        let library = OrtRuntime::library_path(configured)?;
+        let mut loaded = LOADED_RUNTIME.lock();
+        if let Some(runtime) = loaded.as_ref() {
+            return Ok(runtime.clone());
+        }
+        let unavailable = |reason: String| ModelError::RuntimeUnavailable {
+            path: Some(library.clone()),
+            reason,
+        };
+        // `ort` may panic on an unusable library; never let that reach the host.
+        let attempt = std::panic::catch_unwind(|| -> Result<_, String> {
+            let builder = ort::init_from(&library).map_err(|e| e.to_string())?;
+            builder
+                .with_name("lsmedic-healer")
+                .with_telemetry(false)
+                .build()
+                .map_err(|e| e.to_string())
+        });
+        let environment = match attempt {
+            Ok(Ok(environment)) => environment,
+            Ok(Err(reason)) => return Err(unavailable(reason)),
+            Err(payload) => return Err(unavailable(crate::error::panic_message(&*payload))),
+        };
+        let runtime = OrtRuntime {
+            environment,
+            library,
+        };
+        *loaded = Some(runtime.clone());
+        Ok(runtime)
+    }
+
+    /// The library loaded.
+    pub fn library(&self) -> &Path {
+        &self.library
+    }
+
+    /// Builds a session for `spec` from ONNX bytes and checks it against the manifest.
+    pub fn model_from_bytes(&self, spec: &ModelSpec, bytes: &[u8]) -> Result<Model, ModelError> {
+        let ort_error = |e: &dyn std::fmt::Display| ModelError::Ort {
+            model: spec.name.clone(),
+            message: e.to_string(),
+        };
+        let builder = Session::builder(&self.environment).map_err(|e| ort_error(&e))?;
+        let mut builder = builder.with_intra_threads(1).map_err(|e| ort_error(&e))?;
+        let session = builder
+            .commit_from_memory(bytes)
+            .map_err(|e| ort_error(&e))?;
+        let model = Model {
+            spec: spec.clone(),
+            session,
+        };
+        model.check_signature()?;
+        Ok(model)
+    }
+
+    /// Builds a session for `spec` from its file under `dir`.
+    pub fn model_from_dir(&self, spec: &ModelSpec, dir: &Path) -> Result<Model, ModelError> {
+        let path = dir.join(&spec.file);
+        let bytes = std::fs::read(&path).map_err(|source| ModelError::Io { path, source })?;
+        self.model_from_bytes(spec, &bytes)
+    }
+}
+
+fn dtype_name(ty: TensorElementType) -> String {
+    match ty {
+        TensorElementType::Float32 => "float32".to_owned(),
+        TensorElementType::Float64 => "float64".to_owned(),
+        TensorElementType::Int64 => "int64".to_owned(),
+        TensorElementType::Int32 => "int32".to_owned(),
+        other => other.to_string(),
+    }
+}
+
+fn shape_text(shape: &[i64]) -> String {
+    format!("{shape:?}")
+}
+
+/// A loaded model: an ONNX Runtime session checked against its manifest entry.
+#[derive(Debug)]
+pub struct Model {
+    spec: ModelSpec,
+    session: Session,
+}
+
+/// One output of a run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelOutput {
+    /// Output name.
+    pub name: String,
+    /// Dimensions.
+    pub shape: Vec<i64>,
+    /// Values, row-major.
+    pub data: Vec<f32>,
+}
+
+impl Model {
+    /// Its manifest entry.
+    pub fn spec(&self) -> &ModelSpec {
+        &self.spec
+    }
+
+    fn check_signature(&self) -> Result<(), ModelError> {
+        let model = &self.spec.name;
+        for (side, specs, outlets) in [
+            ("input", &self.spec.inputs, self.session.inputs()),
+            ("output", &self.spec.outputs, self.session.outputs()),
+        ] {
+            if specs.len() != outlets.len() {
+                return Err(ModelError::Mismatch {
+                    model: model.clone(),
+                    what: format!("number of {side}s"),
+                    expected: specs.len().to_string(),
+                    found: outlets.len().to_string(),
+                });
+            }
+            for (index, (spec, outlet)) in specs.iter().zip(outlets).enumerate() {
+                if spec.name != outlet.name() {
+                    return Err(ModelError::Mismatch {
+                        model: model.clone(),
+                        what: format!("{side} {index} name"),
+                        expected: spec.name.clone(),
+                        found: outlet.name().to_owned(),
+                    });
+                }
+                let dtype = outlet
+                    .dtype()
+                    .tensor_type()
+                    .map_or_else(|| "not a tensor".to_owned(), dtype_name);
+                if dtype != spec.dtype {
+                    return Err(ModelError::Mismatch {
+                        model: model.clone(),
+                        what: format!("{side} {} element type", spec.name),
+                        expected: spec.dtype.clone(),
+                        found: dtype,
+                    });
+                }
+                let shape: Vec<i64> = outlet
+                    .dtype()
+                    .tensor_shape()
+                    .map(|s| s.iter().map(|&d| if d < 0 { -1 } else { d }).collect())
+                    .unwrap_or_default();
+                if shape != spec.shape {
+                    return Err(ModelError::Mismatch {
+                        model: model.clone(),
+                        what: format!("{side} {} shape", spec.name),
+                        expected: shape_text(&spec.shape),
+                        found: shape_text(&shape),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs the model on float32 inputs `(name, shape, values)` and returns every output.
+    /// Inputs are checked against the manifest (names, ranks, fixed dimensions) first.
+    pub fn run(
+        &mut self,
+        inputs: &[(&str, &[i64], &[f32])],
+    ) -> Result<Vec<ModelOutput>, ModelError> {
+        let model = self.spec.name.clone();
+        let mismatch = |what: String, expected: String, found: String| ModelError::Mismatch {
+            model: model.clone(),
+            what,
+            expected,
+            found,
+        };
+        if inputs.len() != self.spec.inputs.len() {
+            return Err(mismatch(
+                "number of inputs given".into(),
+                self.spec.inputs.len().to_string(),
+                inputs.len().to_string(),
+            ));
+        }
+        let mut values = Vec::with_capacity(inputs.len());
+        for (spec, (name, shape, data)) in self.spec.inputs.iter().zip(inputs) {
+            if spec.name != *name {
+                return Err(mismatch(
+                    "input name given".into(),
+                    spec.name.clone(),
+                    (*name).to_owned(),
+                ));
+            }
+            let fits = shape.len() == spec.shape.len()
+                && shape
+                    .iter()
+                    .zip(&spec.shape)
+                    .all(|(&given, &wanted)| given >= 0 && (wanted < 0 || given == wanted));
+            if !fits {
+                return Err(mismatch(
+                    format!("shape of input {name} given"),
+                    shape_text(&spec.shape),
+                    shape_text(shape),
+                ));
+            }
+            let tensor = TensorRef::from_array_view((shape.to_vec(), *data)).map_err(|e| {
+                ModelError::Ort {
+                    model: model.clone(),
+                    message: e.to_string(),
+                }
+            })?;
+            values.push((
+                spec.name.clone(),
+                ort::session::SessionInputValue::from(tensor),
+            ));
+        }
+        let outputs = self.session.run(values).map_err(|e| ModelError::Ort {
+            model: model.clone(),
+            message: e.to_string(),
+        })?;
+        let mut result = Vec::with_capacity(self.spec.outputs.len());
+        for spec in &self.spec.outputs {
+            let value = outputs.get(&spec.name).ok_or_else(|| ModelError::Ort {
+                model: model.clone(),
+                message: format!("output {} missing from the run", spec.name),
+            })?;
+            let (shape, data) = value
+                .try_extract_tensor::<f32>()
+                .map_err(|e| ModelError::Ort {
+                    model: model.clone(),
+                    message: format!("output {}: {e}", spec.name),
+                })?;
+            result.push(ModelOutput {
+                name: spec.name.clone(),
+                shape: shape.to_vec(),
+                data: data.to_vec(),
+            });
+        }
+        Ok(result)
+    }
+
+    /// Runs every golden case and returns the largest absolute difference seen; errors when
+    /// it exceeds the file's tolerance.
+    pub fn check_golden(&mut self, golden: &GoldenFile) -> Result<f32, ModelError> {
+        let mut worst = 0.0f32;
+        for (index, case) in golden.cases.iter().enumerate() {
+            let specs = self.spec.inputs.clone();
+            let inputs: Vec<(&str, &[i64], &[f32])> = specs
+                .iter()
+                .map(|spec| {
+                    case.inputs
+                        .get(&spec.name)
+                        .map(|t| (spec.name.as_str(), t.shape.as_slice(), t.data.as_slice()))
+                        .ok_or_else(|| ModelError::Manifest {
+                            what: format!("golden case {index} of {}", golden.model),
+                            reason: format!("input {} missing", spec.name),
+                        })
+                })
+                .collect::<Result<_, _>>()?;
+            let outputs = self.run(&inputs)?;
+            for output in outputs {
+                let Some(expected) = case.outputs.get(&output.name) else {
+                    continue;
+                };
+                if expected.shape != output.shape || expected.data.len() != output.data.len() {
+                    return Err(ModelError::Mismatch {
+                        model: self.spec.name.clone(),
+                        what: format!("golden case {index} output {} shape", output.name),
+                        expected: shape_text(&expected.shape),
+                        found: shape_text(&output.shape),
+                    });
+                }
+                for (got, want) in output.data.iter().zip(&expected.data) {
+                    worst = worst.max((got - want).abs());
+                }
+            }
+        }
+        if worst > golden.tolerance {
+            return Err(ModelError::Mismatch {
+                model: self.spec.name.clone(),
+                what: "golden outputs".into(),
+                expected: format!("within {}", golden.tolerance),
+                found: format!("a difference of {worst}"),
+            });
+        }
+        Ok(worst)
+    }
+}
+
+/// Whether learned models are in use, and if not why.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum ModelStatus {
+    /// Models are disabled in the config: the rule policy runs.
+    #[default]
+    NotConfigured,
+    /// Models loaded and checked.
+    Loaded {
+        /// ONNX Runtime library.
+        onnxruntime: String,
+        /// Model names.
+        models: Vec<String>,
+        /// What uses them (`rules` until a learned policy is wired).
+        policy: String,
+    },
+    /// Loading failed: the rule policy runs instead.
+    Fallback {
+        /// Why (the typed error's message, with how to fix it).
+        reason: String,
+    },
+}
+
+/// Models loaded for the healer.
+#[derive(Debug)]
+pub struct LoadedModels {
+    /// The runtime.
+    pub runtime: OrtRuntime,
+    /// The manifest.
+    pub manifest: ModelManifest,
+    /// Sessions by model name.
+    pub models: Vec<Model>,
+}
+
+/// Loads every model of `dir/manifest.json` (the models issue will add embedded ones).
+pub fn load_models(
+    onnxruntime_path: Option<&Path>,
+    dir: Option<&Path>,
+) -> Result<LoadedModels, ModelError> {
+    let Some(dir) = dir else {
+        return Err(ModelError::Manifest {
+            what: "embedded models".into(),
+            reason: "this build embeds no trained models yet; set models.dir to a directory \
+                     with a manifest.json"
+                .into(),
+        });
+    };
+    let manifest = ModelManifest::from_file(&dir.join("manifest.json"))?;
+    let runtime = OrtRuntime::load(onnxruntime_path)?;
+    let models = manifest
+        .models
+        .iter()
+        .map(|spec| runtime.model_from_dir(spec, dir))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(LoadedModels {
+        runtime,
+        manifest,
+        models,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_runtime_says_how_to_fix_it() {
+        let err = OrtRuntime::library_path(Some(Path::new("/nonexistent/libonnxruntime.so")))
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, ModelError::RuntimeUnavailable { .. }));
+        assert!(text.contains("ORT_DYLIB_PATH"), "{text}");
+        assert!(text.contains("/nonexistent/libonnxruntime.so"), "{text}");
+        assert!(text.contains("rule policy"), "{text}");
+    }
+
+    #[test]
+    fn manifest_schema_version_is_enforced() {
+        let text = format!(
+            r#"{{"manifest_version": 1, "feature_schema_version": {}, "models": []}}"#,
+            FEATURE_SCHEMA_VERSION + 1
+        );
+        let err = ModelManifest::from_json(&text, "test").unwrap_err();
+        assert!(matches!(err, ModelError::SchemaVersion { .. }), "{err}");
+        let bad = ModelManifest::from_json("{\"models\": 3}", "test").unwrap_err();
+        assert!(bad.to_string().contains("manifest test"), "{bad}");
+    }
+}

@@ -1,0 +1,969 @@
+//! The rule policy: a strong hand-written baseline, modelled on production controllers.
+//!
+//! # Rules (thresholds are [`RuleConfig`] fields, shown with their defaults)
+//!
+//! 1. **Smooth write throttle per column family** (TiKV flow controller). Pressure is the
+//!    largest of `L0 / level0_slowdown_writes_trigger ÷ l0_engage_ratio` = 0.75,
+//!    `pending / soft_pending_compaction_bytes_limit ÷ pending_engage_ratio` = 0.75 and, when
+//!    `max_write_buffer_number ≥ 3`, `immutable memtables / (max_write_buffer_number − 1)`.
+//!    At pressure ≥ 1 (before RocksDB's own slowdown at ratio 1.0) the column family's writes
+//!    are limited to `throttle_fraction` = 0.8 of the p90 of its recent write flow
+//!    (`flow_history_ticks` = 100 ticks); while still over and not improving, every
+//!    `throttle_adjust_ticks` = 5 the limit is multiplied by `throttle_decay` = 0.8 (twice when
+//!    RocksDB already stalls or L0/pending is at 90 % of the stop/hard limit). When every
+//!    ratio is below its release ratio (`l0_release_ratio` = 0.5, `pending_release_ratio`
+//!    = 0.5, memtables ≤ half) the limit is raised by `throttle_release_step` = 1.5 per step and
+//!    lifted once it exceeds 1.5 × the flow before throttling. Only limits this policy set are
+//!    touched: an operator's own limit is left alone.
+//! 2. **Background jobs** (TiKV I/O budget / ADOC). Lag = the worst column family's
+//!    `max(pending ratio, L0 slowdown ratio)`; each of `compaction_lag_thresholds`
+//!    = \[0.5, 0.7, 0.85, 0.95\] crossed adds `background_jobs_step` = 2 jobs above the configured
+//!    `max_background_jobs`, capped at `max_background_jobs_per_core` = 2 × CPU cores (or the
+//!    configured value if larger); the compaction pool (`background_threads_low`) is raised to what
+//!    that many jobs can use, and `max_subcompactions` to 2 when L0 is at ≥ 85 % of its
+//!    slowdown trigger. A flush backlog (flush pending, ≥ 2 immutable memtables, every flush
+//!    thread busy) adds a flush thread. After `calm_ticks` = 300 with lag < 0.3 the jobs step
+//!    back toward the configured value.
+//! 3. **Memtable growth on flush pressure**: immutable memtables ≥ `max_write_buffer_number −
+//!    1` with a flush pending or a stall, for `flush_pressure_ticks` = 3 ticks →
+//!    `max_write_buffer_number` + `max_write_buffer_number_step` (= 2), and
+//!    `write_buffer_size` × `write_buffer_growth` (= 1.5) when more than two memtables are
+//!    sealed per second. Back to
+//!    the configured sizes after `calm_ticks` without immutable memtables.
+//! 4. **Block-cache growth on hit-rate collapse**: with ≥ `cache_min_lookups_per_sec` = 1000
+//!    lookups/s and the cache ≥ `cache_full_ratio` = 0.9 full, a fast hit-ratio average
+//!    (α 0.3) more than `cache_hit_drop` = 0.15 below the slow one (α 0.01), or below
+//!    `cache_low_hit_ratio` = 0.5, → capacity × `cache_growth` = 2. Back toward the configured
+//!    capacity after `calm_ticks` under half full.
+//! 5. **Compaction of tombstone-heavy column families**: scans ≥ `min_scans_per_sec` = 20/s
+//!    on the column family, scan p99 (fast average) ≥ `scan_latency_rise` = 2 × its slow
+//!    baseline, and tombstones ≥ `tombstone_ratio` = 0.3 of memtable entries or of recent
+//!    writes → `compact_range` over the column family.
+//! 6. **Rebuild on corruption**: a background error saying `Corruption` or a compaction that
+//!    met corrupt keys in the column family, or ≥ `corruption_read_errors` = 3 failed ops in
+//!    the column family within 5 s of an unattributed corruption report → `rebuild_cf`, with a
+//!    fixed score whatever the weights (correctness is not a preference). The guard lets it
+//!    through only with `allow_destructive`.
+//!
+//! # Weights
+//!
+//! Every candidate carries an expected [`Effect`]; its score is
+//! `urgency × (w_lat·latency + w_tp·throughput − w_res·resources)` and non-positive scores are
+//! dropped, so a resource-heavy operator gets throttling instead of more threads, memory or
+//! cache, and a latency-heavy one gets more resources sooner. Weights also shape the
+//! throttle: latency and throughput weight raise the fraction and the decay (gentler), the
+//! resource weight lowers them; and the resource weight shortens the calm period before
+//! resources are given back.
+
+use std::collections::{HashMap, VecDeque};
+
+use lsmedic_telemetry::{ThrottleScope, Tunable};
+use serde::{Deserialize, Serialize};
+
+use crate::action::{Action, ActionKind, Candidate, Effect};
+use crate::config::Weights;
+use crate::error::HealerError;
+use crate::observation::{CfObservation, Stall};
+use crate::policy::{score, Policy, PolicyFeedback, PolicyInput};
+
+/// Thresholds of the rule policy.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RuleConfig {
+    /// Rule 1 on/off.
+    pub throttle: bool,
+    /// L0 / slowdown trigger at which the throttle engages.
+    pub l0_engage_ratio: f64,
+    /// L0 / slowdown trigger below which it releases.
+    pub l0_release_ratio: f64,
+    /// Pending / soft limit at which the throttle engages.
+    pub pending_engage_ratio: f64,
+    /// Pending / soft limit below which it releases.
+    pub pending_release_ratio: f64,
+    /// First limit = this × p90 of recent write flow.
+    pub throttle_fraction: f64,
+    /// Limit multiplier while still over and not improving.
+    pub throttle_decay: f64,
+    /// Limit multiplier per release step.
+    pub throttle_release_step: f64,
+    /// Ticks between two throttle adjustments.
+    pub throttle_adjust_ticks: u64,
+    /// Ticks of write-flow history.
+    pub flow_history_ticks: usize,
+    /// Flows below this (bytes/s) are not worth throttling.
+    pub throttle_min_flow_bytes_per_sec: f64,
+    /// Rule 2 on/off.
+    pub background_jobs: bool,
+    /// Lag levels; each crossed adds `background_jobs_step` jobs.
+    pub compaction_lag_thresholds: Vec<f64>,
+    /// Jobs added per lag level (and removed per calm step).
+    pub background_jobs_step: u64,
+    /// Never raise `max_background_jobs` above this many per CPU core (nor above the
+    /// configured value, whichever is larger): more threads than the disks and cores can
+    /// serve only add contention.
+    pub max_background_jobs_per_core: f64,
+    /// Ticks of calm before resources are given back (scaled by the resource weight).
+    pub calm_ticks: u64,
+    /// Rule 3 on/off.
+    pub memtable: bool,
+    /// Ticks of flush pressure before memtables grow.
+    pub flush_pressure_ticks: u32,
+    /// `max_write_buffer_number` increment.
+    pub max_write_buffer_number_step: u64,
+    /// `write_buffer_size` multiplier.
+    pub write_buffer_growth: f64,
+    /// Rule 4 on/off.
+    pub block_cache: bool,
+    /// Lookups/s needed to judge the hit ratio.
+    pub cache_min_lookups_per_sec: f64,
+    /// Drop of the fast hit ratio below the slow one that counts as a collapse.
+    pub cache_hit_drop: f64,
+    /// Hit ratio that counts as a collapse by itself (cache full).
+    pub cache_low_hit_ratio: f64,
+    /// Usage / capacity that counts as full.
+    pub cache_full_ratio: f64,
+    /// Capacity multiplier.
+    pub cache_growth: f64,
+    /// Rule 5 on/off.
+    pub tombstone_compaction: bool,
+    /// Tombstone share that counts as tombstone-heavy.
+    pub tombstone_ratio: f64,
+    /// Scan p99 rise over its baseline that counts as degraded.
+    pub scan_latency_rise: f64,
+    /// Scans/s needed to judge scan latency.
+    pub min_scans_per_sec: f64,
+    /// Rule 6 on/off.
+    pub rebuild_on_corruption: bool,
+    /// Failed ops in a tick that, with a recent unattributed corruption report, mark a
+    /// column family corrupt.
+    pub corruption_read_errors: u64,
+}
+
+impl Default for RuleConfig {
+    fn default() -> Self {
+        RuleConfig {
+            throttle: true,
+            l0_engage_ratio: 0.75,
+            l0_release_ratio: 0.5,
+            pending_engage_ratio: 0.75,
+            pending_release_ratio: 0.5,
+            throttle_fraction: 0.8,
+            throttle_decay: 0.8,
+            throttle_release_step: 1.5,
+            throttle_adjust_ticks: 5,
+            flow_history_ticks: 100,
+            throttle_min_flow_bytes_per_sec: 64.0 * 1024.0,
+            background_jobs: true,
+            compaction_lag_thresholds: vec![0.5, 0.7, 0.85, 0.95],
+            background_jobs_step: 2,
+            max_background_jobs_per_core: 2.0,
+            calm_ticks: 300,
+            memtable: true,
+            flush_pressure_ticks: 3,
+            max_write_buffer_number_step: 2,
+            write_buffer_growth: 1.5,
+            block_cache: true,
+            cache_min_lookups_per_sec: 1000.0,
+            cache_hit_drop: 0.15,
+            cache_low_hit_ratio: 0.5,
+            cache_full_ratio: 0.9,
+            cache_growth: 2.0,
+            tombstone_compaction: true,
+            tombstone_ratio: 0.3,
+            scan_latency_rise: 2.0,
+            min_scans_per_sec: 20.0,
+            rebuild_on_corruption: true,
+            corruption_read_errors: 3,
+        }
+    }
+}
+
+impl RuleConfig {
+    pub(crate) fn validate(&self) -> Result<(), HealerError> {
+        let positive = [
+            ("rules.l0_engage_ratio", self.l0_engage_ratio),
+            ("rules.pending_engage_ratio", self.pending_engage_ratio),
+            ("rules.throttle_fraction", self.throttle_fraction),
+            ("rules.throttle_decay", self.throttle_decay),
+            ("rules.cache_full_ratio", self.cache_full_ratio),
+            ("rules.tombstone_ratio", self.tombstone_ratio),
+        ];
+        for (field, value) in positive {
+            if !(value.is_finite() && value > 0.0) {
+                return Err(HealerError::config(
+                    field,
+                    format!("must be > 0, got {value}"),
+                ));
+            }
+        }
+        if !(self.throttle_decay < 1.0 && self.throttle_fraction <= 1.0) {
+            return Err(HealerError::config(
+                "rules.throttle_decay",
+                "throttle_decay must be < 1 and throttle_fraction <= 1",
+            ));
+        }
+        if !(self.throttle_release_step > 1.0
+            && self.cache_growth > 1.0
+            && self.write_buffer_growth >= 1.0
+            && self.scan_latency_rise > 1.0)
+        {
+            return Err(HealerError::config(
+                "rules",
+                "throttle_release_step, cache_growth and scan_latency_rise must be > 1, \
+                 write_buffer_growth >= 1",
+            ));
+        }
+        if self.l0_release_ratio >= self.l0_engage_ratio
+            || self.pending_release_ratio >= self.pending_engage_ratio
+        {
+            return Err(HealerError::config(
+                "rules",
+                "release ratios must be below engage ratios (hysteresis)",
+            ));
+        }
+        if !(self.max_background_jobs_per_core.is_finite()
+            && self.max_background_jobs_per_core > 0.0)
+        {
+            return Err(HealerError::config(
+                "rules.max_background_jobs_per_core",
+                format!("must be > 0, got {}", self.max_background_jobs_per_core),
+            ));
+        }
+        if self.flow_history_ticks == 0 {
+            return Err(HealerError::config(
+                "rules.flow_history_ticks",
+                "must be >= 1",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Exponentially weighted moving average.
+#[derive(Clone, Copy, Debug, Default)]
+struct Ewma {
+    value: Option<f64>,
+    samples: u64,
+}
+
+impl Ewma {
+    fn add(&mut self, value: f64, alpha: f64) {
+        self.samples += 1;
+        self.value = Some(match self.value {
+            Some(old) => old + alpha * (value - old),
+            None => value,
+        });
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+struct CfState {
+    flow: VecDeque<f64>,
+    /// The limit this policy applied last, as applied (after the guard's clamping).
+    owned_limit: Option<u64>,
+    limit_set_tick: u64,
+    pressure_at_set: f64,
+    last_pressure: f64,
+    flow_before_throttle: f64,
+    flush_pressure_ticks: u32,
+    calm_memtable_ticks: u64,
+    delete_share: Ewma,
+    corrupt_since_tick: Option<u64>,
+}
+
+impl CfState {
+    fn flow_p90(&self) -> f64 {
+        if self.flow.is_empty() {
+            return 0.0;
+        }
+        let mut sorted: Vec<f64> = self.flow.iter().copied().collect();
+        sorted.sort_by(f64::total_cmp);
+        let rank = ((0.9 * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+        sorted[rank - 1]
+    }
+}
+
+/// The rule policy (see the module docs for the rules and their thresholds).
+#[derive(Debug)]
+pub struct RulePolicy {
+    config: RuleConfig,
+    cores: u64,
+    cfs: HashMap<String, CfState>,
+    calm_compaction_ticks: u64,
+    cache_fast: Ewma,
+    cache_slow: Ewma,
+    cache_calm_ticks: u64,
+    scan_fast: Ewma,
+    scan_slow: Ewma,
+    last_unattributed_corruption_tick: Option<u64>,
+}
+
+/// Ticks an unattributed corruption report stays relevant.
+const CORRUPTION_MEMORY_TICKS: u64 = 50;
+
+impl RulePolicy {
+    /// A rule policy with `config` (validated by `HealerConfig::validated`).
+    pub fn new(config: RuleConfig) -> RulePolicy {
+        RulePolicy {
+            config,
+            cores: std::thread::available_parallelism().map_or(1, |n| n.get() as u64),
+            cfs: HashMap::new(),
+            calm_compaction_ticks: 0,
+            cache_fast: Ewma::default(),
+            cache_slow: Ewma::default(),
+            cache_calm_ticks: 0,
+            scan_fast: Ewma::default(),
+            scan_slow: Ewma::default(),
+            last_unattributed_corruption_tick: None,
+        }
+    }
+
+    /// Its thresholds.
+    pub fn config(&self) -> &RuleConfig {
+        &self.config
+    }
+
+    /// Overrides the CPU count the job cap is computed from (tests, containers).
+    pub fn with_cores(mut self, cores: u64) -> RulePolicy {
+        self.cores = cores.max(1);
+        self
+    }
+
+    fn calm_ticks(&self, weights: &Weights) -> u64 {
+        ((self.config.calm_ticks as f64) * (1.5 - weights.resources)).round() as u64
+    }
+
+    fn throttle_shape(&self, weights: &Weights) -> (f64, f64) {
+        let third = 1.0 / 3.0;
+        let shift = 0.15 * (weights.latency - third) + 0.1 * (weights.throughput - third)
+            - 0.15 * (weights.resources - third);
+        let fraction = (self.config.throttle_fraction + shift).clamp(0.3, 0.98);
+        let decay = (self.config.throttle_decay + shift).clamp(0.3, 0.95);
+        (fraction, decay)
+    }
+
+    fn update_state(&mut self, input: &PolicyInput<'_>) {
+        let history = self.config.flow_history_ticks;
+        let live: Vec<&str> = input
+            .observation
+            .cfs
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
+        self.cfs.retain(|name, _| live.contains(&name.as_str()));
+        for cf in &input.observation.cfs {
+            let state = self.cfs.entry(cf.name.clone()).or_default();
+            state.flow.push_back(cf.write_bytes_per_sec);
+            while state.flow.len() > history {
+                state.flow.pop_front();
+            }
+            if cf.write_ops_per_sec > 0.0 {
+                state
+                    .delete_share
+                    .add(cf.delete_ops_per_sec / cf.write_ops_per_sec, 0.05);
+            }
+            if cf.write_rate_limit.is_none() {
+                state.owned_limit = None;
+            }
+            if cf.corruption_signals > 0 {
+                state.corrupt_since_tick.get_or_insert(input.tick);
+            }
+        }
+        if input.observation.global.unattributed_corruption_signals > 0 {
+            self.last_unattributed_corruption_tick = Some(input.tick);
+        }
+    }
+
+    fn throttle_rules(&mut self, input: &PolicyInput<'_>, out: &mut Vec<Candidate>) {
+        let (fraction, decay) = self.throttle_shape(&input.weights);
+        let config = &self.config;
+        for cf in &input.observation.cfs {
+            let Some(state) = self.cfs.get_mut(&cf.name) else {
+                continue;
+            };
+            let limit = cf.write_rate_limit;
+            if limit.is_some() && limit != state.owned_limit {
+                continue; // an operator's limit: not ours to move
+            }
+            let memtable_ratio = if cf.max_write_buffer_number >= 3 {
+                cf.memtable_ratio()
+            } else {
+                0.0
+            };
+            let pressure = (cf.l0_slowdown_ratio() / config.l0_engage_ratio)
+                .max(cf.pending_ratio() / config.pending_engage_ratio)
+                .max(memtable_ratio);
+            let severe = cf.stall != Stall::Normal
+                || ratio_of(cf.l0_files(), cf.level0_stop_writes_trigger) >= 0.9
+                || (cf.hard_pending_compaction_bytes_limit > 0
+                    && ratio_of(
+                        cf.pending_compaction_bytes,
+                        cf.hard_pending_compaction_bytes_limit,
+                    ) >= 0.9);
+            let released = cf.l0_slowdown_ratio() < config.l0_release_ratio
+                && cf.pending_ratio() < config.pending_release_ratio
+                && memtable_ratio <= 0.5
+                && cf.stall == Stall::Normal;
+            state.last_pressure = pressure;
+            let scope = ThrottleScope::Cf(cf.name.clone());
+            let reason_numbers = format!(
+                "L0 {} / slowdown {} ({:.2}), pending {} B ({:.2} of soft limit), \
+                 immutable memtables {}/{}, stall {:?}",
+                cf.l0_files(),
+                cf.level0_slowdown_writes_trigger,
+                cf.l0_slowdown_ratio(),
+                cf.pending_compaction_bytes,
+                cf.pending_ratio(),
+                cf.immutable_memtables,
+                cf.max_write_buffer_number,
+                cf.stall
+            );
+            match limit {
+                None if pressure >= 1.0 || (severe && cf.stall != Stall::Normal) => {
+                    let flow = state.flow_p90().max(cf.write_bytes_per_sec);
+                    if flow < config.throttle_min_flow_bytes_per_sec {
+                        continue;
+                    }
+                    state.flow_before_throttle = flow;
+                    out.push(throttle_candidate(
+                        scope,
+                        (flow * fraction) as u64,
+                        pressure,
+                        &input.weights,
+                        "throttle_engage",
+                        format!(
+                            "pressure {pressure:.2} >= 1: {reason_numbers}; limit at \
+                             {fraction:.2} x p90 write flow {flow:.0} B/s"
+                        ),
+                    ));
+                }
+                Some(current) if pressure >= 1.0 || severe => {
+                    let waited = input.tick.saturating_sub(state.limit_set_tick);
+                    let improving = pressure < state.pressure_at_set * 0.98;
+                    if waited < config.throttle_adjust_ticks || (improving && !severe) {
+                        continue;
+                    }
+                    let factor = if severe { decay * decay } else { decay };
+                    out.push(throttle_candidate(
+                        scope,
+                        ((current as f64) * factor) as u64,
+                        pressure,
+                        &input.weights,
+                        "throttle_tighten",
+                        format!(
+                            "still over (pressure {pressure:.2}, was {:.2}{}): {reason_numbers}; \
+                             limit x {factor:.2}",
+                            state.pressure_at_set,
+                            if severe { ", severe" } else { "" }
+                        ),
+                    ));
+                }
+                Some(current) if released => {
+                    let waited = input.tick.saturating_sub(state.limit_set_tick);
+                    if waited < config.throttle_adjust_ticks {
+                        continue;
+                    }
+                    let next = (current as f64) * config.throttle_release_step;
+                    let lift = state.flow_before_throttle <= 0.0
+                        || next >= state.flow_before_throttle * 1.5;
+                    let effect = Effect::new(0.2, 0.5, 0.0);
+                    out.push(Candidate {
+                        kind: ActionKind::ReleaseThrottle,
+                        action: Action::SetWriteRateLimit {
+                            scope,
+                            rate_bytes_per_sec: if lift { None } else { Some(next as u64) },
+                        },
+                        score: score(1.0, effect, &input.weights),
+                        rule: "throttle_release".into(),
+                        reason: format!(
+                            "pressure cleared ({reason_numbers}); {}",
+                            if lift {
+                                "lifting the limit".to_owned()
+                            } else {
+                                format!("limit x {:.2}", config.throttle_release_step)
+                            }
+                        ),
+                        effect,
+                    });
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn background_job_rules(&mut self, input: &PolicyInput<'_>, out: &mut Vec<Candidate>) {
+        let config = &self.config;
+        let g = &input.observation.global;
+        let worst = input
+            .observation
+            .cfs
+            .iter()
+            .map(|cf| (cf, cf.pending_ratio().max(cf.l0_slowdown_ratio())))
+            .max_by(|a, b| a.1.total_cmp(&b.1));
+        let lag = worst.map_or(0.0, |(_, lag)| lag);
+        let max_l0_ratio = input
+            .observation
+            .cfs
+            .iter()
+            .map(CfObservation::l0_slowdown_ratio)
+            .fold(0.0, f64::max);
+        let levels = config
+            .compaction_lag_thresholds
+            .iter()
+            .filter(|&&t| lag >= t)
+            .count() as u64;
+        let baseline_jobs = input
+            .baseline
+            .global(Tunable::MaxBackgroundJobs)
+            .unwrap_or(g.max_background_jobs);
+        let current = g.max_background_jobs;
+        let mut changes: Vec<(Tunable, u64)> = Vec::new();
+        let mut reasons: Vec<String> = Vec::new();
+        let mut urgency: f64 = 0.0;
+        if levels > 0 {
+            let cap = ((self.cores as f64 * config.max_background_jobs_per_core).ceil() as u64)
+                .max(baseline_jobs);
+            let target = (baseline_jobs + levels * config.background_jobs_step).min(cap);
+            let jobs = target.max(current);
+            if target > current {
+                changes.push((Tunable::MaxBackgroundJobs, target));
+            }
+            // RocksDB gives compactions jobs − jobs/4 of the jobs: make the pool that large.
+            let compactions = (jobs - jobs / 4).max(1);
+            if g.background_threads_low < compactions {
+                changes.push((Tunable::BackgroundThreadsLow, compactions));
+            }
+            if max_l0_ratio >= 0.85 && g.max_subcompactions < 2 {
+                changes.push((Tunable::MaxSubcompactions, 2));
+            }
+            if let Some((cf, _)) = worst {
+                reasons.push(format!(
+                    "compaction lag {lag:.2} in {:?} (pending ratio {:.2}, L0 ratio {:.2}) \
+                     crosses {levels} level(s): max_background_jobs {current} -> {target}",
+                    cf.name,
+                    cf.pending_ratio(),
+                    cf.l0_slowdown_ratio()
+                ));
+            }
+            urgency = lag;
+        }
+        let flush_backlog = input
+            .observation
+            .cfs
+            .iter()
+            .any(|cf| cf.flush_pending && cf.immutable_memtables >= 2)
+            && g.running_flushes >= g.background_threads_high;
+        if flush_backlog {
+            changes.push((
+                Tunable::BackgroundThreadsHigh,
+                g.background_threads_high + 1,
+            ));
+            reasons.push(format!(
+                "flush backlog with all {} flush threads busy",
+                g.background_threads_high
+            ));
+            urgency = urgency.max(1.0);
+        }
+        if !changes.is_empty() {
+            let effect = Effect::new(0.4, 0.5, 0.4);
+            out.push(Candidate {
+                kind: ActionKind::RaiseBackgroundJobs,
+                action: Action::SetGlobal { changes },
+                score: score(urgency, effect, &input.weights),
+                rule: "background_jobs_raise".into(),
+                reason: reasons.join("; "),
+                effect,
+            });
+            self.calm_compaction_ticks = 0;
+            return;
+        }
+        if lag < 0.3 {
+            self.calm_compaction_ticks += 1;
+        } else {
+            self.calm_compaction_ticks = 0;
+        }
+        if self.calm_compaction_ticks >= self.calm_ticks(&input.weights) && current > baseline_jobs
+        {
+            let target = current
+                .saturating_sub(self.config.background_jobs_step)
+                .max(baseline_jobs);
+            let effect = Effect::new(-0.1, -0.1, -0.4);
+            out.push(Candidate {
+                kind: ActionKind::LowerBackgroundJobs,
+                action: Action::SetGlobal {
+                    changes: vec![(Tunable::MaxBackgroundJobs, target)],
+                },
+                score: score(1.0, effect, &input.weights),
+                rule: "background_jobs_lower".into(),
+                reason: format!(
+                    "compaction calm for {} ticks (lag {lag:.2}): max_background_jobs \
+                     {current} -> {target}",
+                    self.calm_compaction_ticks
+                ),
+                effect,
+            });
+        }
+    }
+
+    fn memtable_rules(&mut self, input: &PolicyInput<'_>, out: &mut Vec<Candidate>) {
+        let calm_ticks = self.calm_ticks(&input.weights);
+        let config = &self.config;
+        for cf in &input.observation.cfs {
+            let Some(state) = self.cfs.get_mut(&cf.name) else {
+                continue;
+            };
+            let near_max =
+                cf.immutable_memtables >= cf.max_write_buffer_number.saturating_sub(1).max(1);
+            if near_max && (cf.flush_pending || cf.stall != Stall::Normal) {
+                state.flush_pressure_ticks += 1;
+            } else {
+                state.flush_pressure_ticks = 0;
+            }
+            if cf.immutable_memtables == 0 && cf.stall == Stall::Normal {
+                state.calm_memtable_ticks += 1;
+            } else {
+                state.calm_memtable_ticks = 0;
+            }
+            if state.flush_pressure_ticks >= config.flush_pressure_ticks {
+                let mut changes = vec![(
+                    Tunable::MaxWriteBufferNumber,
+                    cf.max_write_buffer_number + config.max_write_buffer_number_step,
+                )];
+                let seals_per_sec = cf.memtables_sealed as f64 / input.observation.duration_secs;
+                if seals_per_sec > 2.0 {
+                    changes.push((
+                        Tunable::WriteBufferSize,
+                        (cf.write_buffer_size as f64 * config.write_buffer_growth) as u64,
+                    ));
+                }
+                let effect = Effect::new(0.3, 0.4, 0.5);
+                out.push(Candidate {
+                    kind: ActionKind::GrowMemtable,
+                    action: Action::SetCf {
+                        cf: cf.name.clone(),
+                        changes,
+                    },
+                    score: score(cf.memtable_ratio().max(1.0), effect, &input.weights),
+                    rule: "memtable_grow".into(),
+                    reason: format!(
+                        "flush pressure for {} ticks: {} immutable memtables of max {}, \
+                         {seals_per_sec:.1} memtables sealed/s, stall {:?}",
+                        state.flush_pressure_ticks,
+                        cf.immutable_memtables,
+                        cf.max_write_buffer_number,
+                        cf.stall
+                    ),
+                    effect,
+                });
+                continue;
+            }
+            if state.calm_memtable_ticks >= calm_ticks {
+                let base = |t: Tunable| input.baseline.cf(&cf.name, t);
+                let mut changes = Vec::new();
+                if let Some(b) = base(Tunable::MaxWriteBufferNumber) {
+                    if cf.max_write_buffer_number > b {
+                        changes.push((Tunable::MaxWriteBufferNumber, b));
+                    }
+                }
+                if let Some(b) = base(Tunable::WriteBufferSize) {
+                    if cf.write_buffer_size > b {
+                        changes.push((Tunable::WriteBufferSize, b));
+                    }
+                }
+                if !changes.is_empty() {
+                    let effect = Effect::new(-0.1, -0.1, -0.5);
+                    out.push(Candidate {
+                        kind: ActionKind::ShrinkMemtable,
+                        action: Action::SetCf {
+                            cf: cf.name.clone(),
+                            changes,
+                        },
+                        score: score(1.0, effect, &input.weights),
+                        rule: "memtable_shrink".into(),
+                        reason: format!(
+                            "no immutable memtable for {} ticks: back to the configured sizes",
+                            state.calm_memtable_ticks
+                        ),
+                        effect,
+                    });
+                }
+            }
+        }
+    }
+
+    fn cache_rules(&mut self, input: &PolicyInput<'_>, out: &mut Vec<Candidate>) {
+        let g = &input.observation.global;
+        let calm_ticks = self.calm_ticks(&input.weights);
+        let config = &self.config;
+        if !g.statistics_available || g.block_cache_capacity == 0 {
+            return;
+        }
+        let usage_ratio = g.block_cache_usage as f64 / g.block_cache_capacity as f64;
+        if usage_ratio < 0.5 {
+            self.cache_calm_ticks += 1;
+        } else {
+            self.cache_calm_ticks = 0;
+        }
+        let lookups = g.block_cache_hits_per_sec + g.block_cache_misses_per_sec;
+        if let (Some(hit_ratio), true) = (
+            g.block_cache_hit_ratio,
+            lookups >= config.cache_min_lookups_per_sec,
+        ) {
+            self.cache_fast.add(hit_ratio, 0.3);
+            self.cache_slow.add(hit_ratio, 0.01);
+            let (fast, slow) = (
+                self.cache_fast.value.unwrap_or(hit_ratio),
+                self.cache_slow.value.unwrap_or(hit_ratio),
+            );
+            let dropped = self.cache_slow.samples >= 10 && fast < slow - config.cache_hit_drop;
+            let low = fast < config.cache_low_hit_ratio;
+            let full = usage_ratio >= config.cache_full_ratio;
+            if (dropped || low) && full {
+                let target = (g.block_cache_capacity as f64 * config.cache_growth) as u64;
+                let urgency = (1.0 + (slow - fast).max(0.0) / config.cache_hit_drop).min(3.0);
+                let effect = Effect::new(0.6, 0.3, 0.6);
+                out.push(Candidate {
+                    kind: ActionKind::GrowBlockCache,
+                    action: Action::SetGlobal {
+                        changes: vec![(Tunable::BlockCacheCapacity, target)],
+                    },
+                    score: score(urgency, effect, &input.weights),
+                    rule: "block_cache_grow".into(),
+                    reason: format!(
+                        "hit ratio collapsed: {fast:.2} now vs {slow:.2} baseline, cache \
+                         {:.0} % full, {lookups:.0} lookups/s: capacity {} -> {target}",
+                        usage_ratio * 100.0,
+                        g.block_cache_capacity
+                    ),
+                    effect,
+                });
+                return;
+            }
+        }
+        let baseline = input
+            .baseline
+            .global(Tunable::BlockCacheCapacity)
+            .unwrap_or(g.block_cache_capacity);
+        if self.cache_calm_ticks >= calm_ticks && g.block_cache_capacity > baseline {
+            let target = ((g.block_cache_usage as f64 * 1.5) as u64).max(baseline);
+            if target < g.block_cache_capacity {
+                let effect = Effect::new(-0.05, -0.05, -0.5);
+                out.push(Candidate {
+                    kind: ActionKind::ShrinkBlockCache,
+                    action: Action::SetGlobal {
+                        changes: vec![(Tunable::BlockCacheCapacity, target)],
+                    },
+                    score: score(1.0, effect, &input.weights),
+                    rule: "block_cache_shrink".into(),
+                    reason: format!(
+                        "cache under half full for {} ticks: capacity {} -> {target}",
+                        self.cache_calm_ticks, g.block_cache_capacity
+                    ),
+                    effect,
+                });
+            }
+        }
+    }
+
+    fn tombstone_rules(&mut self, input: &PolicyInput<'_>, out: &mut Vec<Candidate>) {
+        let g = &input.observation.global;
+        let config = &self.config;
+        let Some(scan) = g.scan_latency else {
+            return;
+        };
+        let p99_us = scan.p99_ns as f64 / 1e3;
+        self.scan_fast.add(p99_us, 0.3);
+        let fast = self.scan_fast.value.unwrap_or(p99_us);
+        let baseline = self.scan_slow.value.unwrap_or(p99_us);
+        let rise = if baseline > 0.0 { fast / baseline } else { 1.0 };
+        // The baseline learns only from normal ticks, so a slow build-up is still caught.
+        if rise < config.scan_latency_rise {
+            self.scan_slow.add(p99_us, 0.01);
+        }
+        if self.scan_slow.samples < 20 || rise < config.scan_latency_rise {
+            return;
+        }
+        let best = input
+            .observation
+            .cfs
+            .iter()
+            .filter(|cf| cf.scan_ops_per_sec >= config.min_scans_per_sec)
+            .filter_map(|cf| {
+                let share = self
+                    .cfs
+                    .get(&cf.name)
+                    .and_then(|s| s.delete_share.value)
+                    .unwrap_or(0.0);
+                let tombstones = cf.memtable_tombstone_ratio().max(share);
+                (tombstones >= config.tombstone_ratio).then_some((cf, tombstones))
+            })
+            .max_by(|a, b| (a.0.scan_ops_per_sec * a.1).total_cmp(&(b.0.scan_ops_per_sec * b.1)));
+        if let Some((cf, tombstones)) = best {
+            let effect = Effect::new(0.6, 0.2, 0.3);
+            out.push(Candidate {
+                kind: ActionKind::CompactRange,
+                action: Action::CompactRange {
+                    cf: cf.name.clone(),
+                },
+                score: score(
+                    (rise / config.scan_latency_rise).min(3.0),
+                    effect,
+                    &input.weights,
+                ),
+                rule: "tombstone_compaction".into(),
+                reason: format!(
+                    "scan p99 {fast:.0} us is {rise:.1}x its baseline {baseline:.0} us with \
+                     {:.0} scans/s and tombstone share {tombstones:.2} in {:?}",
+                    cf.scan_ops_per_sec, cf.name
+                ),
+                effect,
+            });
+        }
+    }
+
+    fn corruption_rules(&mut self, input: &PolicyInput<'_>, out: &mut Vec<Candidate>) {
+        let config = &self.config;
+        let recent_unattributed = self
+            .last_unattributed_corruption_tick
+            .is_some_and(|t| input.tick.saturating_sub(t) <= CORRUPTION_MEMORY_TICKS);
+        for cf in &input.observation.cfs {
+            let Some(state) = self.cfs.get_mut(&cf.name) else {
+                continue;
+            };
+            if recent_unattributed && cf.op_errors >= config.corruption_read_errors {
+                state.corrupt_since_tick.get_or_insert(input.tick);
+            }
+            let Some(since) = state.corrupt_since_tick else {
+                continue;
+            };
+            let effect = Effect::new(1.0, 1.0, 0.0);
+            out.push(Candidate {
+                kind: ActionKind::RebuildCf,
+                action: Action::RebuildCf {
+                    cf: cf.name.clone(),
+                },
+                // Correctness is not a preference: the score does not depend on the weights.
+                score: 2.0,
+                rule: "rebuild_on_corruption".into(),
+                reason: format!(
+                    "corruption reported in {:?} since tick {since} ({} reports, {} failed ops \
+                     this tick)",
+                    cf.name, cf.corruption_signals, cf.op_errors
+                ),
+                effect,
+            });
+        }
+    }
+}
+
+/// Engaging or tightening a throttle: expected to prevent a stall (latency), cost a little
+/// throughput now for more later, and save background work.
+fn throttle_candidate(
+    scope: ThrottleScope,
+    rate: u64,
+    pressure: f64,
+    weights: &Weights,
+    rule: &str,
+    reason: String,
+) -> Candidate {
+    let effect = Effect::new(0.6, 0.1, -0.3);
+    Candidate {
+        kind: ActionKind::Throttle,
+        action: Action::SetWriteRateLimit {
+            scope,
+            rate_bytes_per_sec: Some(rate.max(1)),
+        },
+        score: score(pressure.max(1.0), effect, weights),
+        rule: rule.into(),
+        reason,
+        effect,
+    }
+}
+
+fn ratio_of(value: u64, reference: u64) -> f64 {
+    if reference == 0 {
+        0.0
+    } else {
+        value as f64 / reference as f64
+    }
+}
+
+impl Policy for RulePolicy {
+    fn name(&self) -> &str {
+        "rules"
+    }
+
+    fn propose(&mut self, input: &PolicyInput<'_>) -> Vec<Candidate> {
+        self.update_state(input);
+        let mut out = Vec::new();
+        if self.config.throttle {
+            self.throttle_rules(input, &mut out);
+        }
+        if self.config.background_jobs {
+            self.background_job_rules(input, &mut out);
+        }
+        if self.config.memtable {
+            self.memtable_rules(input, &mut out);
+        }
+        if self.config.block_cache {
+            self.cache_rules(input, &mut out);
+        }
+        if self.config.tombstone_compaction {
+            self.tombstone_rules(input, &mut out);
+        }
+        if self.config.rebuild_on_corruption {
+            self.corruption_rules(input, &mut out);
+        }
+        out.retain(|c| c.score > 0.0 && c.score.is_finite());
+        out
+    }
+
+    fn feedback(&mut self, feedback: &PolicyFeedback) {
+        match feedback {
+            PolicyFeedback::Applied { action, tick, .. } => match action {
+                Action::SetWriteRateLimit {
+                    scope: ThrottleScope::Cf(cf),
+                    rate_bytes_per_sec,
+                } => {
+                    if let Some(state) = self.cfs.get_mut(cf) {
+                        state.owned_limit = *rate_bytes_per_sec;
+                        state.limit_set_tick = *tick;
+                        state.pressure_at_set = state.last_pressure;
+                    }
+                }
+                Action::RebuildCf { cf } => {
+                    if let Some(state) = self.cfs.get_mut(cf) {
+                        state.corrupt_since_tick = None;
+                    }
+                }
+                Action::SetCf { cf, .. } => {
+                    if let Some(state) = self.cfs.get_mut(cf) {
+                        state.flush_pressure_ticks = 0;
+                        state.calm_memtable_ticks = 0;
+                    }
+                }
+                Action::SetGlobal { changes } => {
+                    if changes
+                        .iter()
+                        .any(|(t, _)| *t == Tunable::BlockCacheCapacity)
+                    {
+                        self.cache_calm_ticks = 0;
+                    }
+                    self.calm_compaction_ticks = 0;
+                }
+                _ => {}
+            },
+            PolicyFeedback::RolledBack { action, .. } => {
+                if let Action::SetWriteRateLimit {
+                    scope: ThrottleScope::Cf(cf),
+                    ..
+                } = action
+                {
+                    if let Some(state) = self.cfs.get_mut(cf) {
+                        state.owned_limit = None;
+                    }
+                }
+            }
+        }
+    }
+}
