@@ -66,7 +66,19 @@ test-loom:
 
 ## Benchmarks ---------------------------------------------------------------------------
 
+# `make bench`: lsmedic-bench compare on the shipped scenarios (every available healer mode,
+# same seed, fresh database each), JSON + HTML under target/lsmedic-report/ in the repo.
+BENCH_SCENARIOS ?= $(sort $(wildcard scenarios/*.toml))
+BENCH_TIME_SCALE ?= 0.5
+BENCH_REPORT_DIR := $(CURDIR)/target/lsmedic-report
 bench: setup
+	$(CARGO) build --release --bin lsmedic-bench
+	$(TARGET_DIR)/release/lsmedic-bench compare $(BENCH_SCENARIOS) \
+		--time-scale $(BENCH_TIME_SCALE) --out $(BENCH_REPORT_DIR)
+
+# The criterion micro-benchmarks (engine overhead, ring push, throttle).
+.PHONY: bench-micro
+bench-micro: setup
 	$(CARGO) bench --workspace
 
 ## Hygiene ------------------------------------------------------------------------------

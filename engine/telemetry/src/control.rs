@@ -477,6 +477,27 @@ pub trait Control: Send + Sync {
     fn rebuild_cf(&self, cf: &str) -> Result<RebuildReport, ControlError>;
 }
 
+/// What the healer reads from an engine each tick: the rings, the sampler, and the mapping of
+/// ids and physical names to logical column families. Implemented by
+/// `lsmedic_engine::Engine` and by test stubs; none of these calls blocks.
+pub trait Observe: Send + Sync {
+    /// Passes every op event pushed since the last drain to `f`; returns how many.
+    fn drain_ops(&self, f: &mut dyn FnMut(crate::OpEvent)) -> usize;
+    /// Passes every listener event pushed since the last drain to `f`; returns how many.
+    fn drain_events(&self, f: &mut dyn FnMut(crate::EngineEvent)) -> usize;
+    /// Reads RocksDB's properties and statistics now.
+    fn sample(&self) -> crate::Sample;
+    /// Now, on the clock of `OpEvent::end_ns` and `EngineEvent::at_ns`.
+    fn now_ns(&self) -> u64;
+    /// Logical name of the column family with telemetry id `id`.
+    fn cf_name_of(&self, id: crate::CfId) -> Option<String>;
+    /// Logical column family a physical RocksDB column-family name (as listener events carry
+    /// it) belongs to.
+    fn logical_cf_of(&self, physical: &str) -> Option<String>;
+    /// Op and listener events dropped so far because a ring was full.
+    fn dropped(&self) -> (u64, u64);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -529,25 +550,4 @@ mod tests {
         values.insert(Tunable::HardPendingCompactionBytesLimit, 0);
         assert!(check_cf_rules("a", &values).is_ok(), "hard = 0 means off");
     }
-}
-
-/// What the healer reads from an engine each tick: the rings, the sampler, and the mapping of
-/// ids and physical names to logical column families. Implemented by
-/// `lsmedic_engine::Engine` and by test stubs; none of these calls blocks.
-pub trait Observe: Send + Sync {
-    /// Passes every op event pushed since the last drain to `f`; returns how many.
-    fn drain_ops(&self, f: &mut dyn FnMut(crate::OpEvent)) -> usize;
-    /// Passes every listener event pushed since the last drain to `f`; returns how many.
-    fn drain_events(&self, f: &mut dyn FnMut(crate::EngineEvent)) -> usize;
-    /// Reads RocksDB's properties and statistics now.
-    fn sample(&self) -> crate::Sample;
-    /// Now, on the clock of `OpEvent::end_ns` and `EngineEvent::at_ns`.
-    fn now_ns(&self) -> u64;
-    /// Logical name of the column family with telemetry id `id`.
-    fn cf_name_of(&self, id: crate::CfId) -> Option<String>;
-    /// Logical column family a physical RocksDB column-family name (as listener events carry
-    /// it) belongs to.
-    fn logical_cf_of(&self, physical: &str) -> Option<String>;
-    /// Op and listener events dropped so far because a ring was full.
-    fn dropped(&self) -> (u64, u64);
 }

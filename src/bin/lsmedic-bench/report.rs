@@ -1,0 +1,513 @@
+//! Turning runs into figures: the JSON report, the stdout table, fault impact/recovery
+//! analysis and the timeline the HTML report charts.
+//!
+//! Definitions (also in the README):
+//! - `stall_seconds`: the increase of RocksDB's `rocksdb.stall.micros` ticker over the
+//!   measured phases (time writers spent delayed or stopped by the write controller);
+//!   `stall_wall_seconds`: wall time during which some column family's stall condition
+//!   (listener events and `is-write-stopped` / `actual-delayed-write-rate`) was not normal.
+//! - A timeline bin is *unhealthy* when writes stalled in it, an op failed, or a p99
+//!   (write, read or scan) exceeded max(3 × baseline, baseline + 100 µs), the baseline
+//!   being the median per-bin p99 of the measured bins before the first fault.
+//!   `impact_s` is the first unhealthy bin from the fault's start; `recovered_s` the start
+//!   of the first run of healthy bins lasting `max(2 s × time scale, 3 bins)` after it.
+//!   `detected_s` is when the healer first flagged an anomaly after the fault (null with
+//!   the healer off).
+
+use serde::Serialize;
+
+use crate::measure::{bucket_percentiles_us, percentiles_us, Bucket, Class, BUCKET};
+use crate::runner::{FaultEvent, PhaseSpan, RunOutput, TickLite};
+use crate::subject::HealerEntry;
+
+/// The whole report (`--json`).
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// Tool and format version.
+    pub tool: &'static str,
+    /// Bumped when fields change meaning.
+    pub format_version: u32,
+    /// Time scale the scenarios ran at.
+    pub time_scale: f64,
+    /// One entry per scenario.
+    pub scenarios: Vec<ScenarioReport>,
+}
+
+/// One scenario, every healer mode.
+#[derive(Clone, Debug, Serialize)]
+pub struct ScenarioReport {
+    /// Scenario name.
+    pub name: String,
+    /// What it shows.
+    pub description: String,
+    /// Seed used for every mode.
+    pub seed: u64,
+    /// One run per healer mode.
+    pub runs: Vec<RunReport>,
+    /// Modes not run, with why.
+    pub skipped: Vec<Skipped>,
+}
+
+/// A healer mode that was not run.
+#[derive(Clone, Debug, Serialize)]
+pub struct Skipped {
+    /// The mode.
+    pub healer: &'static str,
+    /// Why.
+    pub reason: String,
+}
+
+/// One fault of one run.
+#[derive(Clone, Debug, Serialize)]
+pub struct FaultReport {
+    /// Fault kind.
+    pub kind: &'static str,
+    /// Phase it belongs to.
+    pub phase: String,
+    /// Injected at (s since run start).
+    pub start_s: f64,
+    /// Lifted at (null: instantaneous or until the end).
+    pub end_s: Option<f64>,
+    /// First healer detection after the start (null: none, or no healer).
+    pub detected_s: Option<f64>,
+    /// First unhealthy bin from the start (null: no visible impact).
+    pub impact_s: Option<f64>,
+    /// Start of the first lasting healthy stretch after the impact (null: never).
+    pub recovered_s: Option<f64>,
+    /// What was done.
+    pub detail: String,
+}
+
+/// Charted series, one value per bin.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Timeline {
+    /// Bin width.
+    pub bin_s: f64,
+    /// Bin starts.
+    pub t_s: Vec<f64>,
+    /// Ops/s.
+    pub throughput: Vec<f64>,
+    /// Write latency percentiles, µs.
+    pub write_p50_us: Vec<Option<f64>>,
+    /// .
+    pub write_p99_us: Vec<Option<f64>>,
+    /// .
+    pub write_p999_us: Vec<Option<f64>>,
+    /// Read latency percentiles, µs.
+    pub read_p50_us: Vec<Option<f64>>,
+    /// .
+    pub read_p99_us: Vec<Option<f64>>,
+    /// .
+    pub read_p999_us: Vec<Option<f64>>,
+    /// Scan latency p99, µs.
+    pub scan_p99_us: Vec<Option<f64>>,
+    /// Failed ops.
+    pub errors: Vec<u64>,
+    /// Writes stalled during the bin.
+    pub stalled: Vec<bool>,
+}
+
+/// One run (`scenarios[].runs[]`).
+#[derive(Clone, Debug, Serialize)]
+pub struct RunReport {
+    /// `off`, `rules` or `learned`.
+    pub healer: &'static str,
+    /// Seconds of the measured phases.
+    pub duration_s: f64,
+    /// Ops completed in the measured phases.
+    pub ops: u64,
+    /// `ops / duration_s`.
+    pub throughput_ops_per_s: f64,
+    /// Write latency from the intended start, µs.
+    pub write_p50_us: Option<f64>,
+    /// .
+    pub write_p99_us: Option<f64>,
+    /// .
+    pub write_p999_us: Option<f64>,
+    /// Point-read latency from the intended start, µs.
+    pub read_p50_us: Option<f64>,
+    /// .
+    pub read_p99_us: Option<f64>,
+    /// .
+    pub read_p999_us: Option<f64>,
+    /// Scan latency, µs.
+    pub scan_p50_us: Option<f64>,
+    /// .
+    pub scan_p99_us: Option<f64>,
+    /// .
+    pub scan_p999_us: Option<f64>,
+    /// See the module docs.
+    pub stall_seconds: f64,
+    /// See the module docs.
+    pub stall_wall_seconds: f64,
+    /// Failed writes (measured phases).
+    pub write_errors: u64,
+    /// Failed reads and scans.
+    pub read_errors: u64,
+    /// Failures reporting corruption.
+    pub corruption_errors: u64,
+    /// Background errors raised by RocksDB (whole run).
+    pub background_errors: u64,
+    /// Scheduled ops abandoned because a phase could not finish.
+    pub ops_dropped: u64,
+    /// Faults.
+    pub faults: Vec<FaultReport>,
+    /// Healer detections and actions (null with the healer off).
+    pub actions: Option<Vec<HealerEntry>>,
+    /// Verification (null when skipped).
+    pub keys_verified: Option<u64>,
+    /// .
+    pub keys_lost: Option<u64>,
+    /// .
+    pub wrong_values: Option<u64>,
+    /// Keys whose last write failed (either value accepted, not checked).
+    pub keys_unknown: Option<u64>,
+    /// Wall time including warm-up and verification.
+    pub wall_s: f64,
+    /// Phases as run.
+    pub phases: Vec<PhaseSpan>,
+    /// Non-fatal problems.
+    pub warnings: Vec<String>,
+    /// Chart data.
+    pub timeline: Timeline,
+}
+
+fn in_measured(phases: &[PhaseSpan], t: f64) -> bool {
+    phases
+        .iter()
+        .any(|p| !p.warmup && t >= p.start_s && t <= p.end_s + 1e-9)
+}
+
+fn stall_figures(ticks: &[TickLite], phases: &[PhaseSpan]) -> (f64, f64) {
+    let tick_s = crate::runner::TICK.as_secs_f64();
+    let mut micros = 0u64;
+    let mut wall = 0.0;
+    for pair in ticks.windows(2) {
+        let tick = pair[1];
+        if in_measured(phases, tick.t_s - tick_s / 2.0) {
+            micros += tick.stall_micros.saturating_sub(pair[0].stall_micros);
+            if tick.stalled {
+                wall += tick_s;
+            }
+        }
+    }
+    (micros as f64 / 1e6, wall)
+}
+
+fn median(values: &mut [f64]) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(|a, b| a.total_cmp(b));
+    Some(values[values.len() / 2])
+}
+
+fn timeline(out: &RunOutput) -> (Timeline, Vec<Bucket>) {
+    let buckets = &out.recorder.buckets;
+    let total_s = out.wall_s.max(buckets.len() as f64 * BUCKET.as_secs_f64());
+    let per_bin = ((total_s / 150.0 / BUCKET.as_secs_f64()).ceil() as usize).clamp(1, 10);
+    let bin_s = per_bin as f64 * BUCKET.as_secs_f64();
+    let mut merged = Vec::new();
+    let mut t = Timeline {
+        bin_s,
+        ..Timeline::default()
+    };
+    for (i, chunk) in buckets.chunks(per_bin).enumerate() {
+        let mut bin = Bucket::default();
+        for b in chunk {
+            bin.add(b);
+        }
+        let start = i as f64 * bin_s;
+        let end = start + bin_s;
+        let stalled = out.monitor.ticks.windows(2).any(|w| {
+            w[1].t_s > start
+                && w[1].t_s - 0.1 < end
+                && (w[1].stalled || w[1].stall_micros > w[0].stall_micros)
+        });
+        let w = bucket_percentiles_us(&bin.latency[Class::Write as usize]);
+        let r = bucket_percentiles_us(&bin.latency[Class::Read as usize]);
+        let s = bucket_percentiles_us(&bin.latency[Class::Scan as usize]);
+        t.t_s.push(start);
+        t.throughput.push(bin.ops as f64 / bin_s);
+        t.write_p50_us.push(w.map(|p| p[0]));
+        t.write_p99_us.push(w.map(|p| p[1]));
+        t.write_p999_us.push(w.map(|p| p[2]));
+        t.read_p50_us.push(r.map(|p| p[0]));
+        t.read_p99_us.push(r.map(|p| p[1]));
+        t.read_p999_us.push(r.map(|p| p[2]));
+        t.scan_p99_us.push(s.map(|p| p[1]));
+        t.errors.push(bin.errors);
+        t.stalled.push(stalled);
+        merged.push(bin);
+    }
+    (t, merged)
+}
+
+/// Impact and recovery of each fault, per the module docs.
+fn analyse_faults(
+    t: &Timeline,
+    phases: &[PhaseSpan],
+    faults: &[FaultEvent],
+    log: &Option<Vec<HealerEntry>>,
+    time_scale: f64,
+) -> Vec<FaultReport> {
+    let first_fault = faults
+        .iter()
+        .map(|f| f.start_s)
+        .fold(f64::INFINITY, f64::min);
+    let baseline = |series: &Vec<Option<f64>>| {
+        let mut values: Vec<f64> = t
+            .t_s
+            .iter()
+            .zip(series)
+            .filter(|(start, _)| {
+                **start + t.bin_s <= first_fault && in_measured(phases, **start + t.bin_s / 2.0)
+            })
+            .filter_map(|(_, v)| *v)
+            .collect();
+        median(&mut values)
+    };
+    let bases = [
+        baseline(&t.write_p99_us),
+        baseline(&t.read_p99_us),
+        baseline(&t.scan_p99_us),
+    ];
+    let worse = |value: Option<f64>, base: Option<f64>| match (value, base) {
+        (Some(v), Some(b)) => v > (3.0 * b).max(b + 100.0),
+        _ => false,
+    };
+    let unhealthy: Vec<bool> = (0..t.t_s.len())
+        .map(|i| {
+            t.stalled[i]
+                || t.errors[i] > 0
+                || worse(t.write_p99_us[i], bases[0])
+                || worse(t.read_p99_us[i], bases[1])
+                || worse(t.scan_p99_us[i], bases[2])
+        })
+        .collect();
+    let streak = ((2.0 * time_scale / t.bin_s).ceil() as usize).max(3);
+    faults
+        .iter()
+        .map(|fault| {
+            let from = t.t_s.iter().position(|s| s + t.bin_s > fault.start_s);
+            let impact = from.and_then(|from| (from..unhealthy.len()).find(|&i| unhealthy[i]));
+            let recovered = impact.and_then(|impact| {
+                (impact + 1..unhealthy.len()).find(|&j| {
+                    j + streak <= unhealthy.len() && unhealthy[j..j + streak].iter().all(|u| !u)
+                })
+            });
+            let detected_s = log.as_ref().and_then(|log| {
+                log.iter()
+                    .filter(|e| e.what == "detect" && e.at_s >= fault.start_s)
+                    .map(|e| e.at_s)
+                    .next()
+            });
+            FaultReport {
+                kind: fault.kind,
+                phase: fault.phase.clone(),
+                start_s: fault.start_s,
+                end_s: fault.end_s,
+                detected_s,
+                impact_s: impact.map(|i| t.t_s[i].max(fault.start_s)),
+                recovered_s: recovered.map(|i| t.t_s[i]),
+                detail: fault.detail.clone(),
+            }
+        })
+        .collect()
+}
+
+/// Builds the report entry of one run.
+pub fn run_report(out: &RunOutput, time_scale: f64) -> RunReport {
+    let totals = &out.recorder.totals;
+    let write = percentiles_us(&totals.latency[Class::Write as usize]);
+    let read = percentiles_us(&totals.latency[Class::Read as usize]);
+    let scan = percentiles_us(&totals.latency[Class::Scan as usize]);
+    let (stall_seconds, stall_wall_seconds) = stall_figures(&out.monitor.ticks, &out.phases);
+    let (timeline, _) = timeline(out);
+    let faults = analyse_faults(
+        &timeline,
+        &out.phases,
+        &out.faults,
+        &out.healer_log,
+        time_scale,
+    );
+    let v = out.verification.as_ref();
+    RunReport {
+        healer: out.healer.name(),
+        duration_s: out.measured_s,
+        ops: totals.ops,
+        throughput_ops_per_s: if out.measured_s > 0.0 {
+            totals.ops as f64 / out.measured_s
+        } else {
+            0.0
+        },
+        write_p50_us: write.map(|p| p[0]),
+        write_p99_us: write.map(|p| p[1]),
+        write_p999_us: write.map(|p| p[2]),
+        read_p50_us: read.map(|p| p[0]),
+        read_p99_us: read.map(|p| p[1]),
+        read_p999_us: read.map(|p| p[2]),
+        scan_p50_us: scan.map(|p| p[0]),
+        scan_p99_us: scan.map(|p| p[1]),
+        scan_p999_us: scan.map(|p| p[2]),
+        stall_seconds,
+        stall_wall_seconds,
+        write_errors: totals.write_errors,
+        read_errors: totals.read_errors,
+        corruption_errors: totals.corruption_errors,
+        background_errors: out.monitor.ticks.last().map_or(0, |t| t.background_errors),
+        ops_dropped: out.ops_dropped,
+        faults,
+        actions: out.healer_log.clone(),
+        keys_verified: v.map(|v| v.keys_verified),
+        keys_lost: v.map(|v| v.keys_lost),
+        wrong_values: v.map(|v| v.wrong_values),
+        keys_unknown: v.map(|v| v.keys_unknown),
+        wall_s: out.wall_s,
+        phases: out.phases.clone(),
+        warnings: out.warnings.clone(),
+        timeline,
+    }
+}
+
+fn ms(v: Option<f64>) -> String {
+    match v {
+        None => "-".to_owned(),
+        Some(us) if us >= 100_000.0 => format!("{:.0}", us / 1000.0),
+        Some(us) if us >= 10_000.0 => format!("{:.1}", us / 1000.0),
+        Some(us) => format!("{:.2}", us / 1000.0),
+    }
+}
+
+fn opt_s(v: Option<f64>) -> String {
+    v.map_or("-".to_owned(), |s| format!("{s:.1}"))
+}
+
+/// The stdout table.
+pub fn table(report: &Report) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    for scenario in &report.scenarios {
+        let _ = writeln!(
+            s,
+            "\n== {} (seed {}) — {}",
+            scenario.name, scenario.seed, scenario.description
+        );
+        let _ = writeln!(
+            s,
+            "{:<8} {:>10} {:>22} {:>22} {:>22} {:>8} {:>6} {:>16} {:>22}",
+            "healer",
+            "ops/s",
+            "write p50/p99/p99.9 ms",
+            "read p50/p99/p99.9 ms",
+            "scan p50/p99/p99.9 ms",
+            "stall s",
+            "errors",
+            "faults imp/det/rec s",
+            "keys ok/lost/wrong"
+        );
+        for run in &scenario.runs {
+            let faults = if run.faults.is_empty() {
+                "-".to_owned()
+            } else {
+                run.faults
+                    .iter()
+                    .map(|f| {
+                        format!(
+                            "{}/{}/{}",
+                            opt_s(f.impact_s),
+                            opt_s(f.detected_s),
+                            opt_s(f.recovered_s)
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            };
+            let keys = match (run.keys_verified, run.keys_lost, run.wrong_values) {
+                (Some(a), Some(b), Some(c)) => format!("{a}/{b}/{c}"),
+                _ => "-".to_owned(),
+            };
+            let _ = writeln!(
+                s,
+                "{:<8} {:>10.0} {:>22} {:>22} {:>22} {:>8.2} {:>6} {:>16} {:>22}",
+                run.healer,
+                run.throughput_ops_per_s,
+                format!(
+                    "{}/{}/{}",
+                    ms(run.write_p50_us),
+                    ms(run.write_p99_us),
+                    ms(run.write_p999_us)
+                ),
+                format!(
+                    "{}/{}/{}",
+                    ms(run.read_p50_us),
+                    ms(run.read_p99_us),
+                    ms(run.read_p999_us)
+                ),
+                format!(
+                    "{}/{}/{}",
+                    ms(run.scan_p50_us),
+                    ms(run.scan_p99_us),
+                    ms(run.scan_p999_us)
+                ),
+                run.stall_seconds,
+                run.write_errors + run.read_errors,
+                faults,
+                keys,
+            );
+            for warning in &run.warnings {
+                let _ = writeln!(s, "         warning: {warning}");
+            }
+        }
+        for skipped in &scenario.skipped {
+            let _ = writeln!(s, "{:<8} skipped: {}", skipped.healer, skipped.reason);
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn impact_and_recovery_follow_the_unhealthy_bins() {
+        let n = 40;
+        let mut t = Timeline {
+            bin_s: 0.5,
+            ..Timeline::default()
+        };
+        for i in 0..n {
+            t.t_s.push(i as f64 * 0.5);
+            t.throughput.push(1000.0);
+            let bad = (12..18).contains(&i);
+            t.write_p99_us.push(Some(if bad { 5_000.0 } else { 100.0 }));
+            t.write_p50_us.push(Some(10.0));
+            t.write_p999_us.push(Some(200.0));
+            t.read_p50_us.push(None);
+            t.read_p99_us.push(None);
+            t.read_p999_us.push(None);
+            t.scan_p99_us.push(None);
+            t.errors.push(0);
+            t.stalled.push(i == 20);
+        }
+        let phases = vec![PhaseSpan {
+            name: "p".into(),
+            start_s: 0.0,
+            end_s: 20.0,
+            warmup: false,
+        }];
+        let faults = vec![FaultEvent {
+            kind: "write_burst",
+            phase: "p".into(),
+            start_s: 5.0,
+            end_s: Some(8.0),
+            detail: String::new(),
+        }];
+        let report = analyse_faults(&t, &phases, &faults, &None, 1.0);
+        assert_eq!(report[0].impact_s, Some(6.0));
+        // Bins 18, 19 are healthy but bin 20 stalls: the lasting recovery starts at bin 21.
+        assert_eq!(report[0].recovered_s, Some(10.5));
+        assert_eq!(report[0].detected_s, None);
+    }
+}

@@ -1,0 +1,375 @@
+//! `lsmedic-bench` end to end: the shipped scenarios parse, bad ones are located, each
+//! fault kind the issue names shows with the healer off (time-scaled runs), and `compare`
+//! and `record` write what they promise.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn bench() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_lsmedic-bench"))
+}
+
+fn scenarios_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios")
+}
+
+/// Runs `run SCENARIO --time-scale SCALE` with the healer off; returns `runs[0]`.
+fn run_scenario(name: &str, scale: f64) -> serde_json::Value {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("report.json");
+    let output = bench()
+        .args([
+            "run",
+            scenarios_dir()
+                .join(format!("{name}.toml"))
+                .to_str()
+                .unwrap(),
+        ])
+        .args([
+            "--healer",
+            "off",
+            "--time-scale",
+            &scale.to_string(),
+            "--quiet",
+        ])
+        .arg("--db-dir")
+        .arg(dir.path())
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    report["scenarios"][0]["runs"][0].clone()
+}
+
+fn f(v: &serde_json::Value) -> f64 {
+    v.as_f64().unwrap_or(0.0)
+}
+
+/// Median of a timeline series over bins starting in `[from, to)`.
+fn median_in(run: &serde_json::Value, series: &str, from: f64, to: f64) -> f64 {
+    let t = &run["timeline"];
+    let mut values: Vec<f64> = t["t_s"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(t[series].as_array().unwrap())
+        .filter(|(s, v)| f(s) >= from && f(s) < to && !v.is_null())
+        .map(|(_, v)| f(v))
+        .collect();
+    values.sort_by(|a, b| a.total_cmp(b));
+    assert!(!values.is_empty(), "no {series} values in [{from}, {to})");
+    values[values.len() / 2]
+}
+
+#[test]
+fn every_shipped_scenario_parses() {
+    let files: Vec<PathBuf> = std::fs::read_dir(scenarios_dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    assert!(files.len() >= 8, "{files:?}");
+    let output = bench().arg("check").args(&files).output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with("ok")).count(),
+        files.len()
+    );
+}
+
+#[test]
+fn bad_scenario_files_name_file_line_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("[[phases]]\nduration_s = 5\n[[phases.workloads]]\nworkload = \"ycsb-q\"\n", ":4:", "phases[0].workloads[0].workload"),
+        ("[[phases]]\nduration_s = 5\n[[phases.faults]]\nkind = \"write_burst\"\nat_s = 1\nfactor = 0\n", ":6:", "phases[0].faults[0].factor"),
+        ("[engine]\nmax_background_jobs = 0\n[[phases]]\nduration_s = 5\n", ":2:", "engine.max_background_jobs"),
+        ("[[phases]]\nduration_s = 5\nrate = 3\n", ":3:", "phases[0].rate"),
+    ];
+    for (i, (text, line, field)) in cases.iter().enumerate() {
+        let path = dir.path().join(format!("bad{i}.toml"));
+        std::fs::write(&path, text).unwrap();
+        let output = bench().arg("check").arg(&path).output().unwrap();
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(&format!("bad{i}.toml{line}")), "{stderr}");
+        assert!(stderr.contains(&format!("field `{field}`")), "{stderr}");
+    }
+}
+
+#[test]
+fn write_burst_stalls_writes() {
+    let run = run_scenario("write-burst", 0.2);
+    assert!(f(&run["stall_seconds"]) > 0.0, "{:#}", run["stall_seconds"]);
+    let fault = &run["faults"][0];
+    assert_eq!(fault["kind"], "write_burst");
+    assert!(fault["impact_s"].is_number(), "{fault:#}");
+    assert_eq!(run["keys_lost"], 0);
+    assert_eq!(run["wrong_values"], 0);
+}
+
+#[test]
+fn compaction_starvation_stalls_writes() {
+    let run = run_scenario("compaction-starvation", 0.25);
+    assert!(f(&run["stall_seconds"]) > 0.0, "{:#}", run["stall_seconds"]);
+    assert_eq!(run["keys_lost"], 0);
+    assert_eq!(run["wrong_values"], 0);
+}
+
+#[test]
+fn cache_shift_raises_read_p99() {
+    let run = run_scenario("cache-shift", 0.2);
+    let fault = &run["faults"][0];
+    let (start, end) = (f(&fault["start_s"]), f(&fault["end_s"]));
+    let before = median_in(&run, "read_p99_us", start - 2.0, start);
+    let during = median_in(&run, "read_p99_us", start + 0.3, end);
+    assert!(
+        during > 1.5 * before,
+        "read p99 {before} µs before, {during} µs during the shift"
+    );
+}
+
+#[test]
+fn sst_corruption_surfaces_errors() {
+    let run = run_scenario("sst-corruption", 0.2);
+    let errors = run["read_errors"].as_u64().unwrap() + run["background_errors"].as_u64().unwrap();
+    assert!(errors > 0, "{run:#}");
+    // Never silently wrong: damaged keys are unreadable (lost), not different.
+    assert_eq!(run["wrong_values"], 0);
+}
+
+const QUICK: &str = r#"
+name = "quick"
+description = "tiny memtables under YCSB-A, for the end-to-end test"
+[engine.cf_options]
+write_buffer_size = 1048576
+level0_slowdown_writes_trigger = 6
+level0_stop_writes_trigger = 10
+[[phases]]
+name = "load"
+warmup = true
+[[phases.workloads]]
+workload = "fillseq"
+key_space = 20000
+ops = 20000
+value_size = 500
+[[phases]]
+name = "steady"
+duration_s = 3
+[[phases.workloads]]
+workload = "ycsb-a"
+key_space = 20000
+value_size = 500
+threads = 2
+rate = 5000
+[[phases.faults]]
+kind = "misconfiguration"
+at_s = 1
+duration_s = 1
+options = { write_buffer_size = 65536 }
+"#;
+
+#[test]
+fn compare_writes_the_json_schema_and_an_html_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("quick.toml");
+    std::fs::write(&scenario, QUICK).unwrap();
+    let out = dir.path().join("report");
+    let output = bench()
+        .arg("compare")
+        .arg(&scenario)
+        .args(["--quiet", "--out"])
+        .arg(&out)
+        .arg("--db-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("healer") && stdout.contains("quick"),
+        "{stdout}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    let scenario = &report["scenarios"][0];
+    assert_eq!(scenario["name"], "quick");
+    let runs = scenario["runs"].as_array().unwrap();
+    assert!(!runs.is_empty());
+    let run = &runs[0];
+    for key in [
+        "healer",
+        "duration_s",
+        "ops",
+        "throughput_ops_per_s",
+        "write_p50_us",
+        "write_p99_us",
+        "write_p999_us",
+        "read_p50_us",
+        "read_p99_us",
+        "read_p999_us",
+        "stall_seconds",
+        "faults",
+        "actions",
+        "keys_verified",
+        "keys_lost",
+        "wrong_values",
+    ] {
+        assert!(run.get(key).is_some(), "missing {key}");
+    }
+    assert_eq!(run["healer"], "off");
+    assert!(run["actions"].is_null(), "no healer, no actions");
+    assert!(run["ops"].as_u64().unwrap() > 5_000);
+    assert!(run["write_p99_us"].is_number() && run["read_p99_us"].is_number());
+    assert_eq!(run["keys_verified"].as_u64().unwrap(), 20_000);
+    assert_eq!(run["keys_lost"], 0);
+    assert_eq!(run["wrong_values"], 0);
+    let fault = &run["faults"][0];
+    for key in ["kind", "start_s", "detected_s", "recovered_s"] {
+        assert!(fault.get(key).is_some(), "fault lacks {key}");
+    }
+    assert_eq!(fault["kind"], "misconfiguration");
+    assert!(fault["detected_s"].is_null());
+    // Modes that do not exist yet are skipped with the reason, not silently.
+    let skipped = scenario["skipped"].as_array().unwrap();
+    assert!(skipped
+        .iter()
+        .all(|s| s["reason"].as_str().unwrap().contains("not available yet")));
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("<svg") && html.contains("misconfiguration") && html.contains("quick"));
+    assert!(!html.contains("<script"), "self-contained, no scripts");
+}
+
+#[test]
+fn record_writes_a_labelled_compressed_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("quick.toml");
+    std::fs::write(&scenario, QUICK).unwrap();
+    let out = dir.path().join("traces");
+    let output = bench()
+        .arg("record")
+        .arg(&scenario)
+        .arg("--out")
+        .arg(&out)
+        .arg("--db-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let path = out.join("quick.off.trace.jsonl.gz");
+    let bytes = std::fs::read(&path).unwrap();
+    assert_eq!(&bytes[..2], &[0x1f, 0x8b], "gzip");
+    // Decompress with the system's gzip to stay independent of the writer.
+    let text = Command::new("gzip")
+        .arg("-dc")
+        .arg(&path)
+        .output()
+        .unwrap()
+        .stdout;
+    let lines: Vec<serde_json::Value> = String::from_utf8(text)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines[0]["type"], "header");
+    assert_eq!(lines[0]["format"], "lsmedic-trace");
+    let ticks: Vec<&serde_json::Value> = lines.iter().filter(|l| l["type"] == "tick").collect();
+    assert!(ticks.len() >= 25, "{} ticks", ticks.len());
+    assert!(ticks
+        .iter()
+        .all(|t| t["sample"]["cfs"].is_array() && t["window"]["ops"].is_object()));
+    // The fault is a label on the ticks it was active in, and only those.
+    let labelled = ticks
+        .iter()
+        .filter(|t| {
+            t["faults"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|k| k == "misconfiguration")
+        })
+        .count();
+    assert!((5..=15).contains(&labelled), "{labelled} labelled ticks");
+    assert!(ticks
+        .iter()
+        .any(|t| !t["events"].as_array().unwrap().is_empty()));
+    let end = lines.last().unwrap();
+    assert_eq!(end["type"], "end");
+    assert_eq!(end["faults"][0]["kind"], "misconfiguration");
+}
+
+#[test]
+fn unavailable_healer_modes_say_so() {
+    let output = bench()
+        .args([
+            "run",
+            "--workload",
+            "readrandom",
+            "--ops",
+            "10",
+            "--healer",
+            "learned",
+        ])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("healer mode learned is not available yet"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_rules_healer_runs_beside_a_workload() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("run.json");
+    let output = bench()
+        .args([
+            "run",
+            "--workload",
+            "fillrandom",
+            "--ops",
+            "20000",
+            "--healer",
+            "rules",
+            "--json",
+        ])
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let run = &report["scenarios"][0]["runs"][0];
+    assert_eq!(run["healer"], "rules");
+    assert!(
+        run["actions"].is_array(),
+        "a healer run reports its actions"
+    );
+    assert_eq!(run["wrong_values"], 0);
+}
