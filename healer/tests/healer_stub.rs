@@ -39,7 +39,11 @@ fn pending(engine: &StubEngine, cf: &str, bytes: u64) {
 
 #[test]
 fn throttle_engages_as_pending_bytes_cross_the_soft_limit_and_releases_after() {
-    let mut rig = Rig::new(&["default"], HealerConfig::default());
+    // Rule 1 alone: stall relief (rule 3) would first raise the soft limit out of the way
+    // (see `stall_relief_*` in tests/rules.rs).
+    let mut config = HealerConfig::default();
+    config.rules.stall_relief = false;
+    let mut rig = Rig::new(&["default"], config);
     set_soft_limit(&rig.engine, "default", GIB, 4 * GIB);
     // 1000 puts of 1 KiB per 100 ms tick: ~10 MB/s.
     let load = |e: &StubEngine| writes(e, "default", 1000, 1024, 50);

@@ -1,7 +1,7 @@
 //! The rule policy on hand-made observations: thresholds, weights, ownership of limits.
 
 use lsmedic_healer::features::NodeFeatures;
-use lsmedic_healer::observation::{CfObservation, GlobalObservation};
+use lsmedic_healer::observation::{CfObservation, GlobalObservation, Stall};
 use lsmedic_healer::policy::{Policy, PolicyFeedback, PolicyInput};
 use lsmedic_healer::{
     Action, ActionKind, Candidate, ComponentGraph, Observation, RuleConfig, RulePolicy, Weights,
@@ -59,6 +59,7 @@ struct Driver {
     policy: RulePolicy,
     tick: u64,
     baseline: Tunables,
+    current: Tunables,
 }
 
 impl Driver {
@@ -67,6 +68,7 @@ impl Driver {
             policy: RulePolicy::new(RuleConfig::default()).with_cores(64),
             tick: 0,
             baseline: tunables(),
+            current: tunables(),
         }
     }
 
@@ -88,7 +90,7 @@ impl Driver {
         };
         let graph = ComponentGraph::new(&names);
         let features = NodeFeatures::default();
-        let tunables = tunables();
+        let tunables = self.current.clone();
         let input = PolicyInput {
             tick: self.tick,
             now_ns: observation.end_ns,
@@ -169,7 +171,7 @@ fn resource_heavy_weights_throttle_instead_of_buying_resources() {
         let mut all = Vec::new();
         for tick in 0..40 {
             let mut a = cf("a");
-            a.files_per_level[0] = 18; // L0 at 90 % of the slowdown trigger
+            a.files_per_level[0] = 30; // L0 past the slowdown trigger, at 83 % of the stop trigger
             a.immutable_memtables = 1;
             a.flush_pending = true;
             let mut g = global();
@@ -205,7 +207,7 @@ fn resource_heavy_weights_throttle_instead_of_buying_resources() {
 fn engage_rate(weights: Weights) -> u64 {
     let mut driver = Driver::new();
     let mut a = cf("a");
-    a.files_per_level[0] = 16; // 0.8 of the slowdown trigger: pressure 1.07
+    a.files_per_level[0] = 30; // 0.83 of the stop trigger: pressure 1.04
     let candidates = driver.propose(vec![a], global(), weights);
     candidates
         .iter()
@@ -242,7 +244,7 @@ fn throttle_tightens_only_while_not_improving_and_leaves_other_limits_alone() {
         a.write_rate_limit = limit;
         a
     };
-    let first = driver.propose(vec![pressured(17, None)], global(), w);
+    let first = driver.propose(vec![pressured(30, None)], global(), w);
     let Some(Candidate {
         action:
             Action::SetWriteRateLimit {
@@ -263,14 +265,14 @@ fn throttle_tightens_only_while_not_improving_and_leaves_other_limits_alone() {
         tick: driver.tick,
     });
     // Improving (L0 falling): hold.
-    for l0 in [16, 16, 15, 15, 15, 15, 15] {
+    for l0 in [29, 29, 28, 28, 28, 28, 28] {
         let c = driver.propose(vec![pressured(l0, Some(rate))], global(), w);
         assert!(c.iter().all(|c| c.kind != ActionKind::Throttle), "{c:?}");
     }
     // Not improving: tighten by the decay.
     let mut tightened = None;
     for _ in 0..6 {
-        let c = driver.propose(vec![pressured(18, Some(rate))], global(), w);
+        let c = driver.propose(vec![pressured(32, Some(rate))], global(), w);
         if let Some(c) = c.iter().find(|c| c.kind == ActionKind::Throttle) {
             tightened = Some(c.action.clone());
         }
@@ -284,7 +286,7 @@ fn throttle_tightens_only_while_not_improving_and_leaves_other_limits_alone() {
     );
     // An operator's limit (not the one this policy set) is never moved.
     let mut driver = Driver::new();
-    for l0 in [17, 19, 19, 2, 2] {
+    for l0 in [30, 32, 32, 2, 2] {
         let c = driver.propose(vec![pressured(l0, Some(3 * MIB))], global(), w);
         assert!(
             c.iter()
@@ -425,4 +427,263 @@ fn corruption_needs_evidence_in_the_column_family() {
     b.corruption_signals = 1;
     let c = driver.propose(vec![b], global(), Weights::new(0.0, 0.0, 1.0).expect("w"));
     assert_eq!(kinds(&c), vec![ActionKind::RebuildCf], "{c:?}");
+}
+
+/// Baseline (configured) and current tunables with the stall triggers of `cf("a")`.
+fn with_triggers(t: &mut Tunables) {
+    let a = t.cfs.get_mut("a").expect("a");
+    a.insert(Tunable::Level0FileNumCompactionTrigger, 4);
+    a.insert(Tunable::Level0SlowdownWritesTrigger, 20);
+    a.insert(Tunable::Level0StopWritesTrigger, 36);
+    a.insert(Tunable::SoftPendingCompactionBytesLimit, 64 * GIB);
+    a.insert(Tunable::HardPendingCompactionBytesLimit, 256 * GIB);
+    a.insert(Tunable::DisableAutoCompactions, 0);
+}
+
+fn relief_driver() -> Driver {
+    let mut driver = Driver::new();
+    with_triggers(&mut driver.baseline);
+    with_triggers(&mut driver.current);
+    driver
+}
+
+fn with_l0(l0: u64) -> CfObservation {
+    let mut a = cf("a");
+    a.files_per_level[0] = l0;
+    a
+}
+
+fn set_cf_changes(candidates: &[Candidate], kind: ActionKind) -> Option<Vec<(Tunable, u64)>> {
+    candidates.iter().find_map(|c| match &c.action {
+        Action::SetCf { cf, changes } if c.kind == kind && cf == "a" => Some(changes.clone()),
+        _ => None,
+    })
+}
+
+#[test]
+fn stall_relief_switches_paused_compactions_back_on_whatever_the_weights() {
+    let mut driver = relief_driver();
+    driver
+        .current
+        .cfs
+        .get_mut("a")
+        .expect("a")
+        .insert(Tunable::DisableAutoCompactions, 1);
+    let frugal = Weights::new(0.0, 0.0, 1.0).expect("w");
+    // L0 at 0.45 of the configured slowdown trigger: not yet.
+    let c = driver.propose(vec![with_l0(9)], global(), frugal);
+    assert_eq!(
+        set_cf_changes(&c, ActionKind::ReleaseThrottle),
+        None,
+        "{c:?}"
+    );
+    // At 0.5: switched back on, even for a resource-only operator.
+    let c = driver.propose(vec![with_l0(10)], global(), frugal);
+    assert_eq!(
+        set_cf_changes(&c, ActionKind::ReleaseThrottle),
+        Some(vec![(Tunable::DisableAutoCompactions, 0)]),
+        "{c:?}"
+    );
+    let repair = c.iter().find(|c| c.rule == "stall_relief").expect("repair");
+    assert!(repair.score >= 1.0, "{repair:?}");
+    // Compactions running: nothing to repair.
+    let mut driver = relief_driver();
+    let c = driver.propose(vec![with_l0(10)], global(), frugal);
+    assert_eq!(
+        set_cf_changes(&c, ActionKind::ReleaseThrottle),
+        None,
+        "{c:?}"
+    );
+}
+
+#[test]
+fn stall_relief_gives_the_triggers_headroom_and_gives_it_back_after_calm() {
+    let w = Weights::default();
+    let mut driver = relief_driver();
+    // 0.7 of the configured slowdown trigger: no headroom yet.
+    let c = driver.propose(vec![with_l0(14)], global(), w);
+    assert_eq!(
+        set_cf_changes(&c, ActionKind::ReleaseThrottle),
+        None,
+        "{c:?}"
+    );
+    // 0.75: every trigger and limit to 2 × its configured value.
+    let c = driver.propose(vec![with_l0(15)], global(), w);
+    assert_eq!(
+        set_cf_changes(&c, ActionKind::ReleaseThrottle),
+        Some(vec![
+            (Tunable::Level0SlowdownWritesTrigger, 40),
+            (Tunable::Level0StopWritesTrigger, 72),
+            (Tunable::SoftPendingCompactionBytesLimit, 128 * GIB),
+            (Tunable::HardPendingCompactionBytesLimit, 512 * GIB),
+        ]),
+        "{c:?}"
+    );
+    // A stall by itself also asks for headroom.
+    let mut stalled = with_l0(2);
+    stalled.stall = Stall::Delayed;
+    let c = relief_driver().propose(vec![stalled], global(), w);
+    assert!(
+        set_cf_changes(&c, ActionKind::ReleaseThrottle).is_some(),
+        "{c:?}"
+    );
+
+    // Applied: the triggers in force are the raised ones.
+    let raised = |l0: u64| {
+        let mut a = with_l0(l0);
+        a.level0_slowdown_writes_trigger = 40;
+        a.level0_stop_writes_trigger = 72;
+        a.soft_pending_compaction_bytes_limit = 128 * GIB;
+        a.hard_pending_compaction_bytes_limit = 512 * GIB;
+        a
+    };
+    {
+        let a = driver.current.cfs.get_mut("a").expect("a");
+        a.insert(Tunable::Level0SlowdownWritesTrigger, 40);
+        a.insert(Tunable::Level0StopWritesTrigger, 72);
+        a.insert(Tunable::SoftPendingCompactionBytesLimit, 128 * GIB);
+        a.insert(Tunable::HardPendingCompactionBytesLimit, 512 * GIB);
+    }
+    // Raised once, never compounded; compaction lag still counts against the configured
+    // trigger (15 / 20 = 0.75 crosses two levels: 2 + 4 jobs).
+    let c = driver.propose(vec![raised(15)], global(), w);
+    assert_eq!(
+        set_cf_changes(&c, ActionKind::ReleaseThrottle),
+        None,
+        "{c:?}"
+    );
+    assert_eq!(jobs_target(&c), Some(6), "{c:?}");
+    // Calm (L0 < 0.5 of the configured trigger) for 50 ticks: back to the configured values.
+    let mut restored = None;
+    for tick in 1..=50 {
+        let c = driver.propose(vec![raised(9)], global(), w);
+        let back = set_cf_changes(&c, ActionKind::Throttle);
+        if tick < 50 {
+            assert_eq!(back, None, "tick {tick}: {c:?}");
+        } else {
+            restored = back;
+        }
+    }
+    assert_eq!(
+        restored,
+        Some(vec![
+            (Tunable::Level0SlowdownWritesTrigger, 20),
+            (Tunable::Level0StopWritesTrigger, 36),
+            (Tunable::SoftPendingCompactionBytesLimit, 64 * GIB),
+            (Tunable::HardPendingCompactionBytesLimit, 256 * GIB),
+        ])
+    );
+}
+
+fn limit_of(candidates: &[Candidate]) -> Option<u64> {
+    candidates.iter().find_map(|c| match c.action {
+        Action::SetWriteRateLimit {
+            rate_bytes_per_sec: Some(rate),
+            ..
+        } if c.kind == ActionKind::Throttle => Some(rate),
+        _ => None,
+    })
+}
+
+#[test]
+fn throttle_is_a_last_resort_near_the_stop_trigger() {
+    let w = Weights::default();
+    let mut driver = Driver::new();
+    // At the slowdown trigger, even delayed by RocksDB: no throttle of ours.
+    let mut a = with_l0(20);
+    a.stall = Stall::Delayed;
+    let c = driver.propose(vec![a], global(), w);
+    assert_eq!(limit_of(&c), None, "{c:?}");
+    // 0.78 of the stop trigger: still not.
+    let c = driver.propose(vec![with_l0(28)], global(), w);
+    assert_eq!(limit_of(&c), None, "{c:?}");
+    // 0.8: engaged.
+    let c = driver.propose(vec![with_l0(29)], global(), w);
+    assert!(limit_of(&c).is_some(), "{c:?}");
+    // Writes stopped by RocksDB: engaged whatever L0.
+    let mut a = with_l0(2);
+    a.stall = Stall::Stopped;
+    let c = Driver::new().propose(vec![a], global(), w);
+    assert!(limit_of(&c).is_some(), "{c:?}");
+}
+
+#[test]
+fn throttle_never_decays_below_its_floor_unless_l0_is_at_the_stop_trigger() {
+    let w = Weights::default();
+    let flow = 10.0 * MIB as f64;
+    let mut driver = Driver::new();
+    let apply = |driver: &mut Driver, rate: u64| {
+        driver.policy.feedback(&PolicyFeedback::Applied {
+            kind: ActionKind::Throttle,
+            action: Action::SetWriteRateLimit {
+                scope: ThrottleScope::Cf("a".into()),
+                rate_bytes_per_sec: Some(rate),
+            },
+            tick: driver.tick,
+        });
+    };
+    let limited = |l0: u64, limit: u64| {
+        let mut a = with_l0(l0);
+        a.write_rate_limit = Some(limit);
+        a
+    };
+    let mut rate = limit_of(&driver.propose(vec![with_l0(30)], global(), w)).expect("engaged");
+    apply(&mut driver, rate);
+    // Severe (L0 at 0.92 of the stop trigger) and never improving: tightened down to
+    // 0.5 × the flow before throttling, and no further.
+    let mut limits = vec![rate];
+    for _ in 0..100 {
+        if let Some(next) = limit_of(&driver.propose(vec![limited(33, rate)], global(), w)) {
+            rate = next;
+            limits.push(rate);
+            apply(&mut driver, rate);
+        }
+    }
+    assert!(limits.len() >= 3, "tightened: {limits:?}");
+    assert_eq!(rate, (0.5 * flow) as u64, "{limits:?}");
+    // L0 at 0.97 of the stop trigger: the floor no longer holds.
+    let mut below = None;
+    for _ in 0..10 {
+        if let Some(next) = limit_of(&driver.propose(vec![limited(35, rate)], global(), w)) {
+            below = Some(next);
+            break;
+        }
+    }
+    let below = below.expect("tightened past the floor");
+    assert!(below < (0.5 * flow) as u64, "{below}");
+}
+
+#[test]
+fn starved_background_jobs_are_restored_to_the_configured_values() {
+    let mut driver = Driver::new();
+    driver
+        .baseline
+        .global
+        .insert(Tunable::BackgroundThreadsLow, 2);
+    let mut g = global();
+    g.max_background_jobs = 1;
+    g.background_threads_low = 1;
+    // Lag 0.35: below the first level, but work is waiting with jobs cut below the
+    // configured 2.
+    let c = driver.propose(
+        vec![with_pending_ratio(0.35)],
+        g.clone(),
+        Weights::default(),
+    );
+    let raise = c
+        .iter()
+        .find(|c| c.kind == ActionKind::RaiseBackgroundJobs)
+        .expect("repair");
+    assert_eq!(
+        raise.action,
+        Action::SetGlobal {
+            changes: vec![
+                (Tunable::MaxBackgroundJobs, 2),
+                (Tunable::BackgroundThreadsLow, 2)
+            ]
+        }
+    );
+    // No work waiting: left alone.
+    let c = Driver::new().propose(vec![with_pending_ratio(0.1)], g, Weights::default());
+    assert!(c.is_empty(), "{c:?}");
 }

@@ -2,44 +2,74 @@
 //!
 //! # Rules (thresholds are [`RuleConfig`] fields, shown with their defaults)
 //!
-//! 1. **Smooth write throttle per column family** (TiKV flow controller). Pressure is the
-//!    largest of `L0 / level0_slowdown_writes_trigger ÷ l0_engage_ratio` = 0.75,
-//!    `pending / soft_pending_compaction_bytes_limit ÷ pending_engage_ratio` = 0.75 and, when
+//! RocksDB stalls writes *because of* its stall triggers, so the levers that cut stall time
+//! come first: repair a paused or starved compaction, give the triggers temporary headroom,
+//! absorb a burst in memory, add compaction threads. Throttling only queues writes (an
+//! open-loop writer sees the queueing as latency), so it is the last resort near the *stop*
+//! trigger, has a floor and is released quickly.
+//!
+//! 1. **Smooth write throttle per column family, last resort** (TiKV flow controller).
+//!    Pressure is the largest of `L0 / level0_stop_writes_trigger ÷ l0_engage_ratio` = 0.8,
+//!    `pending / soft_pending_compaction_bytes_limit ÷ pending_engage_ratio` = 1.0 (the
+//!    triggers and limits in force, so after rule 3's headroom) and, when
 //!    `max_write_buffer_number ≥ 3`, `immutable memtables / (max_write_buffer_number − 1)`.
-//!    At pressure ≥ 1 (before RocksDB's own slowdown at ratio 1.0) the column family's writes
-//!    are limited to `throttle_fraction` = 0.8 of the p90 of its recent write flow
-//!    (`flow_history_ticks` = 100 ticks); while still over and not improving, every
-//!    `throttle_adjust_ticks` = 5 the limit is multiplied by `throttle_decay` = 0.8 (twice when
-//!    RocksDB already stalls or L0/pending is at 90 % of the stop/hard limit). When every
-//!    ratio is below its release ratio (`l0_release_ratio` = 0.5, `pending_release_ratio`
-//!    = 0.5, memtables ≤ half) the limit is raised by `throttle_release_step` = 1.5 per step and
-//!    lifted once it exceeds 1.5 × the flow before throttling. Only limits this policy set are
+//!    At pressure ≥ 1, or when RocksDB has *stopped* writes, the column family's writes are
+//!    limited to `throttle_fraction` = 0.8 of the p90 of its recent write flow
+//!    (`flow_history_ticks` = 100 ticks; flows under `throttle_min_flow_bytes_per_sec`
+//!    = 64 KiB/s are not throttled). While still over and not improving (pressure not 2 %
+//!    below its value when the limit was set), every `throttle_adjust_ticks` = 5 ticks the
+//!    limit is multiplied by `throttle_decay` = 0.8 (twice when "severe": writes stopped, or
+//!    L0 ≥ 90 % of the stop trigger, or pending ≥ 90 % of the hard limit), but never below
+//!    `throttle_floor_fraction` = 0.5 × the flow before throttling — unless L0 is at
+//!    `throttle_floor_l0_stop_ratio` = 0.95 of the stop trigger, where the floor is
+//!    `throttle_min_flow_bytes_per_sec`. When L0 < `l0_release_ratio` = 0.5 of the stop
+//!    trigger, pending < `pending_release_ratio` = 0.5 of the soft limit, memtables ≤ half
+//!    and no stall, every 5 ticks the limit is raised by `throttle_release_step` = 1.5 and
+//!    lifted once that reaches the flow before throttling. Only limits this policy set are
 //!    touched: an operator's own limit is left alone.
 //! 2. **Background jobs** (TiKV I/O budget / ADOC). Lag = the worst column family's
-//!    `max(pending ratio, L0 slowdown ratio)`; each of `compaction_lag_thresholds`
+//!    `max(pending ratio, L0 / slowdown trigger)`, both against the *configured* (baseline)
+//!    soft limit and slowdown trigger when lower than the ones in force (rule 3's headroom
+//!    does not hide compaction debt); each of `compaction_lag_thresholds`
 //!    = \[0.5, 0.7, 0.85, 0.95\] crossed adds `background_jobs_step` = 2 jobs above the configured
 //!    `max_background_jobs`, capped at `max_background_jobs_per_core` = 2 × CPU cores (or the
 //!    configured value if larger); the compaction pool (`background_threads_low`) is raised to what
 //!    that many jobs can use, and `max_subcompactions` to 2 when L0 is at ≥ 85 % of its
-//!    slowdown trigger. A flush backlog (flush pending, ≥ 2 immutable memtables, every flush
-//!    thread busy) adds a flush thread. After `calm_ticks` = 300 with lag < 0.3 the jobs step
-//!    back toward the configured value.
-//! 3. **Memtable growth on flush pressure**: immutable memtables ≥ `max_write_buffer_number −
+//!    configured slowdown trigger. Below the first level, with lag ≥ 0.3 or a compaction
+//!    pending, jobs or the compaction pool cut below their configured values are restored
+//!    (repair of a starved compaction). A flush backlog (flush pending, ≥ 2 immutable
+//!    memtables, every flush thread busy) adds a flush thread. After `calm_ticks` = 300 with
+//!    lag < 0.3 the jobs step back toward the configured value.
+//! 3. **Stall relief** (`stall_relief`), one `SetCf` per column family, kind
+//!    `release_throttle` (it relaxes RocksDB's own write controller; the throttle family is
+//!    not verified by default, so a repair is never rolled back to a paused compaction):
+//!    - *compaction repair*: `disable_auto_compactions` on while L0 ≥
+//!      `compaction_repair_ratio` = 0.5 of the configured slowdown trigger (or pending ≥ 0.5
+//!      of the configured soft limit) → switched back off (the guard never lets a policy
+//!      switch it on);
+//!    - *headroom*: L0 ≥ `headroom_engage_ratio` = 0.75 of the configured slowdown trigger,
+//!      or pending ≥ 0.75 of the configured soft limit, or any stall → slowdown and stop
+//!      triggers and soft and hard pending limits (those not 0) raised to
+//!      `headroom_factor` = 2 × their configured values (bounded by the guard);
+//!    - given back (kind `throttle`, fixed score 0.1) to the configured values after
+//!      `headroom_calm_ticks` = 50 ticks with L0 and pending < `headroom_release_ratio` = 0.5
+//!      of the configured trigger / limit and no stall.
+//! 4. **Memtable growth on flush pressure**: immutable memtables ≥ `max_write_buffer_number −
 //!    1` with a flush pending or a stall, for `flush_pressure_ticks` = 3 ticks →
 //!    `max_write_buffer_number` + `max_write_buffer_number_step` (= 2), and
 //!    `write_buffer_size` × `write_buffer_growth` (= 1.5) when more than two memtables are
 //!    sealed per second. Back to
 //!    the configured sizes after `calm_ticks` without immutable memtables.
-//! 4. **Block-cache growth on hit-rate collapse**: with ≥ `cache_min_lookups_per_sec` = 1000
+//! 5. **Block-cache growth on hit-rate collapse**: with ≥ `cache_min_lookups_per_sec` = 1000
 //!    lookups/s and the cache ≥ `cache_full_ratio` = 0.9 full, a fast hit-ratio average
 //!    (α 0.3) more than `cache_hit_drop` = 0.15 below the slow one (α 0.01), or below
 //!    `cache_low_hit_ratio` = 0.5, → capacity × `cache_growth` = 2. Back toward the configured
 //!    capacity after `calm_ticks` under half full.
-//! 5. **Compaction of tombstone-heavy column families**: scans ≥ `min_scans_per_sec` = 20/s
+//! 6. **Compaction of tombstone-heavy column families**: scans ≥ `min_scans_per_sec` = 20/s
 //!    on the column family, scan p99 (fast average) ≥ `scan_latency_rise` = 2 × its slow
 //!    baseline, and tombstones ≥ `tombstone_ratio` = 0.3 of memtable entries or of recent
 //!    writes → `compact_range` over the column family.
-//! 6. **Rebuild on corruption**: a background error saying `Corruption` or a compaction that
+//! 7. **Rebuild on corruption**: a background error saying `Corruption` or a compaction that
 //!    met corrupt keys in the column family, or ≥ `corruption_read_errors` = 3 failed ops in
 //!    the column family within 5 s of an unattributed corruption report → `rebuild_cf`, with a
 //!    fixed score whatever the weights (correctness is not a preference). The guard lets it
@@ -53,7 +83,11 @@
 //! cache, and a latency-heavy one gets more resources sooner. Weights also shape the
 //! throttle: latency and throughput weight raise the fraction and the decay (gentler), the
 //! resource weight lowers them; and the resource weight shortens the calm period before
-//! resources are given back.
+//! resources are given back. Stall-trigger headroom (rule 3) is scored with urgency
+//! `max(1, L0 ratio, pending ratio)` (against the configured trigger / limit) and effect
+//! (latency 0.6, throughput 0.5, resources 0.1), so a resource-only operator does not get it.
+//! Scores that do not depend on the weights: a compaction repair scores at least 1, giving
+//! the headroom back 0.1, a rebuild 2.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -72,14 +106,19 @@ use crate::policy::{score, Policy, PolicyFeedback, PolicyInput};
 pub struct RuleConfig {
     /// Rule 1 on/off.
     pub throttle: bool,
-    /// L0 / slowdown trigger at which the throttle engages.
+    /// L0 / *stop* trigger (in force) at which the throttle engages.
     pub l0_engage_ratio: f64,
-    /// L0 / slowdown trigger below which it releases.
+    /// L0 / stop trigger (in force) below which it releases.
     pub l0_release_ratio: f64,
-    /// Pending / soft limit at which the throttle engages.
+    /// Pending / soft limit (in force) at which the throttle engages.
     pub pending_engage_ratio: f64,
-    /// Pending / soft limit below which it releases.
+    /// Pending / soft limit (in force) below which it releases.
     pub pending_release_ratio: f64,
+    /// The limit never goes below this × the flow before throttling...
+    pub throttle_floor_fraction: f64,
+    /// ...unless L0 is at this fraction of the stop trigger (then the floor is
+    /// `throttle_min_flow_bytes_per_sec`).
+    pub throttle_floor_l0_stop_ratio: f64,
     /// First limit = this × p90 of recent write flow.
     pub throttle_fraction: f64,
     /// Limit multiplier while still over and not improving.
@@ -94,6 +133,21 @@ pub struct RuleConfig {
     pub throttle_min_flow_bytes_per_sec: f64,
     /// Rule 2 on/off.
     pub background_jobs: bool,
+    /// Rule 3 (stall relief: compaction repair and stall-trigger headroom) on/off.
+    pub stall_relief: bool,
+    /// L0 / configured slowdown trigger (or pending / configured soft limit) at which paused
+    /// automatic compactions are switched back on.
+    pub compaction_repair_ratio: f64,
+    /// L0 / configured slowdown trigger (or pending / configured soft limit) at which the
+    /// stall triggers get headroom.
+    pub headroom_engage_ratio: f64,
+    /// L0 / configured slowdown trigger (and pending / configured soft limit) below which
+    /// calm is counted before the headroom is given back.
+    pub headroom_release_ratio: f64,
+    /// Stall triggers and pending limits are raised to this × their configured value.
+    pub headroom_factor: f64,
+    /// Calm ticks before the headroom is given back.
+    pub headroom_calm_ticks: u64,
     /// Lag levels; each crossed adds `background_jobs_step` jobs.
     pub compaction_lag_thresholds: Vec<f64>,
     /// Jobs added per lag level (and removed per calm step).
@@ -104,7 +158,7 @@ pub struct RuleConfig {
     pub max_background_jobs_per_core: f64,
     /// Ticks of calm before resources are given back (scaled by the resource weight).
     pub calm_ticks: u64,
-    /// Rule 3 on/off.
+    /// Rule 4 on/off.
     pub memtable: bool,
     /// Ticks of flush pressure before memtables grow.
     pub flush_pressure_ticks: u32,
@@ -112,7 +166,7 @@ pub struct RuleConfig {
     pub max_write_buffer_number_step: u64,
     /// `write_buffer_size` multiplier.
     pub write_buffer_growth: f64,
-    /// Rule 4 on/off.
+    /// Rule 5 on/off.
     pub block_cache: bool,
     /// Lookups/s needed to judge the hit ratio.
     pub cache_min_lookups_per_sec: f64,
@@ -124,7 +178,7 @@ pub struct RuleConfig {
     pub cache_full_ratio: f64,
     /// Capacity multiplier.
     pub cache_growth: f64,
-    /// Rule 5 on/off.
+    /// Rule 6 on/off.
     pub tombstone_compaction: bool,
     /// Tombstone share that counts as tombstone-heavy.
     pub tombstone_ratio: f64,
@@ -132,7 +186,7 @@ pub struct RuleConfig {
     pub scan_latency_rise: f64,
     /// Scans/s needed to judge scan latency.
     pub min_scans_per_sec: f64,
-    /// Rule 6 on/off.
+    /// Rule 7 on/off.
     pub rebuild_on_corruption: bool,
     /// Failed ops in a tick that, with a recent unattributed corruption report, mark a
     /// column family corrupt.
@@ -143,10 +197,12 @@ impl Default for RuleConfig {
     fn default() -> Self {
         RuleConfig {
             throttle: true,
-            l0_engage_ratio: 0.75,
+            l0_engage_ratio: 0.8,
             l0_release_ratio: 0.5,
-            pending_engage_ratio: 0.75,
+            pending_engage_ratio: 1.0,
             pending_release_ratio: 0.5,
+            throttle_floor_fraction: 0.5,
+            throttle_floor_l0_stop_ratio: 0.95,
             throttle_fraction: 0.8,
             throttle_decay: 0.8,
             throttle_release_step: 1.5,
@@ -154,6 +210,12 @@ impl Default for RuleConfig {
             flow_history_ticks: 100,
             throttle_min_flow_bytes_per_sec: 64.0 * 1024.0,
             background_jobs: true,
+            stall_relief: true,
+            compaction_repair_ratio: 0.5,
+            headroom_engage_ratio: 0.75,
+            headroom_release_ratio: 0.5,
+            headroom_factor: 2.0,
+            headroom_calm_ticks: 50,
             compaction_lag_thresholds: vec![0.5, 0.7, 0.85, 0.95],
             background_jobs_step: 2,
             max_background_jobs_per_core: 2.0,
@@ -187,6 +249,11 @@ impl RuleConfig {
             ("rules.throttle_decay", self.throttle_decay),
             ("rules.cache_full_ratio", self.cache_full_ratio),
             ("rules.tombstone_ratio", self.tombstone_ratio),
+            (
+                "rules.compaction_repair_ratio",
+                self.compaction_repair_ratio,
+            ),
+            ("rules.headroom_engage_ratio", self.headroom_engage_ratio),
         ];
         for (field, value) in positive {
             if !(value.is_finite() && value > 0.0) {
@@ -213,8 +280,23 @@ impl RuleConfig {
                  write_buffer_growth >= 1",
             ));
         }
+        if !(self.headroom_factor.is_finite() && self.headroom_factor >= 1.0) {
+            return Err(HealerError::config(
+                "rules.headroom_factor",
+                format!("must be >= 1, got {}", self.headroom_factor),
+            ));
+        }
+        if !(self.throttle_floor_fraction.is_finite()
+            && (0.0..=1.0).contains(&self.throttle_floor_fraction))
+        {
+            return Err(HealerError::config(
+                "rules.throttle_floor_fraction",
+                format!("must be in 0..=1, got {}", self.throttle_floor_fraction),
+            ));
+        }
         if self.l0_release_ratio >= self.l0_engage_ratio
             || self.pending_release_ratio >= self.pending_engage_ratio
+            || self.headroom_release_ratio >= self.headroom_engage_ratio
         {
             return Err(HealerError::config(
                 "rules",
@@ -267,6 +349,7 @@ struct CfState {
     flow_before_throttle: f64,
     flush_pressure_ticks: u32,
     calm_memtable_ticks: u64,
+    calm_headroom_ticks: u64,
     delete_share: Ewma,
     corrupt_since_tick: Option<u64>,
 }
@@ -390,28 +473,29 @@ impl RulePolicy {
             } else {
                 0.0
             };
-            let pressure = (cf.l0_slowdown_ratio() / config.l0_engage_ratio)
+            let l0_stop_ratio = ratio_of(cf.l0_files(), cf.level0_stop_writes_trigger);
+            let pressure = (l0_stop_ratio / config.l0_engage_ratio)
                 .max(cf.pending_ratio() / config.pending_engage_ratio)
                 .max(memtable_ratio);
-            let severe = cf.stall != Stall::Normal
-                || ratio_of(cf.l0_files(), cf.level0_stop_writes_trigger) >= 0.9
+            let severe = cf.stall == Stall::Stopped
+                || l0_stop_ratio >= 0.9
                 || (cf.hard_pending_compaction_bytes_limit > 0
                     && ratio_of(
                         cf.pending_compaction_bytes,
                         cf.hard_pending_compaction_bytes_limit,
                     ) >= 0.9);
-            let released = cf.l0_slowdown_ratio() < config.l0_release_ratio
+            let released = l0_stop_ratio < config.l0_release_ratio
                 && cf.pending_ratio() < config.pending_release_ratio
                 && memtable_ratio <= 0.5
                 && cf.stall == Stall::Normal;
             state.last_pressure = pressure;
             let scope = ThrottleScope::Cf(cf.name.clone());
             let reason_numbers = format!(
-                "L0 {} / slowdown {} ({:.2}), pending {} B ({:.2} of soft limit), \
+                "L0 {} / stop {} ({:.2}), pending {} B ({:.2} of soft limit), \
                  immutable memtables {}/{}, stall {:?}",
                 cf.l0_files(),
-                cf.level0_slowdown_writes_trigger,
-                cf.l0_slowdown_ratio(),
+                cf.level0_stop_writes_trigger,
+                l0_stop_ratio,
                 cf.pending_compaction_bytes,
                 cf.pending_ratio(),
                 cf.immutable_memtables,
@@ -419,7 +503,7 @@ impl RulePolicy {
                 cf.stall
             );
             match limit {
-                None if pressure >= 1.0 || (severe && cf.stall != Stall::Normal) => {
+                None if pressure >= 1.0 || cf.stall == Stall::Stopped => {
                     let flow = state.flow_p90().max(cf.write_bytes_per_sec);
                     if flow < config.throttle_min_flow_bytes_per_sec {
                         continue;
@@ -444,15 +528,27 @@ impl RulePolicy {
                         continue;
                     }
                     let factor = if severe { decay * decay } else { decay };
+                    let floor = if l0_stop_ratio >= config.throttle_floor_l0_stop_ratio
+                        || state.flow_before_throttle <= 0.0
+                    {
+                        config.throttle_min_flow_bytes_per_sec
+                    } else {
+                        (state.flow_before_throttle * config.throttle_floor_fraction)
+                            .max(config.throttle_min_flow_bytes_per_sec)
+                    };
+                    let next = ((current as f64) * factor).max(floor) as u64;
+                    if next >= current {
+                        continue; // at the floor
+                    }
                     out.push(throttle_candidate(
                         scope,
-                        ((current as f64) * factor) as u64,
+                        next,
                         pressure,
                         &input.weights,
                         "throttle_tighten",
                         format!(
                             "still over (pressure {pressure:.2}, was {:.2}{}): {reason_numbers}; \
-                             limit x {factor:.2}",
+                             limit x {factor:.2} (floor {floor:.0} B/s)",
                             state.pressure_at_set,
                             if severe { ", severe" } else { "" }
                         ),
@@ -464,8 +560,8 @@ impl RulePolicy {
                         continue;
                     }
                     let next = (current as f64) * config.throttle_release_step;
-                    let lift = state.flow_before_throttle <= 0.0
-                        || next >= state.flow_before_throttle * 1.5;
+                    let lift =
+                        state.flow_before_throttle <= 0.0 || next >= state.flow_before_throttle;
                     let effect = Effect::new(0.2, 0.5, 0.0);
                     out.push(Candidate {
                         kind: ActionKind::ReleaseThrottle,
@@ -498,14 +594,17 @@ impl RulePolicy {
             .observation
             .cfs
             .iter()
-            .map(|cf| (cf, cf.pending_ratio().max(cf.l0_slowdown_ratio())))
-            .max_by(|a, b| a.1.total_cmp(&b.1));
-        let lag = worst.map_or(0.0, |(_, lag)| lag);
+            .map(|cf| {
+                let (l0, pending) = base_ratios(cf, input);
+                (cf, l0, pending)
+            })
+            .max_by(|a, b| a.1.max(a.2).total_cmp(&b.1.max(b.2)));
+        let lag = worst.map_or(0.0, |(_, l0, pending)| l0.max(pending));
         let max_l0_ratio = input
             .observation
             .cfs
             .iter()
-            .map(CfObservation::l0_slowdown_ratio)
+            .map(|cf| base_ratios(cf, input).0)
             .fold(0.0, f64::max);
         let levels = config
             .compaction_lag_thresholds
@@ -536,16 +635,39 @@ impl RulePolicy {
             if max_l0_ratio >= 0.85 && g.max_subcompactions < 2 {
                 changes.push((Tunable::MaxSubcompactions, 2));
             }
-            if let Some((cf, _)) = worst {
+            if let Some((cf, l0, pending)) = worst {
                 reasons.push(format!(
-                    "compaction lag {lag:.2} in {:?} (pending ratio {:.2}, L0 ratio {:.2}) \
-                     crosses {levels} level(s): max_background_jobs {current} -> {target}",
+                    "compaction lag {lag:.2} in {:?} (pending ratio {pending:.2}, L0 ratio \
+                     {l0:.2} of the configured triggers) crosses {levels} level(s): \
+                     max_background_jobs {current} -> {target}",
                     cf.name,
-                    cf.pending_ratio(),
-                    cf.l0_slowdown_ratio()
                 ));
             }
             urgency = lag;
+        } else if lag >= 0.3 || input.observation.cfs.iter().any(|cf| cf.compaction_pending) {
+            // Repair: background jobs or the compaction pool were cut below what was
+            // configured while compaction work is waiting.
+            let baseline_low = input
+                .baseline
+                .global(Tunable::BackgroundThreadsLow)
+                .unwrap_or(0);
+            if current < baseline_jobs {
+                changes.push((Tunable::MaxBackgroundJobs, baseline_jobs));
+            }
+            let jobs = baseline_jobs.max(current);
+            let compactions = (jobs - jobs / 4).max(1).max(baseline_low);
+            if !changes.is_empty() || g.background_threads_low < baseline_low {
+                if g.background_threads_low < compactions {
+                    changes.push((Tunable::BackgroundThreadsLow, compactions));
+                }
+                reasons.push(format!(
+                    "compaction work waiting (lag {lag:.2}) with max_background_jobs {current} \
+                     / background_threads_low {} below the configured {baseline_jobs} / \
+                     {baseline_low}: restoring",
+                    g.background_threads_low
+                ));
+                urgency = 1.0;
+            }
         }
         let flush_backlog = input
             .observation
@@ -602,6 +724,143 @@ impl RulePolicy {
                 ),
                 effect,
             });
+        }
+    }
+
+    fn stall_relief_rules(&mut self, input: &PolicyInput<'_>, out: &mut Vec<Candidate>) {
+        let config = &self.config;
+        for cf in &input.observation.cfs {
+            let Some(state) = self.cfs.get_mut(&cf.name) else {
+                continue;
+            };
+            let (l0_ratio, pending_ratio) = base_ratios(cf, input);
+            let base = |t: Tunable| input.baseline.cf(&cf.name, t);
+            let now = |t: Tunable| input.tunables.cf(&cf.name, t);
+            let mut changes: Vec<(Tunable, u64)> = Vec::new();
+            let mut reasons: Vec<String> = Vec::new();
+            let mut urgency = l0_ratio.max(pending_ratio).max(1.0);
+
+            // Repair: automatic compactions paused while L0 / pending compaction builds up.
+            let repair = now(Tunable::DisableAutoCompactions) == Some(1)
+                && l0_ratio.max(pending_ratio) >= config.compaction_repair_ratio;
+            if repair {
+                changes.push((Tunable::DisableAutoCompactions, 0));
+                reasons.push(format!(
+                    "automatic compactions are paused with L0 {} at {l0_ratio:.2} of the \
+                     slowdown trigger and pending at {pending_ratio:.2} of the soft limit: \
+                     switching them back on",
+                    cf.l0_files()
+                ));
+                urgency = urgency.max(2.0);
+            }
+
+            // Headroom: the triggers RocksDB stalls on, raised while compaction catches up.
+            let triggers = [
+                (
+                    Tunable::Level0SlowdownWritesTrigger,
+                    cf.level0_slowdown_writes_trigger,
+                ),
+                (
+                    Tunable::Level0StopWritesTrigger,
+                    cf.level0_stop_writes_trigger,
+                ),
+                (
+                    Tunable::SoftPendingCompactionBytesLimit,
+                    cf.soft_pending_compaction_bytes_limit,
+                ),
+                (
+                    Tunable::HardPendingCompactionBytesLimit,
+                    cf.hard_pending_compaction_bytes_limit,
+                ),
+            ];
+            let pressed = l0_ratio >= config.headroom_engage_ratio
+                || pending_ratio >= config.headroom_engage_ratio
+                || cf.stall != Stall::Normal;
+            let calm = l0_ratio < config.headroom_release_ratio
+                && pending_ratio < config.headroom_release_ratio
+                && cf.stall == Stall::Normal;
+            if calm {
+                state.calm_headroom_ticks += 1;
+            } else {
+                state.calm_headroom_ticks = 0;
+            }
+            if pressed {
+                let mut raised = Vec::new();
+                for (tunable, current) in triggers {
+                    // 0 = limit off: nothing to raise.
+                    let Some(configured) = base(tunable).filter(|&b| b > 0 && current > 0) else {
+                        continue;
+                    };
+                    let target = (configured as f64 * config.headroom_factor).round() as u64;
+                    if target > current {
+                        changes.push((tunable, target));
+                        raised.push(format!("{tunable} {current} -> {target}"));
+                    }
+                }
+                if !raised.is_empty() {
+                    reasons.push(format!(
+                        "L0 {} at {l0_ratio:.2} of the configured slowdown trigger, pending at \
+                         {pending_ratio:.2} of the configured soft limit, stall {:?}: headroom \
+                         while compaction catches up ({})",
+                        cf.l0_files(),
+                        cf.stall,
+                        raised.join(", ")
+                    ));
+                }
+            }
+            if !changes.is_empty() {
+                let effect = Effect::new(0.6, 0.5, 0.1);
+                let mut score = score(urgency, effect, &input.weights);
+                if repair {
+                    // A paused compaction is a misconfiguration, not a preference.
+                    score = score.max(1.0);
+                }
+                out.push(Candidate {
+                    kind: ActionKind::ReleaseThrottle,
+                    action: Action::SetCf {
+                        cf: cf.name.clone(),
+                        changes,
+                    },
+                    score,
+                    rule: "stall_relief".into(),
+                    reason: reasons.join("; "),
+                    effect,
+                });
+                continue;
+            }
+            if state.calm_headroom_ticks >= config.headroom_calm_ticks {
+                let mut lowered = Vec::new();
+                for (tunable, current) in triggers {
+                    if let Some(configured) = base(tunable) {
+                        if current > configured {
+                            changes.push((tunable, configured));
+                            lowered.push(format!("{tunable} {current} -> {configured}"));
+                        }
+                    }
+                }
+                if !changes.is_empty() {
+                    // Giving RocksDB's own write controller its configured triggers back.
+                    let effect = Effect::new(0.0, 0.0, -0.3);
+                    out.push(Candidate {
+                        kind: ActionKind::Throttle,
+                        action: Action::SetCf {
+                            cf: cf.name.clone(),
+                            changes,
+                        },
+                        // Restoring the operator's own triggers is not a preference: a fixed
+                        // small score whatever the weights.
+                        score: 0.1,
+                        rule: "stall_relief_restore".into(),
+                        reason: format!(
+                            "calm for {} ticks (L0 at {l0_ratio:.2} of the configured slowdown \
+                             trigger): back to the configured triggers ({})",
+                            state.calm_headroom_ticks,
+                            lowered.join(", ")
+                        ),
+                        effect,
+                    });
+                }
+            }
         }
     }
 
@@ -880,6 +1139,31 @@ fn throttle_candidate(
     }
 }
 
+/// L0 / slowdown trigger and pending / soft limit, both against the *configured* (baseline)
+/// trigger or limit when it is lower than the one in force: headroom given by rule 3 must
+/// not make compaction look less behind than it is.
+fn base_ratios(cf: &CfObservation, input: &PolicyInput<'_>) -> (f64, f64) {
+    let base = |t: Tunable, now: u64| match input.baseline.cf(&cf.name, t) {
+        Some(b) if b > 0 && (now == 0 || b < now) => b,
+        _ => now,
+    };
+    let slowdown = base(
+        Tunable::Level0SlowdownWritesTrigger,
+        cf.level0_slowdown_writes_trigger,
+    );
+    let l0 = ratio_of(cf.l0_files(), slowdown);
+    let pending = if cf.soft_pending_compaction_bytes_limit > 0 {
+        let soft = base(
+            Tunable::SoftPendingCompactionBytesLimit,
+            cf.soft_pending_compaction_bytes_limit,
+        );
+        ratio_of(cf.pending_compaction_bytes, soft)
+    } else {
+        cf.pending_ratio()
+    };
+    (l0, pending)
+}
+
 fn ratio_of(value: u64, reference: u64) -> f64 {
     if reference == 0 {
         0.0
@@ -902,6 +1186,9 @@ impl Policy for RulePolicy {
         if self.config.background_jobs {
             self.background_job_rules(input, &mut out);
         }
+        if self.config.stall_relief {
+            self.stall_relief_rules(input, &mut out);
+        }
         if self.config.memtable {
             self.memtable_rules(input, &mut out);
         }
@@ -920,7 +1207,7 @@ impl Policy for RulePolicy {
 
     fn feedback(&mut self, feedback: &PolicyFeedback) {
         match feedback {
-            PolicyFeedback::Applied { action, tick, .. } => match action {
+            PolicyFeedback::Applied { kind, action, tick } => match action {
                 Action::SetWriteRateLimit {
                     scope: ThrottleScope::Cf(cf),
                     rate_bytes_per_sec,
@@ -938,8 +1225,12 @@ impl Policy for RulePolicy {
                 }
                 Action::SetCf { cf, .. } => {
                     if let Some(state) = self.cfs.get_mut(cf) {
-                        state.flush_pressure_ticks = 0;
-                        state.calm_memtable_ticks = 0;
+                        if matches!(kind, ActionKind::GrowMemtable | ActionKind::ShrinkMemtable) {
+                            state.flush_pressure_ticks = 0;
+                            state.calm_memtable_ticks = 0;
+                        } else {
+                            state.calm_headroom_ticks = 0;
+                        }
                     }
                 }
                 Action::SetGlobal { changes } => {
