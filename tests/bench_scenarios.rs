@@ -14,7 +14,17 @@ fn scenarios_dir() -> PathBuf {
 }
 
 /// Runs `run SCENARIO --time-scale SCALE` with the healer off; returns `runs[0]`.
+/// Scenario runs measure latency: on a 2-core machine two at once would measure each other,
+/// so they take turns.
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static MEASURING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    MEASURING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn run_scenario(name: &str, scale: f64) -> serde_json::Value {
+    let _turn = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("report.json");
     let output = bench()
@@ -133,11 +143,25 @@ fn cache_shift_raises_read_p99() {
     let run = run_scenario("cache-shift", 0.2);
     let fault = &run["faults"][0];
     let (start, end) = (f(&fault["start_s"]), f(&fault["end_s"]));
-    let before = median_in(&run, "read_p99_us", start - 2.0, start);
-    let during = median_in(&run, "read_p99_us", start + 0.3, end);
+    let window = |series| {
+        (
+            median_in(&run, series, start - 2.0, start),
+            median_in(&run, series, start + 0.3, end),
+        )
+    };
+    // The working set leaves the block cache: nearly every read becomes a miss (a block
+    // decompress; the data still fits the OS page cache), so the median read and the tail both
+    // rise. Seen here: p50 x5.4 to x7.2, p99 x1.9 to x7.3.
+    let (p50_before, p50_during) = window("read_p50_us");
     assert!(
-        during > 1.5 * before,
-        "read p99 {before} µs before, {during} µs during the shift"
+        p50_during > 3.0 * p50_before,
+        "read p50 {p50_before} µs before, {p50_during} µs during the shift"
+    );
+    let (p99_before, p99_during) = window("read_p99_us");
+    eprintln!("read p50 {p50_before} -> {p50_during} µs, p99 {p99_before} -> {p99_during} µs");
+    assert!(
+        p99_during > 1.5 * p99_before,
+        "read p99 {p99_before} µs before, {p99_during} µs during the shift"
     );
 }
 
@@ -183,6 +207,7 @@ options = { write_buffer_size = 65536 }
 
 #[test]
 fn compare_writes_the_json_schema_and_an_html_report() {
+    let _turn = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let scenario = dir.path().join("quick.toml");
     std::fs::write(&scenario, QUICK).unwrap();
@@ -258,6 +283,7 @@ fn compare_writes_the_json_schema_and_an_html_report() {
 
 #[test]
 fn record_writes_a_labelled_compressed_trace() {
+    let _turn = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let scenario = dir.path().join("quick.toml");
     std::fs::write(&scenario, QUICK).unwrap();
@@ -342,6 +368,7 @@ fn unavailable_healer_modes_say_so() {
 
 #[test]
 fn the_rules_healer_runs_beside_a_workload() {
+    let _turn = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("run.json");
     let output = bench()

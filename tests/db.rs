@@ -87,6 +87,24 @@ fn stalling_config(mode: Mode) -> Config {
     }
 }
 
+/// Three threads writing 1 KB values as fast as they can for `duration`.
+fn heavy_writes(db: &Db, duration: Duration) {
+    std::thread::scope(|scope| {
+        for t in 0..3u64 {
+            scope.spawn(move || {
+                let value = noise(t, 1000);
+                let deadline = Instant::now() + duration;
+                let mut i = 0;
+                while Instant::now() < deadline {
+                    db.put(DEFAULT_CF, &key(t * 10_000_000 + i), &value)
+                        .unwrap();
+                    i += 1;
+                }
+            });
+        }
+    });
+}
+
 fn applied_actions(db: &Db) -> Vec<String> {
     db.healer()
         .audit_entries(10_000)
@@ -105,21 +123,7 @@ fn applied_actions(db: &Db) -> Vec<String> {
 fn the_rule_healer_acts_on_a_real_write_stall() {
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open(dir.path(), stalling_config(Mode::Active)).unwrap();
-    std::thread::scope(|scope| {
-        for t in 0..3u64 {
-            let db = &db;
-            scope.spawn(move || {
-                let value = noise(t, 1000);
-                let deadline = Instant::now() + Duration::from_secs(4);
-                let mut i = 0;
-                while Instant::now() < deadline {
-                    db.put(DEFAULT_CF, &key(t * 10_000_000 + i), &value)
-                        .unwrap();
-                    i += 1;
-                }
-            });
-        }
-    });
+    heavy_writes(&db, Duration::from_secs(4));
     let actions = applied_actions(&db);
     let stats = db.healer().stats();
     assert!(!actions.is_empty(), "no action applied; stats {stats:?}");
@@ -132,21 +136,7 @@ fn an_advisory_healer_decides_but_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open(dir.path(), stalling_config(Mode::Advisory)).unwrap();
     let before = lsmedic::telemetry::Control::tunables(db.engine()).unwrap();
-    std::thread::scope(|scope| {
-        for t in 0..3u64 {
-            let db = &db;
-            scope.spawn(move || {
-                let value = noise(t, 1000);
-                let deadline = Instant::now() + Duration::from_secs(3);
-                let mut i = 0;
-                while Instant::now() < deadline {
-                    db.put(DEFAULT_CF, &key(t * 10_000_000 + i), &value)
-                        .unwrap();
-                    i += 1;
-                }
-            });
-        }
-    });
+    heavy_writes(&db, Duration::from_secs(3));
     let advised = db
         .healer()
         .audit_entries(10_000)

@@ -14,7 +14,9 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use lsmedic_telemetry::control::{check_cf_rules, WRITE_RATE_LIMIT_BOUNDS};
+use lsmedic_telemetry::control::{
+    validate_cf_changes, validate_global_changes, WRITE_RATE_LIMIT_BOUNDS,
+};
 use lsmedic_telemetry::{
     Control, ControlError, RebuildReport, ThrottleScope, Tunable, TunableScope, Tunables,
 };
@@ -121,23 +123,15 @@ impl Control for Engine {
     }
 
     fn set_global(&self, changes: &[(Tunable, u64)]) -> Result<(), ControlError> {
-        for &(tunable, value) in changes {
-            if tunable.scope() == TunableScope::Cf {
-                return Err(ControlError::WrongScope {
-                    option: tunable.name().to_owned(),
-                    reason: "without a column family (it is a column-family option)".to_owned(),
-                });
-            }
-            tunable.check(value)?;
-            if tunable == Tunable::WriteBufferManagerSize && self.write_buffer_manager().is_none() {
-                {
-                    return Err(ControlError::Unavailable {
-                        what: tunable.name().to_owned(),
-                        reason: "the engine was opened without write_buffer_manager_size"
-                            .to_owned(),
-                    });
-                }
-            }
+        validate_global_changes(changes)?;
+        let resizes_wbm = changes
+            .iter()
+            .any(|(tunable, _)| *tunable == Tunable::WriteBufferManagerSize);
+        if resizes_wbm && self.write_buffer_manager().is_none() {
+            return Err(ControlError::Unavailable {
+                what: Tunable::WriteBufferManagerSize.name().to_owned(),
+                reason: "the engine was opened without write_buffer_manager_size".to_owned(),
+            });
         }
         // DB options first: the only step RocksDB can refuse, and it applies all or nothing.
         let db_options: Vec<(&str, String)> = changes
@@ -184,18 +178,11 @@ impl Control for Engine {
         let table = self.cf_table();
         let entry = table.get(cf).map_err(|e| engine_error("set_cf", e))?;
         let mut mirror = self.tunables_lock();
-        let mut merged = mirror.cfs.get(cf).cloned().unwrap_or_default();
-        for &(tunable, value) in changes {
-            if tunable.scope() != TunableScope::Cf {
-                return Err(ControlError::WrongScope {
-                    option: tunable.name().to_owned(),
-                    reason: format!("on column family {cf:?} (it is not a column-family option)"),
-                });
-            }
-            tunable.check(value).map_err(|err| err.in_cf(Some(cf)))?;
-            merged.insert(tunable, value);
-        }
-        check_cf_rules(cf, &merged)?;
+        let merged = validate_cf_changes(
+            cf,
+            &mirror.cfs.get(cf).cloned().unwrap_or_default(),
+            changes,
+        )?;
         let values: Vec<(&str, String)> = changes
             .iter()
             .map(|&(tunable, value)| (tunable.name(), option_value(tunable, value)))

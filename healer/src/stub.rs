@@ -10,10 +10,12 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use lsmedic_telemetry::control::{check_cf_rules, WRITE_RATE_LIMIT_BOUNDS};
+use lsmedic_telemetry::control::{
+    validate_cf_changes, validate_global_changes, WRITE_RATE_LIMIT_BOUNDS,
+};
 use lsmedic_telemetry::{
     CfId, CfProperties, Control, ControlError, DbStatistics, EngineEvent, Observe, OpEvent, OpKind,
-    OpOutcome, RebuildReport, Sample, ThrottleScope, Tunable, TunableScope, Tunables,
+    OpOutcome, RebuildReport, Sample, ThrottleScope, Tunable, Tunables,
 };
 use parking_lot::Mutex;
 
@@ -298,15 +300,7 @@ impl Control for StubEngine {
 
     fn set_global(&self, changes: &[(Tunable, u64)]) -> Result<(), ControlError> {
         self.record(ControlCall::SetGlobal(changes.to_vec()))?;
-        for &(tunable, value) in changes {
-            if tunable.scope() == TunableScope::Cf {
-                return Err(ControlError::WrongScope {
-                    option: tunable.name().to_owned(),
-                    reason: "without a column family".to_owned(),
-                });
-            }
-            tunable.check(value)?;
-        }
+        validate_global_changes(changes)?;
         let mut state = self.state.lock();
         for &(tunable, value) in changes {
             state.tunables.global.insert(tunable, value);
@@ -318,18 +312,8 @@ impl Control for StubEngine {
         self.record(ControlCall::SetCf(cf.to_owned(), changes.to_vec()))?;
         self.known_cf(cf)?;
         let mut state = self.state.lock();
-        let mut merged = state.tunables.cfs.get(cf).cloned().unwrap_or_default();
-        for &(tunable, value) in changes {
-            if tunable.scope() != TunableScope::Cf {
-                return Err(ControlError::WrongScope {
-                    option: tunable.name().to_owned(),
-                    reason: format!("on column family {cf:?}"),
-                });
-            }
-            tunable.check(value).map_err(|e| e.in_cf(Some(cf)))?;
-            merged.insert(tunable, value);
-        }
-        check_cf_rules(cf, &merged)?;
+        let current = state.tunables.cfs.get(cf).cloned().unwrap_or_default();
+        let merged = validate_cf_changes(cf, &current, changes)?;
         state.tunables.cfs.insert(cf.to_owned(), merged);
         Ok(())
     }

@@ -281,6 +281,44 @@ pub fn check_cf_rules(cf: &str, values: &BTreeMap<Tunable, u64>) -> Result<(), C
     Ok(())
 }
 
+/// Validates changes to DB-, engine- or process-scoped tunables: each must have one of those
+/// scopes and lie within its bounds. Every `Control` implementation calls this first.
+pub fn validate_global_changes(changes: &[(Tunable, u64)]) -> Result<(), ControlError> {
+    for &(tunable, value) in changes {
+        if tunable.scope() == TunableScope::Cf {
+            return Err(ControlError::WrongScope {
+                option: tunable.name().to_owned(),
+                reason: "without a column family (it is a column-family option)".to_owned(),
+            });
+        }
+        tunable.check(value)?;
+    }
+    Ok(())
+}
+
+/// Validates changes to the CF-scoped tunables of `cf` whose current values are `current`:
+/// scope, bounds, then the cross-option rules on the values the change would leave in place.
+/// Returns those merged values.
+pub fn validate_cf_changes(
+    cf: &str,
+    current: &BTreeMap<Tunable, u64>,
+    changes: &[(Tunable, u64)],
+) -> Result<BTreeMap<Tunable, u64>, ControlError> {
+    let mut merged = current.clone();
+    for &(tunable, value) in changes {
+        if tunable.scope() != TunableScope::Cf {
+            return Err(ControlError::WrongScope {
+                option: tunable.name().to_owned(),
+                reason: format!("on column family {cf:?} (it is not a column-family option)"),
+            });
+        }
+        tunable.check(value).map_err(|err| err.in_cf(Some(cf)))?;
+        merged.insert(tunable, value);
+    }
+    check_cf_rules(cf, &merged)?;
+    Ok(merged)
+}
+
 /// Which writes a throttle limit applies to.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum ThrottleScope {
