@@ -139,7 +139,7 @@ fn compaction_starvation_stalls_writes() {
 }
 
 #[test]
-fn cache_shift_raises_read_p99() {
+fn cache_shift_raises_read_latency() {
     let run = run_scenario("cache-shift", 0.2);
     let fault = &run["faults"][0];
     let (start, end) = (f(&fault["start_s"]), f(&fault["end_s"]));
@@ -151,18 +151,15 @@ fn cache_shift_raises_read_p99() {
     };
     // The working set leaves the block cache: nearly every read becomes a miss (a block
     // decompress; the data still fits the OS page cache), so the median read rises several-fold
-    // (seen: x4.2 to x7.2). The tail rises too (x1.2 to x7.3) but a 2-core machine's scheduler
-    // noise alone moves per-tick p99 by that much, so only its direction is asserted.
+    // (seen: x4 to x7). The tail often rises too (up to x7), but on a 2-core machine scheduler
+    // noise alone moves per-tick p99 by as much, in either direction, so it is reported, not
+    // asserted.
     let (p50_before, p50_during) = window("read_p50_us");
-    assert!(
-        p50_during > 3.0 * p50_before,
-        "read p50 {p50_before} µs before, {p50_during} µs during the shift"
-    );
     let (p99_before, p99_during) = window("read_p99_us");
     eprintln!("read p50 {p50_before} -> {p50_during} µs, p99 {p99_before} -> {p99_during} µs");
     assert!(
-        p99_during > p99_before,
-        "read p99 {p99_before} µs before, {p99_during} µs during the shift"
+        p50_during > 3.0 * p50_before,
+        "read p50 {p50_before} µs before, {p50_during} µs during the shift"
     );
 }
 
