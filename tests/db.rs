@@ -105,7 +105,8 @@ fn heavy_writes(db: &Db, duration: Duration) {
     });
 }
 
-fn applied_actions(db: &Db) -> Vec<String> {
+/// The rules of every audited candidate with `verdict`.
+fn candidates_with(db: &Db, verdict: Verdict) -> Vec<String> {
     db.healer()
         .audit_entries(10_000)
         .into_iter()
@@ -114,9 +115,13 @@ fn applied_actions(db: &Db) -> Vec<String> {
             _ => None,
         })
         .flat_map(|decision| decision.candidates)
-        .filter(|candidate| candidate.verdict == Verdict::Applied)
+        .filter(|candidate| candidate.verdict == verdict)
         .map(|candidate| candidate.rule)
         .collect()
+}
+
+fn applied_actions(db: &Db) -> Vec<String> {
+    candidates_with(db, Verdict::Applied)
 }
 
 #[test]
@@ -137,17 +142,7 @@ fn an_advisory_healer_decides_but_changes_nothing() {
     let db = Db::open(dir.path(), stalling_config(Mode::Advisory)).unwrap();
     let before = lsmedic::telemetry::Control::tunables(db.engine()).unwrap();
     heavy_writes(&db, Duration::from_secs(3));
-    let advised = db
-        .healer()
-        .audit_entries(10_000)
-        .into_iter()
-        .filter_map(|entry| match entry.record {
-            AuditRecord::Decision(decision) => Some(decision),
-            _ => None,
-        })
-        .flat_map(|decision| decision.candidates)
-        .filter(|candidate| candidate.verdict == Verdict::Advised)
-        .count();
+    let advised = candidates_with(&db, Verdict::Advised).len();
     assert!(advised > 0, "the advisory healer proposed nothing");
     let mut after = lsmedic::telemetry::Control::tunables(db.engine()).unwrap();
     // Thread pools are process-wide: another test's engine may have grown them.

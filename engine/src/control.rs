@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use lsmedic_telemetry::control::{
-    validate_cf_changes, validate_global_changes, WRITE_RATE_LIMIT_BOUNDS,
+    validate_cf_changes, validate_global_changes, validate_write_rate_limit,
 };
 use lsmedic_telemetry::{
     Control, ControlError, RebuildReport, ThrottleScope, Tunable, TunableScope, Tunables,
@@ -206,20 +206,7 @@ impl Control for Engine {
         scope: &ThrottleScope,
         rate_bytes_per_sec: Option<u64>,
     ) -> Result<(), ControlError> {
-        if let Some(rate) = rate_bytes_per_sec {
-            let (min, max) = WRITE_RATE_LIMIT_BOUNDS;
-            if !(min..=max).contains(&rate) {
-                return Err(ControlError::InvalidValue {
-                    option: "write_rate_limit".to_owned(),
-                    cf: match scope {
-                        ThrottleScope::All => None,
-                        ThrottleScope::Cf(cf) => Some(cf.clone()),
-                    },
-                    value: rate.to_string(),
-                    reason: format!("must be in {min}..={max} bytes/s (or unlimited)"),
-                });
-            }
-        }
+        validate_write_rate_limit(scope, rate_bytes_per_sec)?;
         match scope {
             ThrottleScope::All => self.global_throttle().set_rate(rate_bytes_per_sec),
             ThrottleScope::Cf(cf) => {

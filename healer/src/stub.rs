@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use lsmedic_telemetry::control::{
-    validate_cf_changes, validate_global_changes, WRITE_RATE_LIMIT_BOUNDS,
+    validate_cf_changes, validate_global_changes, validate_write_rate_limit,
 };
 use lsmedic_telemetry::{
     CfId, CfProperties, Control, ControlError, DbStatistics, EngineEvent, Observe, OpEvent, OpKind,
@@ -330,17 +330,7 @@ impl Control for StubEngine {
         if let ThrottleScope::Cf(cf) = scope {
             self.known_cf(cf)?;
         }
-        if let Some(rate) = rate_bytes_per_sec {
-            let (min, max) = WRITE_RATE_LIMIT_BOUNDS;
-            if !(min..=max).contains(&rate) {
-                return Err(ControlError::InvalidValue {
-                    option: "write_rate_limit".to_owned(),
-                    cf: None,
-                    value: rate.to_string(),
-                    reason: format!("must be in {min}..={max}"),
-                });
-            }
-        }
+        validate_write_rate_limit(scope, rate_bytes_per_sec)?;
         let mut state = self.state.lock();
         match rate_bytes_per_sec {
             Some(rate) => {

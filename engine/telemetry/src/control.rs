@@ -331,6 +331,30 @@ pub enum ThrottleScope {
 /// Bounds of a write-rate limit in bytes/s.
 pub const WRITE_RATE_LIMIT_BOUNDS: (u64, u64) = (KIB, 64 * GIB);
 
+/// Checks a write-rate limit (`None` = unlimited) against [`WRITE_RATE_LIMIT_BOUNDS`]; the
+/// error names the option and, for a per-CF limit, the column family.
+pub fn validate_write_rate_limit(
+    scope: &ThrottleScope,
+    rate_bytes_per_sec: Option<u64>,
+) -> Result<(), ControlError> {
+    let Some(rate) = rate_bytes_per_sec else {
+        return Ok(());
+    };
+    let (min, max) = WRITE_RATE_LIMIT_BOUNDS;
+    if (min..=max).contains(&rate) {
+        return Ok(());
+    }
+    Err(ControlError::InvalidValue {
+        option: "write_rate_limit".to_owned(),
+        cf: match scope {
+            ThrottleScope::All => None,
+            ThrottleScope::Cf(cf) => Some(cf.clone()),
+        },
+        value: rate.to_string(),
+        reason: format!("must be in {min}..={max} bytes/s (or unlimited)"),
+    })
+}
+
 /// The value of every tunable at one instant: what the healer saves before acting and
 /// restores to roll back.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
