@@ -26,6 +26,12 @@ LOOM_TARGET_DIR := $(TARGET_DIR)/loom
 
 all: test
 
+## Feature fragments --------------------------------------------------------------------
+# One fragment per area (C ABI, fuzzing, traces, models), each adding its own targets and
+# appending prerequisites to TEST_EXTRA (run by `make test` after the Rust suites).
+TEST_EXTRA :=
+-include $(sort $(wildcard mk/*.mk))
+
 ## Set-up -------------------------------------------------------------------------------
 
 setup: libclang onnxruntime
@@ -52,7 +58,7 @@ onnxruntime:
 build: setup
 	$(CARGO) build --release --workspace --all-targets
 
-test: setup test-rust test-loom
+test: setup test-rust test-loom $(TEST_EXTRA)
 	@echo "make test: all suites passed"
 
 test-rust:
