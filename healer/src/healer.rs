@@ -316,6 +316,34 @@ impl<E: Control + Observe + 'static> HealerCore<E> {
         &self.graph
     }
 
+    /// Replaces the policy (e.g. with an exploration wrapper around the rules, for training
+    /// data); takes effect on the next tick, and the statistics report its name.
+    pub fn set_policy(&mut self, policy: Box<dyn Policy>) {
+        self.shared.stats.lock().stats.policy = policy.name().to_owned();
+        self.policy = policy;
+    }
+
+    /// The objective of the last decided tick (`None` before the first).
+    pub fn objective(&self) -> Option<&ObjectiveSample> {
+        self.objective_history.back()
+    }
+
+    /// The tunables in force at the last decided tick, as the policy saw them (before that
+    /// tick's actions).
+    pub fn tunables(&self) -> &Tunables {
+        &self.last_tunables
+    }
+
+    /// The tunables "as configured": what the healer returns to (the policy's baseline).
+    pub fn baseline_tunables(&self) -> &Tunables {
+        &self.baseline_tunables
+    }
+
+    /// The objective weights in force.
+    pub fn weights(&self) -> Weights {
+        self.weights
+    }
+
     /// Loaded models, if any.
     pub fn models(&self) -> Option<&LoadedModels> {
         self.models.as_ref()

@@ -10,6 +10,7 @@
 //! | [`observation`] | draining the rings into a window, sampling, one [`Observation`] per tick |
 //! | [`graph`] | the component graph (nodes per CF and global, dependency edges) |
 //! | [`features`] | per-node feature vectors, versioned schema, running normalisation |
+//! | [`labels`] | node failure states (`node_state` of the training traces) |
 //! | [`objective`] | the latency / throughput / resources objective and comparisons |
 //! | [`policy`] | the [`Policy`] trait and the [`RulePolicy`] baseline |
 //! | [`guard`] | bounds, cooldowns, budget, verify-after-act and roll-back, advisory mode |
@@ -49,6 +50,7 @@ pub mod features;
 pub mod graph;
 pub mod guard;
 pub mod healer;
+pub mod labels;
 pub mod model;
 pub mod objective;
 pub mod observation;
@@ -70,5 +72,6 @@ pub use guard::{OutcomeVerdict, Verdict};
 pub use healer::{Healer, HealerCore, HealerHandle, TickReport};
 pub use model::{ModelError, ModelStatus};
 pub use observation::Observation;
-pub use policy::{Policy, PolicyInput, RuleConfig, RulePolicy};
+pub use labels::{LabelConfig, Labeller};
+pub use policy::{CatalogAction, ExplorePolicy, Policy, PolicyInput, RuleConfig, RulePolicy};
 pub use stats::HealerStats;

@@ -4,6 +4,8 @@
 //! [`RulePolicy`] is the hand-written baseline (TiKV flow controller / ADOC style) and the
 //! fallback when learned models cannot be loaded.
 
+pub mod catalog;
+pub mod explore;
 pub mod rules;
 
 use lsmedic_telemetry::Tunables;
@@ -14,6 +16,8 @@ use crate::features::NodeFeatures;
 use crate::graph::ComponentGraph;
 use crate::observation::Observation;
 
+pub use catalog::{CatalogAction, ACTION_COUNT, TUNABLE_COUNT, TUNABLE_NAMES};
+pub use explore::ExplorePolicy;
 pub use rules::{RuleConfig, RulePolicy};
 
 /// Everything a policy may look at in one tick.
