@@ -1,0 +1,194 @@
+"""Recovery policy: offline multi-objective RL on logged transitions of the real engine.
+
+Data: every tick of every recorded run (healer off, rules, rules with exploration) is a
+transition `(s_t, a_t, r_t, s_{t+1})`: state = features of tick t, the cascade GNN's risks at t
+(the trained GNN run over the trace), the tunable vector in force; action = the catalog
+index the healer *applied* at t (0 = noop when nothing was applied); reward = per-objective
+vector from the next tick's objective (`traces.rewards`: -ln latency ratio, ln throughput
+ratio, -extra resource units).
+
+Algorithm: preference-conditioned fitted Q iteration with a conservative (CQL) penalty, in
+the spirit of envelope / conditioned multi-objective Q-learning: Q(s, a, w) is a 3-vector;
+for each sample a preference w is drawn from the uniform simplex (Dirichlet(1,1,1)); the
+target is `r + gamma * Q_target(s', a*, w)` with `a* = argmax_a w . Q_target(s', a, w)` over
+the next state's unmasked actions; the conservative term `alpha * (logsumexp_a w.Q(s,a,w) -
+w.Q(s,a_t,w))` keeps the greedy policy on actions the data supports (offline RL: the data
+cannot tell what an action never tried in a state would do). The target network is a
+Polyak average. Judged only on the real engine (`lsmedic-bench compare`, REPORT.md).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import nets
+from .optim import adam_init, adam_step, to_jax, to_numpy
+from .traces import Segment, rewards
+
+
+@dataclass
+class PolicyConfig:
+    hidden_node: int = 32
+    hidden: int = 96
+    gamma: float = 0.95
+    cql_alpha: float = 0.3
+    steps: int = 4000
+    batch: int = 128
+    lr: float = 1e-3
+    tau: float = 0.01
+    seed: int = 23
+
+
+def catalog_names(catalog_rs: Path) -> tuple[list[str], list[str]]:
+    """`(action names, tunable names)` from healer/src/policy/catalog.rs (the Rust source of
+    truth: the runtime refuses a manifest whose lists differ)."""
+    text = catalog_rs.read_text()
+
+    def const_list(name: str) -> list[str]:
+        m = re.search(rf"\b{name}\s*:\s*\[&(?:'static\s+)?str;[^\]]*\]\s*=\s*\[(.*?)\];", text, re.S)
+        if not m:
+            raise ValueError(f"{catalog_rs}: cannot find const {name}")
+        return re.findall(r'"([^"]+)"', m.group(1))
+
+    actions = const_list("NAMES")
+    tunables = const_list("TUNABLE_NAMES")
+    return actions, tunables
+
+
+@dataclass
+class Transitions:
+    """Transitions of one node count N."""
+
+    x: np.ndarray  # [M, N, 19]
+    risk: np.ndarray  # [M, N, 2]
+    tun: np.ndarray  # [M, U]
+    action: np.ndarray  # [M]
+    reward: np.ndarray  # [M, 3]
+    nxt: np.ndarray  # [M] index of the next state in the same arrays
+    mask_next: np.ndarray  # [M, A]
+    mask: np.ndarray  # [M, A]
+
+
+def build_transitions(segs: list[Segment], risks: list[np.ndarray], actions: int) -> dict[int, Transitions]:
+    groups: dict[int, list] = {}
+    for seg, risk in zip(segs, risks):
+        if seg.ticks < 3:
+            continue
+        r = rewards(seg)
+        m = seg.mask if seg.mask is not None and seg.mask.shape[1] == actions else np.ones((seg.ticks, actions), bool)
+        m = m.copy()
+        m[:, 0] = True
+        a = np.clip(seg.action, 0, actions - 1)
+        m[np.arange(seg.ticks), a] = True  # what was applied was possible
+        groups.setdefault(seg.nodes, []).append((seg, np.nan_to_num(risk, nan=0.0), r, m, a))
+    out = {}
+    for n, items in groups.items():
+        xs, rs, ts, acts, rews, nxts, masks, mnext = [], [], [], [], [], [], [], []
+        offset = 0
+        for seg, risk, r, m, a in items:
+            k = seg.ticks
+            xs.append(seg.feats)
+            rs.append(risk)
+            ts.append(seg.tunable_vector)
+            acts.append(a)
+            rews.append(r)
+            nxt = np.arange(1, k + 1) + offset
+            nxt[-1] = -1
+            nxts.append(nxt)
+            masks.append(m)
+            mnext.append(np.concatenate([m[1:], m[-1:]]))
+            offset += k
+        nxt = np.concatenate(nxts)
+        out[n] = Transitions(
+            x=np.concatenate(xs), risk=np.concatenate(rs).astype(np.float32), tun=np.concatenate(ts),
+            action=np.concatenate(acts), reward=np.concatenate(rews), nxt=nxt,
+            mask_next=np.concatenate(mnext), mask=np.concatenate(masks))
+    return out
+
+
+def _loss(p, pt, x, risk, tun, w, a, r, x2, risk2, tun2, m2, m, gamma, alpha, actions):
+    q = nets.policy_q(p, x, risk, tun, w, actions)  # [B, A, 3]
+    q2 = jax.lax.stop_gradient(nets.policy_q(pt, x2, risk2, tun2, w, actions))
+    s2 = jnp.einsum("baj,bj->ba", q2, w)
+    s2 = jnp.where(m2, s2, -1e9)
+    a2 = jnp.argmax(s2, axis=1)
+    y = r + gamma * jnp.take_along_axis(q2, a2[:, None, None], axis=1)[:, 0, :]
+    qa = jnp.take_along_axis(q, a[:, None, None], axis=1)[:, 0, :]
+    td = jnp.mean(jnp.sum((qa - y) ** 2, axis=1))
+    s = jnp.einsum("baj,bj->ba", q, w)
+    s = jnp.where(m, s, -1e9)
+    cql = jnp.mean(jax.scipy.special.logsumexp(s, axis=1) - jnp.take_along_axis(s, a[:, None], axis=1)[:, 0])
+    return td + alpha * cql, (td, cql)
+
+
+def train(data: dict[int, Transitions], units: int, actions: int, cfg: PolicyConfig, log=print) -> tuple[dict, dict]:
+    rng = np.random.default_rng(cfg.seed)
+    p = to_jax(nets.policy_init(cfg.seed, units, actions, cfg.hidden_node, cfg.hidden))
+    pt = p
+    opt = adam_init(p)
+    grad = jax.jit(jax.value_and_grad(_loss, has_aux=True), static_argnums=(13, 14, 15))
+    polyak = jax.jit(lambda pt, p: jax.tree_util.tree_map(lambda a, b: (1 - cfg.tau) * a + cfg.tau * b, pt, p))
+    keys = sorted(data)
+    sizes = np.array([int((data[k].nxt >= 0).sum()) for k in keys], np.float64)
+    probs = sizes / sizes.sum()
+    hist = []
+    t0 = time.time()
+    for step in range(cfg.steps):
+        d = data[keys[rng.choice(len(keys), p=probs)]]
+        valid = np.flatnonzero(d.nxt >= 0)
+        # over-sample transitions where something was applied (rare but informative)
+        acted = valid[d.action[valid] != 0]
+        n_act = min(len(acted), cfg.batch // 4)
+        idx = np.concatenate([rng.choice(valid, cfg.batch - n_act), rng.choice(acted, n_act) if n_act else np.zeros(0, np.int64)]).astype(np.int64)
+        j = d.nxt[idx]
+        w = rng.dirichlet(np.ones(3), size=idx.size).astype(np.float32)
+        (loss, (td, cql)), g = grad(p, pt, d.x[idx], d.risk[idx], d.tun[idx], w, d.action[idx], d.reward[idx],
+                                    d.x[j], d.risk[j], d.tun[j], d.mask_next[idx], d.mask[idx],
+                                    cfg.gamma, cfg.cql_alpha, actions)
+        p, opt = adam_step(p, g, opt, cfg.lr)
+        pt = polyak(pt, p)
+        hist.append((float(td), float(cql)))
+        if step % 500 == 0 or step == cfg.steps - 1:
+            h = np.mean(hist[-200:], axis=0)
+            log(f"  policy step {step}: td {h[0]:.4f} cql {h[1]:.4f} ({time.time() - t0:.0f} s)")
+    h = np.mean(hist[-200:], axis=0)
+    return to_numpy(p), {"td_loss": float(h[0]), "cql_gap": float(h[1])}
+
+
+_q = jax.jit(nets.policy_q, static_argnums=(5,))
+
+
+def greedy(p: dict, d: Transitions, idx: np.ndarray, w: np.ndarray, actions: int) -> np.ndarray:
+    q = np.asarray(_q(to_jax(p), d.x[idx], d.risk[idx], d.tun[idx], np.broadcast_to(w, (idx.size, 3)).astype(np.float32), actions))
+    s = np.einsum("baj,j->ba", q, w)
+    s = np.where(d.mask[idx], s, -np.inf)
+    return s.argmax(axis=1)
+
+
+def offline_summary(p: dict, data: dict[int, Transitions], actions: int, names: list[str]) -> dict:
+    """What the greedy policy picks on the logged states, per preference (offline only: a
+    description, not an evaluation)."""
+    out = {}
+    prefs = {"balanced": [1 / 3, 1 / 3, 1 / 3], "latency": [0.8, 0.1, 0.1], "throughput": [0.1, 0.8, 0.1],
+             "resources": [0.1, 0.1, 0.8]}
+    for name, w in prefs.items():
+        counts = np.zeros(actions, np.int64)
+        agree = 0
+        total = 0
+        for d in data.values():
+            idx = np.flatnonzero(d.nxt >= 0)
+            for i in range(0, idx.size, 1024):
+                a = greedy(p, d, idx[i : i + 1024], np.asarray(w, np.float32), actions)
+                counts += np.bincount(a, minlength=actions)
+                agree += int((a == d.action[idx[i : i + 1024]]).sum())
+                total += a.size
+        out[name] = {"weights": w, "action_share": {names[k]: round(float(c / max(1, total)), 4) for k, c in enumerate(counts) if c},
+                     "agreement_with_logged": round(agree / max(1, total), 4)}
+    return out

@@ -1,0 +1,150 @@
+"""Unit tests of the training pipeline on synthetic traces (tests/synth.py; never shipped).
+
+Run: .venv/bin/python -m unittest discover -s healer/train/tests -t healer/train
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from lsmtrain import metrics, traces  # noqa: E402
+from tests import synth  # noqa: E402
+
+
+class TraceLoaderTest(unittest.TestCase):
+    def setUp(self) -> None:
+        self.dir = Path(tempfile.mkdtemp())
+
+    def tearDown(self) -> None:
+        shutil.rmtree(self.dir)
+
+    def test_reads_segments_windows_and_labels(self) -> None:
+        path = synth.write_trace(self.dir / "a.trace.jsonl.gz", "wl", seed=1, ticks=120, fault_at=60, fault_len=30)
+        (seg,) = traces.read_trace(path)
+        self.assertEqual(seg.feats.shape, (120, 11, 19))
+        self.assertEqual(seg.workload, "wl")
+        self.assertEqual(seg.adj.shape, (11, 11))
+        self.assertEqual(float(np.trace(seg.adj)), 0.0)
+        self.assertTrue(seg.fault[60] and not seg.fault[59] and not seg.fault[90])
+        w = traces.windows(seg.feats, np.array([9, 50]), 10)
+        self.assertEqual(w.shape, (2, 11, 10, 19))
+        np.testing.assert_array_equal(w[1, :, -1], seg.feats[50])
+        np.testing.assert_array_equal(w[1, :, 0], seg.feats[41])
+
+    def test_horizon_labels_look_only_at_the_future(self) -> None:
+        state = np.zeros((20, 2), np.int8)
+        state[10, 0] = 1
+        y, valid = traces.horizon_labels(state, 3)
+        self.assertEqual(list(np.flatnonzero(y[:, 0])), [7, 8, 9])
+        self.assertFalse(y[10, 0])  # failing now, not within the next 3 ticks
+        self.assertEqual(int(valid.sum()), 17)
+
+    def test_support_windows_follow_the_runtime_rule(self) -> None:
+        ok = np.ones(60, bool)
+        ok[15] = False
+        ends = traces.support_ends(ok, window=10, k=3, stride=5, start=0)
+        self.assertEqual(ends, [9, 14, 25])  # 15 breaks the third window
+
+    def test_rejects_old_format(self) -> None:
+        import gzip
+
+        p = self.dir / "old.trace.jsonl.gz"
+        with gzip.open(p, "wt") as f:
+            f.write(json.dumps({"type": "header", "format_version": 1}) + "\n")
+        with self.assertRaises(traces.TraceError):
+            traces.read_trace(p)
+
+    def test_rewards_are_scale_free(self) -> None:
+        path = synth.write_trace(self.dir / "b.trace.jsonl.gz", "wl", seed=2, ticks=300, fault_at=100, fault_len=120)
+        (seg,) = traces.read_trace(path)
+        r = traces.rewards(seg)
+        self.assertEqual(r.shape, (300, 3))
+        self.assertTrue(np.all(np.abs(r) <= 3.0))
+        self.assertTrue(np.all(r[-1] == 0))
+
+
+class MetricsTest(unittest.TestCase):
+    def test_event_f1_without_point_adjustment(self) -> None:
+        y = np.zeros(100, bool)
+        y[20:30] = True
+        y[60:70] = True
+        a = np.zeros(100, bool)
+        a[25] = True  # hits event 1
+        a[45:47] = True  # false alarm
+        a[72] = True  # inside grace of event 2: true alarm, but event 2 not detected
+        c = metrics.event_counts(y, a, grace=5)
+        s = c.summary()
+        self.assertEqual((c.alarms, c.true_alarms, c.events, c.detected), (3, 2, 2, 1))
+        self.assertAlmostEqual(s["event_precision"], 2 / 3)
+        self.assertAlmostEqual(s["event_recall"], 0.5)
+        self.assertEqual(c.tp, 1)
+
+    def test_average_precision(self) -> None:
+        self.assertAlmostEqual(metrics.average_precision([1, 0, 1, 0], [0.9, 0.8, 0.7, 0.1]), (1 + 2 / 3) / 2)
+        self.assertAlmostEqual(metrics.average_precision([1, 1, 0], [0.9, 0.8, 0.1]), 1.0)
+
+    def test_lead_counts(self) -> None:
+        s = np.zeros(100, bool)
+        s[50:60] = True
+        a = np.zeros(100, bool)
+        a[30:50] = True  # warned 20 ticks ahead, but the 5 s horizon is 50 ticks
+        a[80:82] = True  # false alarm
+        c = metrics.lead_counts(s, a, horizon=50, merge_gap=5, min_lead=0, first=9)
+        self.assertEqual((c.alarm_runs, c.true_alarm_runs, c.episodes, c.leads), (2, 1, 1, [20]))
+        c = metrics.lead_counts(s, a, horizon=10, merge_gap=5, min_lead=0, first=9)
+        self.assertEqual(c.leads, [10])
+        self.assertEqual(c.true_alarm_runs, 0)  # raised 20 ticks before: outside a 10-tick horizon
+
+
+class PipelineTest(unittest.TestCase):
+    """End to end on synthetic traces: trains (few steps), exports, checks ORT vs JAX."""
+
+    def test_train_export_and_golden(self) -> None:
+        tmp = Path(tempfile.mkdtemp())
+        try:
+            tr = tmp / "traces"
+            tr.mkdir()
+            for i, wl in enumerate(["w0", "w1", "w2", "w3"]):
+                for s in range(2):
+                    synth.write_trace(tr / f"{wl}.{s}.trace.jsonl.gz", wl, seed=10 * i + s, ticks=260,
+                                      fault_at=120, fault_len=60, actions=15, units=13)
+            out = tmp / "models"
+            out.mkdir()
+            shutil.copy(HERE.parent.parent / "models" / "manifest.json", out / "manifest.json")
+            r = subprocess.run([sys.executable, str(HERE.parent / "train_models.py"), "--traces", str(tr), "--out", str(out),
+                                "--results", str(tmp / "res"), "--held-out", "w3", "--allow-synthetic", "--quick"],
+                               capture_output=True, text=True)
+            self.assertEqual(r.returncode, 0, r.stdout[-3000:] + r.stderr[-3000:])
+            manifest = json.loads((out / "manifest.json").read_text())
+            names = [m["name"] for m in manifest["models"]]
+            self.assertEqual(names, ["test_affine", "detector_adapt", "detector", "cascade_gnn", "policy"])
+            self.assertEqual(manifest["detector"]["state"], ["head_w", "head_b"])
+            self.assertEqual(len(manifest["policy"]["actions"]), 15)
+            for name in names[1:]:
+                self.assertTrue((out / f"{name}.onnx").exists())
+                g = json.loads((out / f"{name}.golden.json").read_text())
+                self.assertGreater(len(g["cases"]), 0)
+            m = json.loads((tmp / "res" / "metrics.json").read_text())
+            self.assertIn("maml", m["detector"]["systems"])
+            # synthetic traces are refused without the test flag
+            r = subprocess.run([sys.executable, str(HERE.parent / "train_models.py"), "--traces", str(tr), "--out", str(out),
+                                "--results", str(tmp / "res"), "--held-out", "w3", "--quick"], capture_output=True, text=True)
+            self.assertNotEqual(r.returncode, 0)
+            self.assertIn("synthetic", r.stderr)
+        finally:
+            shutil.rmtree(tmp)
+
+
+if __name__ == "__main__":
+    unittest.main()
