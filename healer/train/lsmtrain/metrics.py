@@ -14,8 +14,9 @@ Detector (per trace timeline of 100 ms ticks, no point adjustment):
 Stall prediction (GNN and baselines), per trace, on one node's series:
 - *stall episodes*: maximal runs of node_state = 1 (gaps of at most `merge_gap` ticks merged);
 - alarms are counted only on ticks where the node is not failing (a prediction made during a
-  stall predicts nothing); an alarm run starting at tick a is *true* when a stall onset lies
-  in (a, a + horizon];
+  stall predicts nothing); an alarm run over ticks a..e-1 is *true* when a stall onset lies in
+  (a, e-1 + horizon]: the stall came while the warning was up or within the horizon after its
+  last tick (a run kept up until the stall starts is a correct early warning);
 - the *lead* of an episode with onset t0 is t0 - a for the earliest alarmed tick a in
   [t0 - horizon, t0 - 1] (0 when none is alarmed): how long before the stall the warning for
   it was up;
@@ -167,8 +168,8 @@ def lead_counts(state: np.ndarray, alarm: np.ndarray, horizon: int, merge_gap: i
     onset_ticks = np.array([b for b, _ in onsets(s, merge_gap)], dtype=np.int64)
     runs = onsets(a)
     true_runs = 0
-    for b, _e in runs:
-        if onset_ticks.size and np.any((onset_ticks > b) & (onset_ticks <= b + horizon)):
+    for b, e in runs:
+        if onset_ticks.size and np.any((onset_ticks > b) & (onset_ticks <= e - 1 + horizon)):
             true_runs += 1
     leads = []
     for t0, _ in eps:

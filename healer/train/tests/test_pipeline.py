@@ -104,7 +104,11 @@ class MetricsTest(unittest.TestCase):
         self.assertEqual((c.alarm_runs, c.true_alarm_runs, c.episodes, c.leads), (2, 1, 1, [20]))
         c = metrics.lead_counts(s, a, horizon=10, merge_gap=5, min_lead=0, first=9)
         self.assertEqual(c.leads, [10])
-        self.assertEqual(c.true_alarm_runs, 0)  # raised 20 ticks before: outside a 10-tick horizon
+        self.assertEqual(c.true_alarm_runs, 1)  # up until the onset: a correct early warning
+        a2 = np.zeros(100, bool)
+        a2[30:35] = True  # dropped 15 ticks before the onset: outside a 10-tick horizon
+        c = metrics.lead_counts(s, a2, horizon=10, merge_gap=5, min_lead=0, first=9)
+        self.assertEqual((c.true_alarm_runs, c.leads), (0, [0]))
 
 
 class PipelineTest(unittest.TestCase):
