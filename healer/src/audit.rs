@@ -20,10 +20,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::action::{Action, ActionKind};
 use crate::config::{AuditConfig, Mode, Weights};
+use crate::detect::HeadState;
 use crate::error::HealerError;
 use crate::guard::{OutcomeVerdict, Verdict};
 use crate::objective::{ObjectiveComparison, ObjectiveSample};
 use crate::observation::Observation;
+use crate::predict::NodeRisk;
 
 /// One line of the audit log.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -79,6 +81,56 @@ pub struct DecisionRecord {
     pub objective: ObjectiveSample,
     /// Every candidate, best first.
     pub candidates: Vec<CandidateRecord>,
+    /// What the learned models saw (learned policy only): the detector's score, the riskiest
+    /// nodes and every action's value, so each proposal can be explained.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub learned: Option<LearnedRecord>,
+}
+
+/// The learned models' view of a decision.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LearnedRecord {
+    /// The detector.
+    pub detector: DetectorRecord,
+    /// The riskiest nodes (cascade GNN), highest first.
+    pub top_risks: Vec<NodeRisk>,
+    /// Every catalog action's value under the weights in force, in catalog order (empty while
+    /// the history is too short for the predictor and policy).
+    pub action_scores: Vec<ActionScore>,
+}
+
+/// The detector in a [`LearnedRecord`].
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DetectorRecord {
+    /// Anomaly probability (`None` while silent or before a full window).
+    pub score: Option<f32>,
+    /// Decision threshold.
+    pub threshold: f32,
+    /// `score >= threshold`.
+    pub anomalous: bool,
+    /// State scored with.
+    pub head: HeadState,
+    /// Adaptations finished so far.
+    pub adaptations: u64,
+    /// Support windows gathered so far, while an adaptation is pending.
+    pub gathering: Option<usize>,
+    /// Nodes with the highest scores: `(node label, score)`, highest first.
+    pub top_nodes: Vec<(String, f32)>,
+}
+
+/// One catalog action's value in a [`LearnedRecord`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ActionScore {
+    /// Catalog index (0 = noop).
+    pub index: usize,
+    /// Catalog name.
+    pub name: String,
+    /// Per-objective values `q` (latency, throughput, resources; higher is better).
+    pub q: [f32; 3],
+    /// `Σ w_j q_j` with the weights in force.
+    pub score: f64,
+    /// Whether the action was masked (invalid or at a bound) this tick.
+    pub masked: bool,
 }
 
 /// One candidate of a decision.

@@ -369,6 +369,94 @@ pub struct ModelConfig {
     pub dir: Option<PathBuf>,
 }
 
+/// The learned healer's run-time settings (the models' own parameters, such as window
+/// lengths and the detector threshold, come from their manifest).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LearnedConfig {
+    /// Support windows gathered before an adaptation; `None` = the manifest's
+    /// `detector.support_windows` (at most 10).
+    pub support_windows: Option<usize>,
+    /// A workload change is confirmed after this many consecutive comparable ticks whose
+    /// op mix or rate differs from the workload the detector adapted to (100 ms ticks: 3 s).
+    pub workload_change_ticks: u32,
+    /// Op-mix shift (L1 distance between the fractions of puts, deletes, gets and scans,
+    /// 0..=2) that counts as different.
+    pub workload_mix_shift: f64,
+    /// Rate change (factor either way on total ops/s) that counts as different.
+    pub workload_rate_factor: f64,
+    /// Ticks with fewer completed ops per second are idle: neither support windows nor
+    /// evidence of a workload change.
+    pub min_ops_per_sec: f64,
+    /// At most this many actions are proposed per tick (best first; the guard decides).
+    pub max_candidates: usize,
+    /// An action is proposed only when its weighted value beats `noop` by more than this.
+    pub min_advantage: f64,
+    /// Node risks listed in each decision's audit entry.
+    pub top_risks: usize,
+    /// After this many consecutive ticks in which a model failed, the healer drops the learned
+    /// policy for the rule policy (and says so); single failures fall back for that tick.
+    pub max_model_failures: u32,
+}
+
+impl Default for LearnedConfig {
+    fn default() -> Self {
+        LearnedConfig {
+            support_windows: None,
+            workload_change_ticks: 30,
+            workload_mix_shift: 0.3,
+            workload_rate_factor: 3.0,
+            min_ops_per_sec: 1.0,
+            max_candidates: 2,
+            min_advantage: 0.0,
+            top_risks: 3,
+            max_model_failures: 3,
+        }
+    }
+}
+
+impl LearnedConfig {
+    fn validate(&self) -> Result<(), HealerError> {
+        if let Some(k) = self.support_windows {
+            if !(1..=10).contains(&k) {
+                return Err(HealerError::config(
+                    "learned.support_windows",
+                    format!("must be in 1..=10, got {k}"),
+                ));
+            }
+        }
+        if self.workload_change_ticks == 0 {
+            return Err(HealerError::config(
+                "learned.workload_change_ticks",
+                "must be >= 1",
+            ));
+        }
+        for (field, value, min) in [
+            ("learned.workload_mix_shift", self.workload_mix_shift, 0.0),
+            ("learned.workload_rate_factor", self.workload_rate_factor, 1.0),
+            ("learned.min_ops_per_sec", self.min_ops_per_sec, 0.0),
+            ("learned.min_advantage", self.min_advantage, 0.0),
+        ] {
+            if !value.is_finite() || value < min {
+                return Err(HealerError::config(
+                    field,
+                    format!("must be a finite number >= {min}, got {value}"),
+                ));
+            }
+        }
+        if self.max_candidates == 0 {
+            return Err(HealerError::config("learned.max_candidates", "must be >= 1"));
+        }
+        if self.max_model_failures == 0 {
+            return Err(HealerError::config(
+                "learned.max_model_failures",
+                "must be >= 1",
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Everything the healer is configured with.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -394,6 +482,8 @@ pub struct HealerConfig {
     pub audit: AuditConfig,
     /// Learned models.
     pub models: ModelConfig,
+    /// The learned healer (used when `models` load a complete learned set).
+    pub learned: LearnedConfig,
 }
 
 impl Default for HealerConfig {
@@ -409,6 +499,7 @@ impl Default for HealerConfig {
             rules: RuleConfig::default(),
             audit: AuditConfig::default(),
             models: ModelConfig::default(),
+            learned: LearnedConfig::default(),
         }
     }
 }
@@ -438,6 +529,7 @@ impl HealerConfig {
         self.weights = self.weights.normalized()?;
         self.guard.validate()?;
         self.rules.validate()?;
+        self.learned.validate()?;
         if self.audit.max_bytes < 4 * KIB {
             return Err(HealerError::config(
                 "audit.max_bytes",

@@ -24,12 +24,13 @@ use lsmedic_telemetry::{Control, Observe, Tunables};
 use parking_lot::{Condvar, Mutex};
 
 use crate::act::{self, MaintenanceJob};
-use crate::action::{Action, ActionKind};
+use crate::action::{Action, ActionKind, Candidate};
 use crate::audit::{
     unix_ms, AuditEntry, AuditLog, AuditRecord, CandidateRecord, DecisionRecord, FeatureSummary,
-    OutcomeRecord,
+    LearnedRecord, OutcomeRecord,
 };
 use crate::config::{HealerConfig, Mode, Weights};
+use crate::detect::DetectorEvent;
 use crate::error::{panic_message, HealerError};
 use crate::features::{feature_names, FeatureExtractor, NodeFeatures, VALUE_SLOTS};
 use crate::graph::{ComponentGraph, NodeKind};
@@ -37,6 +38,7 @@ use crate::guard::{
     Guard, GuardContext, OutcomeVerdict, PendingVerification, Review, RollbackPoint, Verdict,
 };
 use crate::model::{load_models, LoadedModels, ModelStatus};
+use crate::policy::learned::LearnedPolicy;
 use crate::objective::{ObjectiveSample, ResourceBaseline};
 use crate::observation::{Collector, Observation};
 use crate::policy::{Policy, PolicyFeedback, PolicyInput, RulePolicy};
@@ -151,6 +153,20 @@ pub struct TickReport {
     pub reviews: Vec<Review>,
     /// Outcomes that became known (verifications, finished maintenance).
     pub outcomes: Vec<OutcomeRecord>,
+    /// What the learned models saw, when the learned policy decided.
+    pub learned: Option<LearnedRecord>,
+}
+
+/// What the deciding policy proposed in one tick.
+struct Proposal {
+    candidates: Vec<Candidate>,
+    /// Name of the policy that proposed (`learned`, `rules`, …).
+    policy: String,
+    learned: Option<LearnedRecord>,
+    anomaly_edge: Option<bool>,
+    events: Vec<DetectorEvent>,
+    /// The learned policy failed this tick (the rule policy proposed instead): why.
+    failure: Option<String>,
 }
 
 /// The healer's tick, without a thread (see the module docs).
@@ -174,6 +190,11 @@ pub struct HealerCore<E: Control + Observe + 'static> {
     last_tunables: Tunables,
     maintenance: Option<MaintenanceJob>,
     models: Option<LoadedModels>,
+    /// The learned policy, when a complete learned set loaded (the rule policy in `policy`
+    /// then stands by as the fallback).
+    learned: Option<LearnedPolicy>,
+    /// Consecutive ticks in which the learned policy failed.
+    learned_failures: u32,
     consecutive_failures: u32,
     ticks: u64,
 }
@@ -199,36 +220,13 @@ impl<E: Control + Observe + 'static> HealerCore<E> {
         let cfs = engine.column_families();
         let mut stats = StatsCell::new()?;
         let mut audit = AuditLog::open(config.audit.clone())?;
-        let (models, model_status) = if config.models.enabled {
-            match load_models(
-                config.models.onnxruntime_path.as_deref(),
-                config.models.dir.as_deref(),
-            ) {
-                Ok(loaded) => {
-                    let status = ModelStatus::Loaded {
-                        onnxruntime: loaded.runtime.library().display().to_string(),
-                        models: loaded
-                            .models
-                            .iter()
-                            .map(|m| m.spec().name.clone())
-                            .collect(),
-                        policy: "rules".to_owned(),
-                    };
-                    (Some(loaded), status)
-                }
-                Err(err) => (
-                    None,
-                    ModelStatus::Fallback {
-                        reason: err.to_string(),
-                    },
-                ),
-            }
-        } else {
-            (None, ModelStatus::NotConfigured)
-        };
+        let (models, model_status, learned) = load_learned(&config);
         let policy: Box<dyn Policy> = Box::new(RulePolicy::new(config.rules.clone()));
         stats.stats.model = model_status.clone();
-        stats.stats.policy = policy.name().to_owned();
+        stats.stats.policy = match &learned {
+            Some(learned) => learned.name().to_owned(),
+            None => policy.name().to_owned(),
+        };
         let graph = ComponentGraph::new(&cfs);
         stats.stats.column_families = cfs.len();
         stats.stats.graph_nodes = graph.node_count();
@@ -247,7 +245,7 @@ impl<E: Control + Observe + 'static> HealerCore<E> {
                 change: format!(
                     "healer started: mode {}, policy {}, models {}",
                     mode.name(),
-                    policy.name(),
+                    stats.stats.policy,
                     match &model_status {
                         ModelStatus::NotConfigured => "not configured".to_owned(),
                         ModelStatus::Loaded { models, .. } => format!("loaded {models:?}"),
@@ -289,6 +287,8 @@ impl<E: Control + Observe + 'static> HealerCore<E> {
             objective_history: VecDeque::new(),
             maintenance: None,
             models,
+            learned,
+            learned_failures: 0,
             consecutive_failures: 0,
             ticks: 0,
         })
@@ -321,6 +321,8 @@ impl<E: Control + Observe + 'static> HealerCore<E> {
     pub fn set_policy(&mut self, policy: Box<dyn Policy>) {
         self.shared.stats.lock().stats.policy = policy.name().to_owned();
         self.policy = policy;
+        // An explicitly set policy decides, not a loaded learned one.
+        self.learned = None;
     }
 
     /// The objective of the last decided tick (`None` before the first).
@@ -344,9 +346,19 @@ impl<E: Control + Observe + 'static> HealerCore<E> {
         self.weights
     }
 
-    /// Loaded models, if any.
+    /// Loaded models, if any (the learned set's sessions belong to the learned policy).
     pub fn models(&self) -> Option<&LoadedModels> {
         self.models.as_ref()
+    }
+
+    /// The learned policy, when it decides.
+    pub fn learned(&self) -> Option<&LearnedPolicy> {
+        self.learned.as_ref()
+    }
+
+    /// The learned policy, mutable (tests and benchmarks drive its detector).
+    pub fn learned_mut(&mut self) -> Option<&mut LearnedPolicy> {
+        self.learned.as_mut()
     }
 
     /// Drains the engine's rings into the current window; returns (ops, events).
@@ -427,9 +439,13 @@ impl<E: Control + Observe + 'static> HealerCore<E> {
         if adapt != self.adapt_seen {
             let requests = adapt - self.adapt_seen;
             self.adapt_seen = adapt;
-            let change = format!(
-                "adapt_now requested ({requests}x): no learned detector is loaded, nothing to adapt"
-            );
+            let change = match self.learned.as_mut() {
+                Some(learned) => format!("adapt_now requested ({requests}x): {}", learned.adapt_now()),
+                None => format!(
+                    "adapt_now requested ({requests}x): no learned detector is loaded, nothing \
+                     to adapt"
+                ),
+            };
             self.audit(self.entry(self.ticks, now_ns, AuditRecord::Config { change }));
         }
     }
@@ -584,19 +600,15 @@ impl<E: Control + Observe + 'static> HealerCore<E> {
             self.record_outcome(now_ns, outcome, report);
         }
 
-        let candidates = {
-            let input = PolicyInput {
-                tick: self.ticks,
-                now_ns,
-                observation: &observation,
-                features: &self.features,
-                graph: &self.graph,
-                weights: self.weights,
-                tunables: &tunables,
-                baseline: &self.baseline_tunables,
-            };
-            self.policy.propose(&input)
-        };
+        let proposal = self.propose(&observation, &tunables, now_ns);
+        self.note_learned(&proposal, now_ns);
+        let Proposal {
+            candidates,
+            policy: policy_name,
+            learned: learned_record,
+            anomaly_edge,
+            ..
+        } = proposal;
         let mut reviews = if candidates.is_empty() {
             Vec::new()
         } else {
@@ -656,11 +668,12 @@ impl<E: Control + Observe + 'static> HealerCore<E> {
             self.guard.begin_verification(pending);
         }
 
-        if reviews.iter().any(|r| !r.verdict.is_quiet()) {
+        if reviews.iter().any(|r| !r.verdict.is_quiet()) || anomaly_edge.is_some() {
             let mut summary = FeatureSummary::of(&observation);
             summary.top_anomalies = self.top_anomalies(3);
             let record = DecisionRecord {
-                policy: self.policy.name().to_owned(),
+                policy: policy_name,
+                learned: learned_record.clone(),
                 summary,
                 objective: sample,
                 candidates: reviews
@@ -680,6 +693,7 @@ impl<E: Control + Observe + 'static> HealerCore<E> {
             self.audit(self.entry(self.ticks, now_ns, AuditRecord::Decision(record)));
         }
         report.reviews = reviews;
+        report.learned = learned_record;
 
         self.objective_history.push_back(sample);
         while self.objective_history.len() > OBJECTIVE_HISTORY {
@@ -688,6 +702,110 @@ impl<E: Control + Observe + 'static> HealerCore<E> {
         self.last_tunables = tunables;
         self.observation = Some(observation);
         Ok(())
+    }
+
+    /// Runs the deciding policy: the learned one when loaded — the rule policy instead for a
+    /// tick in which it fails — else the configured one.
+    fn propose(&mut self, observation: &Observation, tunables: &Tunables, now_ns: u64) -> Proposal {
+        let input = PolicyInput {
+            tick: self.ticks,
+            now_ns,
+            observation,
+            features: &self.features,
+            graph: &self.graph,
+            weights: self.weights,
+            tunables,
+            baseline: &self.baseline_tunables,
+        };
+        let mut proposal = Proposal {
+            candidates: Vec::new(),
+            policy: self.policy.name().to_owned(),
+            learned: None,
+            anomaly_edge: None,
+            events: Vec::new(),
+            failure: None,
+        };
+        if let Some(learned) = self.learned.as_mut() {
+            // ONNX Runtime is foreign code: a panic there is a model failure, not a tick's.
+            let outcome = catch_unwind(AssertUnwindSafe(|| learned.try_propose(&input)));
+            proposal.events = learned.take_events();
+            match outcome {
+                Ok(Ok(candidates)) => {
+                    proposal.candidates = candidates;
+                    proposal.policy = learned.name().to_owned();
+                    proposal.learned = learned.explanation().cloned();
+                    proposal.anomaly_edge = learned.anomaly_edge();
+                    return proposal;
+                }
+                Ok(Err(err)) => proposal.failure = Some(err.to_string()),
+                Err(payload) => {
+                    proposal.failure = Some(format!("panicked: {}", panic_message(&*payload)));
+                }
+            }
+        }
+        proposal.candidates = self.policy.propose(&input);
+        proposal
+    }
+
+    /// Audits the learned policy's detector events and failures, drops it after too many
+    /// failures in a row, and updates its statistics.
+    fn note_learned(&mut self, proposal: &Proposal, now_ns: u64) {
+        for event in &proposal.events {
+            let change = event.to_string();
+            self.audit(self.entry(self.ticks, now_ns, AuditRecord::Config { change }));
+        }
+        if let Some(failure) = &proposal.failure {
+            self.learned_failures += 1;
+            let max = self.config.learned.max_model_failures;
+            let message = format!(
+                "learned policy failed ({} of {max} in a row; the rule policy decides this \
+                 tick): {failure}",
+                self.learned_failures
+            );
+            {
+                let mut stats = self.shared.stats.lock();
+                stats.stats.model_failures += 1;
+                stats.stats.last_error = Some(message.clone());
+            }
+            self.audit(self.entry(
+                self.ticks,
+                now_ns,
+                AuditRecord::Error {
+                    message,
+                    panicked: failure.starts_with("panicked: "),
+                },
+            ));
+            if self.learned_failures >= max {
+                self.learned = None;
+                let reason = format!(
+                    "the learned policy failed in {} ticks in a row and was dropped; the rule \
+                     policy decides from now on; last failure: {failure}",
+                    self.learned_failures
+                );
+                {
+                    let mut stats = self.shared.stats.lock();
+                    stats.stats.policy = self.policy.name().to_owned();
+                    stats.stats.model = ModelStatus::Fallback {
+                        reason: reason.clone(),
+                    };
+                }
+                self.audit(self.entry(
+                    self.ticks,
+                    now_ns,
+                    AuditRecord::Config { change: reason },
+                ));
+            }
+        } else if self.learned.is_some() {
+            self.learned_failures = 0;
+        }
+        if let Some(learned) = &self.learned {
+            let mut stats = self.shared.stats.lock();
+            stats.stats.adaptations = learned.detector().adaptations();
+            stats.stats.detector_score = proposal
+                .learned
+                .as_ref()
+                .and_then(|record| record.detector.score);
+        }
     }
 
     fn apply(
@@ -818,6 +936,58 @@ impl<E: Control + Observe + 'static> HealerCore<E> {
             },
         ));
         let _ = self.shared.audit.lock().flush();
+    }
+}
+
+/// Loads the configured models; a complete learned set becomes the learned policy. Failures
+/// leave the rule policy in charge and say why.
+fn load_learned(
+    config: &HealerConfig,
+) -> (Option<LoadedModels>, ModelStatus, Option<LearnedPolicy>) {
+    if !config.models.enabled {
+        return (None, ModelStatus::NotConfigured, None);
+    }
+    let mut loaded = match load_models(
+        config.models.onnxruntime_path.as_deref(),
+        config.models.dir.as_deref(),
+    ) {
+        Ok(loaded) => loaded,
+        Err(err) => {
+            return (
+                None,
+                ModelStatus::Fallback {
+                    reason: err.to_string(),
+                },
+                None,
+            )
+        }
+    };
+    let names = loaded.names();
+    let onnxruntime = loaded.runtime.library().display().to_string();
+    if !loaded.has_learned_set() {
+        let status = ModelStatus::Loaded {
+            onnxruntime,
+            models: names,
+            policy: "rules".to_owned(),
+        };
+        return (Some(loaded), status, None);
+    }
+    match LearnedPolicy::from_models(&mut loaded, &config.learned, &config.guard) {
+        Ok(learned) => {
+            let status = ModelStatus::Loaded {
+                onnxruntime,
+                models: names,
+                policy: learned.name().to_owned(),
+            };
+            (Some(loaded), status, Some(learned))
+        }
+        Err(err) => (
+            None,
+            ModelStatus::Fallback {
+                reason: err.to_string(),
+            },
+            None,
+        ),
     }
 }
 

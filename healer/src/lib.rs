@@ -11,6 +11,8 @@
 //! | [`graph`] | the component graph (nodes per CF and global, dependency edges) |
 //! | [`features`] | per-node feature vectors, versioned schema, running normalisation |
 //! | [`labels`] | node failure states (`node_state` of the training traces) |
+//! | [`detect`] | the learned anomaly detector, its few-shot adaptation, the feature history |
+//! | [`predict`] | the cascade GNN: per-node failure risk within 1 s and 5 s |
 //! | [`objective`] | the latency / throughput / resources objective and comparisons |
 //! | [`policy`] | the [`Policy`] trait and the [`RulePolicy`] baseline |
 //! | [`guard`] | bounds, cooldowns, budget, verify-after-act and roll-back, advisory mode |
@@ -45,6 +47,7 @@ pub mod act;
 pub mod action;
 pub mod audit;
 pub mod config;
+pub mod detect;
 pub mod error;
 pub mod features;
 pub mod graph;
@@ -55,13 +58,15 @@ pub mod model;
 pub mod objective;
 pub mod observation;
 pub mod policy;
+pub mod predict;
 pub mod stats;
 pub mod stub;
 
 pub use action::{Action, ActionFamily, ActionKind, Candidate, Effect};
 pub use audit::{read_audit_file, AuditEntry, AuditRecord};
 pub use config::{
-    AuditConfig, Bounds, GuardConfig, HealerConfig, Mode, ModelConfig, VerifyConfig, Weights,
+    AuditConfig, Bounds, GuardConfig, HealerConfig, LearnedConfig, Mode, ModelConfig, VerifyConfig,
+    Weights,
 };
 pub use error::HealerError;
 pub use features::{

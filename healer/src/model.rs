@@ -135,7 +135,7 @@ pub struct ModelSpec {
 }
 
 /// `manifest.json`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelManifest {
     /// [`MANIFEST_VERSION`].
@@ -144,9 +144,54 @@ pub struct ModelManifest {
     pub feature_schema_version: u32,
     /// Models.
     pub models: Vec<ModelSpec>,
-    /// Free-form provenance (training data digest, metrics, generator).
+    /// History length `T` (ticks) of the cascade GNN's input `x: [N, T, 19]`; required by
+    /// the learned set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_ticks: Option<usize>,
+    /// The detector's run-time parameters; required by the learned set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detector: Option<DetectorManifest>,
+    /// The policy's action and tunable orders; required by the learned set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<PolicyManifest>,
+    /// Free-form provenance (training data digest, normalisation, metrics, generator).
     #[serde(default)]
     pub provenance: BTreeMap<String, serde_json::Value>,
+}
+
+/// The detector's entry of a manifest (`"detector": {...}`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DetectorManifest {
+    /// Window length `T'` (ticks) of `detector_adapt`'s `support: [K, N, T', 19]` and
+    /// `detector`'s `window: [N, T', 19]`.
+    pub window_ticks: usize,
+    /// Names of the adapted head's state tensors, in order: `detector_adapt`'s outputs and
+    /// `detector`'s inputs after `window`.
+    pub state: Vec<String>,
+    /// Decision threshold on `score` (anomaly when `score >= threshold`).
+    pub threshold: f32,
+    /// Support windows `K` (1..=10) gathered before an adaptation.
+    pub support_windows: usize,
+    /// Ticks between the starts of two support windows (default: `window_ticks`, i.e.
+    /// non-overlapping windows).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub support_stride_ticks: Option<usize>,
+    /// JSON file (relative to the manifest) with the meta-learned, un-adapted state
+    /// (`{"<state name>": {"shape": [...], "data": [...]}}`), used until the first
+    /// adaptation; without it the detector is silent until then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initial_state: Option<String>,
+}
+
+/// The policy's entry of a manifest (`"policy": {...}`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyManifest {
+    /// Catalog action names in index order (`q`'s second dimension); index 0 is `noop`.
+    pub actions: Vec<String>,
+    /// Tunable names in the order of the policy's `tunables` input.
+    pub tunables: Vec<String>,
 }
 
 impl ModelManifest {
@@ -564,6 +609,126 @@ pub enum ModelStatus {
     },
 }
 
+/// Names of the four models of the learned set.
+pub mod names {
+    /// Few-shot adaptation of the detector head: `support` → state tensors.
+    pub const DETECTOR_ADAPT: &str = "detector_adapt";
+    /// Anomaly detector: `window` + state → `node_score`, `score`.
+    pub const DETECTOR: &str = "detector";
+    /// Cascade predictor: `x`, `node_score`, `adj` → `risk`.
+    pub const CASCADE_GNN: &str = "cascade_gnn";
+    /// Recovery policy: `x`, `risk`, `tunables`, `weights` → `q`.
+    pub const POLICY: &str = "policy";
+    /// All four, in data-flow order.
+    pub const LEARNED: [&str; 4] = [DETECTOR_ADAPT, DETECTOR, CASCADE_GNN, POLICY];
+}
+
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/embedded_models.rs"));
+}
+
+/// Where model files come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ModelSource {
+    /// The files of `healer/models/` embedded into the library at build time.
+    Embedded,
+    /// A directory holding `manifest.json` and the files it names.
+    Dir(PathBuf),
+}
+
+impl ModelSource {
+    /// The configured directory, else the embedded set.
+    pub fn new(dir: Option<&Path>) -> ModelSource {
+        dir.map_or(ModelSource::Embedded, |dir| ModelSource::Dir(dir.to_owned()))
+    }
+
+    /// Names of the embedded files (empty when the build embedded none).
+    pub fn embedded_files() -> Vec<&'static str> {
+        embedded::EMBEDDED_MODEL_FILES
+            .iter()
+            .map(|(name, _)| *name)
+            .collect()
+    }
+
+    /// Where a file would be read from (for messages).
+    pub fn path_of(&self, file: &str) -> PathBuf {
+        match self {
+            ModelSource::Embedded => Path::new("<embedded healer/models>").join(file),
+            ModelSource::Dir(dir) => dir.join(file),
+        }
+    }
+
+    /// Reads `file` (relative to the manifest).
+    pub fn read(&self, file: &str) -> Result<std::borrow::Cow<'static, [u8]>, ModelError> {
+        match self {
+            ModelSource::Embedded => embedded::EMBEDDED_MODEL_FILES
+                .iter()
+                .find(|(name, _)| *name == file)
+                .map(|(_, bytes)| std::borrow::Cow::Borrowed(*bytes))
+                .ok_or_else(|| ModelError::Io {
+                    path: self.path_of(file),
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::NotFound,
+                        if embedded::EMBEDDED_MODEL_FILES.is_empty() {
+                            "this build embeds no models (healer/models/ was empty); set \
+                             models.dir to a directory with a manifest.json"
+                        } else {
+                            "not among the embedded model files"
+                        },
+                    ),
+                }),
+            ModelSource::Dir(dir) => {
+                let path = dir.join(file);
+                std::fs::read(&path)
+                    .map(std::borrow::Cow::Owned)
+                    .map_err(|source| ModelError::Io { path, source })
+            }
+        }
+    }
+
+    /// Reads `file` as UTF-8 text.
+    pub fn read_text(&self, file: &str) -> Result<String, ModelError> {
+        let bytes = self.read(file)?;
+        String::from_utf8(bytes.into_owned()).map_err(|e| ModelError::Manifest {
+            what: self.path_of(file).display().to_string(),
+            reason: format!("not UTF-8: {e}"),
+        })
+    }
+
+    /// Reads and checks `manifest.json`.
+    pub fn manifest(&self) -> Result<ModelManifest, ModelError> {
+        let text = self.read_text("manifest.json")?;
+        ModelManifest::from_json(&text, &self.path_of("manifest.json").display().to_string())
+    }
+
+    /// Reads a golden-vectors file.
+    pub fn golden(&self, file: &str) -> Result<GoldenFile, ModelError> {
+        let text = self.read_text(file)?;
+        serde_json::from_str(&text).map_err(|e| ModelError::Manifest {
+            what: self.path_of(file).display().to_string(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// Reads a tensors-by-name file (a detector's `initial_state`).
+    pub fn tensors(&self, file: &str) -> Result<BTreeMap<String, TensorData>, ModelError> {
+        let text = self.read_text(file)?;
+        serde_json::from_str(&text).map_err(|e| ModelError::Manifest {
+            what: self.path_of(file).display().to_string(),
+            reason: e.to_string(),
+        })
+    }
+}
+
+impl std::fmt::Display for ModelSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ModelSource::Embedded => f.write_str("embedded"),
+            ModelSource::Dir(dir) => write!(f, "{}", dir.display()),
+        }
+    }
+}
+
 /// Models loaded for the healer.
 #[derive(Debug)]
 pub struct LoadedModels {
@@ -571,35 +736,299 @@ pub struct LoadedModels {
     pub runtime: OrtRuntime,
     /// The manifest.
     pub manifest: ModelManifest,
-    /// Sessions by model name.
+    /// Sessions, in manifest order.
     pub models: Vec<Model>,
+    /// Where they came from.
+    pub source: ModelSource,
+    /// Largest golden-vector difference per model checked at load (models without golden
+    /// vectors are absent).
+    pub golden: BTreeMap<String, f32>,
 }
 
-/// Loads every model of `dir/manifest.json` (the models issue will add embedded ones).
+impl LoadedModels {
+    /// Names of the loaded models, in manifest order.
+    pub fn names(&self) -> Vec<String> {
+        self.models.iter().map(|m| m.spec().name.clone()).collect()
+    }
+
+    /// Whether every model of the learned set is loaded.
+    pub fn has_learned_set(&self) -> bool {
+        names::LEARNED
+            .iter()
+            .all(|name| self.models.iter().any(|m| m.spec().name == *name))
+    }
+
+    /// Removes and returns the model named `name`.
+    pub fn take(&mut self, name: &str) -> Option<Model> {
+        let index = self.models.iter().position(|m| m.spec().name == name)?;
+        Some(self.models.remove(index))
+    }
+}
+
+/// Loads every model of the manifest in `dir` (or of the embedded set when `dir` is `None`),
+/// checks each against its manifest entry and reproduces its golden vectors; any failure
+/// refuses the whole set.
 pub fn load_models(
     onnxruntime_path: Option<&Path>,
     dir: Option<&Path>,
 ) -> Result<LoadedModels, ModelError> {
-    let Some(dir) = dir else {
-        return Err(ModelError::Manifest {
-            what: "embedded models".into(),
-            reason: "this build embeds no trained models yet; set models.dir to a directory \
-                     with a manifest.json"
-                .into(),
-        });
-    };
-    let manifest = ModelManifest::from_file(&dir.join("manifest.json"))?;
+    let source = ModelSource::new(dir);
+    let manifest = source.manifest()?;
+    manifest.check_learned_set()?;
     let runtime = OrtRuntime::load(onnxruntime_path)?;
-    let models = manifest
-        .models
-        .iter()
-        .map(|spec| runtime.model_from_dir(spec, dir))
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut models = Vec::with_capacity(manifest.models.len());
+    let mut golden = BTreeMap::new();
+    for spec in &manifest.models {
+        let bytes = source.read(&spec.file)?;
+        let mut model = runtime.model_from_bytes(spec, &bytes)?;
+        if let Some(file) = &spec.golden {
+            let cases = source.golden(file)?;
+            if cases.model != spec.name {
+                return Err(ModelError::Manifest {
+                    what: source.path_of(file).display().to_string(),
+                    reason: format!("golden file is for model {}, not {}", cases.model, spec.name),
+                });
+            }
+            golden.insert(spec.name.clone(), model.check_golden(&cases)?);
+        }
+        models.push(model);
+    }
     Ok(LoadedModels {
         runtime,
         manifest,
         models,
+        source,
+        golden,
     })
+}
+
+/// One dimension a learned model's tensor must have.
+#[derive(Clone, Copy, Debug)]
+enum Dim {
+    /// Must be dynamic (−1): the node count or the number of support windows.
+    Dynamic,
+    /// This size (or dynamic).
+    Fixed(i64),
+}
+
+fn check_tensor(
+    model: &str,
+    side: &str,
+    spec: Option<&TensorSpec>,
+    name: &str,
+    dims: &[Dim],
+) -> Result<(), ModelError> {
+    let mismatch = |what: String, expected: String, found: String| ModelError::Mismatch {
+        model: model.to_owned(),
+        what,
+        expected,
+        found,
+    };
+    let Some(spec) = spec else {
+        return Err(mismatch(
+            format!("{side} {name}"),
+            "present".into(),
+            "missing".into(),
+        ));
+    };
+    if spec.name != name {
+        return Err(mismatch(
+            format!("{side} name"),
+            name.to_owned(),
+            spec.name.clone(),
+        ));
+    }
+    if spec.dtype != "float32" {
+        return Err(mismatch(
+            format!("{side} {name} element type"),
+            "float32".into(),
+            spec.dtype.clone(),
+        ));
+    }
+    let wanted = || {
+        let dims: Vec<String> = dims
+            .iter()
+            .map(|d| match d {
+                Dim::Dynamic => "-1".to_owned(),
+                Dim::Fixed(v) => v.to_string(),
+            })
+            .collect();
+        format!("[{}]", dims.join(", "))
+    };
+    let fits = spec.shape.len() == dims.len()
+        && spec.shape.iter().zip(dims).all(|(&got, dim)| match dim {
+            Dim::Dynamic => got < 0,
+            Dim::Fixed(v) => got < 0 || got == *v,
+        });
+    if !fits {
+        return Err(mismatch(
+            format!("{side} {name} shape"),
+            wanted(),
+            shape_text(&spec.shape),
+        ));
+    }
+    Ok(())
+}
+
+impl ModelManifest {
+    /// Checks the learned set's contract (model names, input/output names and shapes, the
+    /// detector and policy sections) when the manifest has any of its models; a manifest
+    /// with none of them (e.g. a runtime test model only) passes.
+    pub fn check_learned_set(&self) -> Result<(), ModelError> {
+        use crate::features::FEATURE_DIM;
+        let present: Vec<&str> = names::LEARNED
+            .iter()
+            .copied()
+            .filter(|name| self.model(name).is_some())
+            .collect();
+        if present.is_empty() {
+            return Ok(());
+        }
+        let manifest_error = |reason: String| ModelError::Manifest {
+            what: "learned set".into(),
+            reason,
+        };
+        if present.len() != names::LEARNED.len() {
+            return Err(manifest_error(format!(
+                "has {present:?} but the learned set needs all of {:?}",
+                names::LEARNED
+            )));
+        }
+        let window_ticks = self
+            .window_ticks
+            .filter(|&t| t >= 1)
+            .ok_or_else(|| manifest_error("window_ticks (>= 1) is missing".into()))?;
+        let detector = self
+            .detector
+            .as_ref()
+            .ok_or_else(|| manifest_error("the detector section is missing".into()))?;
+        let policy = self
+            .policy
+            .as_ref()
+            .ok_or_else(|| manifest_error("the policy section is missing".into()))?;
+        if detector.window_ticks == 0 {
+            return Err(manifest_error("detector.window_ticks must be >= 1".into()));
+        }
+        if !(1..=10).contains(&detector.support_windows) {
+            return Err(manifest_error(format!(
+                "detector.support_windows must be in 1..=10, got {}",
+                detector.support_windows
+            )));
+        }
+        if detector.support_stride_ticks == Some(0) {
+            return Err(manifest_error(
+                "detector.support_stride_ticks must be >= 1".into(),
+            ));
+        }
+        if !detector.threshold.is_finite() {
+            return Err(manifest_error("detector.threshold must be finite".into()));
+        }
+        if detector.state.is_empty() {
+            return Err(manifest_error(
+                "detector.state must name at least one tensor".into(),
+            ));
+        }
+        if policy.actions.first().map(String::as_str) != Some("noop") {
+            return Err(manifest_error(
+                "policy.actions must start with noop (index 0)".into(),
+            ));
+        }
+        let f = FEATURE_DIM as i64;
+        let t_detect = detector.window_ticks as i64;
+        let t_gnn = window_ticks as i64;
+        let actions = policy.actions.len() as i64;
+        let tunables = policy.tunables.len() as i64;
+        let spec = |name: &str| self.model(name).expect("presence checked above");
+        use Dim::{Dynamic as D, Fixed as F};
+
+        let adapt = spec(names::DETECTOR_ADAPT);
+        check_tensor(
+            &adapt.name,
+            "input",
+            adapt.inputs.first(),
+            "support",
+            &[D, D, F(t_detect), F(f)],
+        )?;
+        let detect = spec(names::DETECTOR);
+        check_tensor(
+            &detect.name,
+            "input",
+            detect.inputs.first(),
+            "window",
+            &[D, F(t_detect), F(f)],
+        )?;
+        let count_error = |model: &str, side: &str, want: usize, got: usize| ModelError::Mismatch {
+            model: model.to_owned(),
+            what: format!("number of {side}s"),
+            expected: want.to_string(),
+            found: got.to_string(),
+        };
+        if adapt.inputs.len() != 1 {
+            return Err(count_error(&adapt.name, "input", 1, adapt.inputs.len()));
+        }
+        if adapt.outputs.len() != detector.state.len() {
+            return Err(count_error(
+                &adapt.name,
+                "output",
+                detector.state.len(),
+                adapt.outputs.len(),
+            ));
+        }
+        if detect.inputs.len() != 1 + detector.state.len() {
+            return Err(count_error(
+                &detect.name,
+                "input",
+                1 + detector.state.len(),
+                detect.inputs.len(),
+            ));
+        }
+        for (index, state) in detector.state.iter().enumerate() {
+            let out = &adapt.outputs[index];
+            let input = &detect.inputs[1 + index];
+            let fixed: Vec<Dim> = out.shape.iter().map(|&d| F(d)).collect();
+            if out.shape.iter().any(|&d| d < 0) {
+                return Err(ModelError::Mismatch {
+                    model: adapt.name.clone(),
+                    what: format!("output {state} shape"),
+                    expected: "fixed dimensions (the state does not depend on N or K)".into(),
+                    found: shape_text(&out.shape),
+                });
+            }
+            check_tensor(&adapt.name, "output", Some(out), state, &fixed)?;
+            check_tensor(&detect.name, "input", Some(input), state, &fixed)?;
+        }
+        if detect.outputs.len() != 2 {
+            return Err(count_error(&detect.name, "output", 2, detect.outputs.len()));
+        }
+        check_tensor(&detect.name, "output", detect.outputs.first(), "node_score", &[D])?;
+        check_tensor(&detect.name, "output", detect.outputs.get(1), "score", &[F(1)])?;
+
+        let gnn = spec(names::CASCADE_GNN);
+        if gnn.inputs.len() != 3 {
+            return Err(count_error(&gnn.name, "input", 3, gnn.inputs.len()));
+        }
+        if gnn.outputs.len() != 1 {
+            return Err(count_error(&gnn.name, "output", 1, gnn.outputs.len()));
+        }
+        check_tensor(&gnn.name, "input", gnn.inputs.first(), "x", &[D, F(t_gnn), F(f)])?;
+        check_tensor(&gnn.name, "input", gnn.inputs.get(1), "node_score", &[D])?;
+        check_tensor(&gnn.name, "input", gnn.inputs.get(2), "adj", &[D, D])?;
+        check_tensor(&gnn.name, "output", gnn.outputs.first(), "risk", &[D, F(2)])?;
+
+        let pol = spec(names::POLICY);
+        if pol.inputs.len() != 4 {
+            return Err(count_error(&pol.name, "input", 4, pol.inputs.len()));
+        }
+        if pol.outputs.len() != 1 {
+            return Err(count_error(&pol.name, "output", 1, pol.outputs.len()));
+        }
+        check_tensor(&pol.name, "input", pol.inputs.first(), "x", &[D, F(f)])?;
+        check_tensor(&pol.name, "input", pol.inputs.get(1), "risk", &[D, F(2)])?;
+        check_tensor(&pol.name, "input", pol.inputs.get(2), "tunables", &[F(1), F(tunables)])?;
+        check_tensor(&pol.name, "input", pol.inputs.get(3), "weights", &[F(1), F(3)])?;
+        check_tensor(&pol.name, "output", pol.outputs.first(), "q", &[F(1), F(actions), F(3)])?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

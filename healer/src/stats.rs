@@ -68,6 +68,12 @@ pub struct HealerStats {
     pub audit_entries: u64,
     /// `adapt_now` requests received.
     pub adapt_requests: u64,
+    /// Learned detector adaptations finished (start, `adapt_now`, workload changes).
+    pub adaptations: u64,
+    /// The learned detector's last anomaly score (`None` without a scoring detector).
+    pub detector_score: Option<f32>,
+    /// Ticks in which a learned model failed (each fell back to the rule policy).
+    pub model_failures: u64,
     /// Set when the healer switched itself off after repeated failures.
     pub disabled_reason: Option<String>,
 }

@@ -6,6 +6,7 @@
 
 pub mod catalog;
 pub mod explore;
+pub mod learned;
 pub mod rules;
 
 use lsmedic_telemetry::Tunables;
@@ -18,6 +19,7 @@ use crate::observation::Observation;
 
 pub use catalog::{CatalogAction, ACTION_COUNT, TUNABLE_COUNT, TUNABLE_NAMES};
 pub use explore::ExplorePolicy;
+pub use learned::LearnedPolicy;
 pub use rules::{RuleConfig, RulePolicy};
 
 /// Everything a policy may look at in one tick.

@@ -238,6 +238,15 @@ def pooled_train(tasks: list[Task], cfg: DetectorConfig, log=print) -> tuple[dic
 # scoring and evaluation
 
 _adapt_jit = jax.jit(nets.detector_adapt)
+_adapt_lrs_jit = jax.jit(nets.detector_adapt)
+
+
+def _pad(x: np.ndarray, size: int) -> np.ndarray:
+    """Pads the batch axis to `size` (one compiled shape for every chunk)."""
+    if x.shape[0] == size:
+        return x
+    pad = np.zeros((size - x.shape[0],) + x.shape[1:], x.dtype)
+    return np.concatenate([x, pad])
 
 
 @jax.jit
@@ -255,7 +264,7 @@ def adapt_run(p: dict, rd: RunData, cfg: DetectorConfig, lrs=None):
     if lrs is None:
         w, b = _adapt_jit(pj, support)
     else:
-        w, b = jax.jit(nets.detector_adapt)(pj, support, jnp.asarray(lrs, jnp.float32))
+        w, b = _adapt_lrs_jit(pj, support, jnp.asarray(lrs, jnp.float32))
     return np.asarray(w), np.asarray(b), sup
 
 
@@ -268,9 +277,9 @@ def run_scores(p: dict, rd: RunData, w, b, cfg: DetectorConfig, batch: int = 512
     pj = to_jax(p)
     for i in range(0, ends.size, batch):
         e = ends[i : i + batch]
-        l, big_l = _logits_jit(pj, windows(seg.feats, e, cfg.window), jnp.asarray(w), jnp.asarray(b))
-        node[e] = np.asarray(jax.nn.sigmoid(l))
-        score[e] = np.asarray(jax.nn.sigmoid(big_l))
+        l, big_l = _logits_jit(pj, _pad(windows(seg.feats, e, cfg.window), batch), jnp.asarray(w), jnp.asarray(b))
+        node[e] = np.asarray(jax.nn.sigmoid(l))[: e.size]
+        score[e] = np.asarray(jax.nn.sigmoid(big_l))[: e.size]
     return node, score
 
 

@@ -124,8 +124,14 @@ def predict(p: dict, run: GnnRun, cfg: GnnConfig, batch: int = 256) -> np.ndarra
     pj = to_jax(p)
     for i in range(0, ends.size, batch):
         e = ends[i : i + batch]
-        lg = _logits(pj, windows(seg.feats, e, cfg.window), run.node_score[e], seg.adj, cfg.rounds)
-        out[e] = np.asarray(jax.nn.sigmoid(lg))
+        pad = batch - e.size
+        x = windows(seg.feats, e, cfg.window)
+        ns = run.node_score[e]
+        if pad:
+            x = np.concatenate([x, np.zeros((pad,) + x.shape[1:], x.dtype)])
+            ns = np.concatenate([ns, np.zeros((pad,) + ns.shape[1:], ns.dtype)])
+        lg = _logits(pj, x, ns, seg.adj, cfg.rounds)
+        out[e] = np.asarray(jax.nn.sigmoid(lg))[: e.size]
     return out
 
 

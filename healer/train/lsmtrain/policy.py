@@ -165,8 +165,9 @@ def train(data: dict[int, Transitions], units: int, actions: int, cfg: PolicyCon
 _q = jax.jit(nets.policy_q, static_argnums=(5,))
 
 
-def greedy(p: dict, d: Transitions, idx: np.ndarray, w: np.ndarray, actions: int) -> np.ndarray:
-    q = np.asarray(_q(to_jax(p), d.x[idx], d.risk[idx], d.tun[idx], np.broadcast_to(w, (idx.size, 3)).astype(np.float32), actions))
+def greedy(p: dict, d: Transitions, idx: np.ndarray, w: np.ndarray, actions: int, batch: int = 1024) -> np.ndarray:
+    full = np.concatenate([idx, np.full(batch - idx.size, idx[0], idx.dtype)]) if idx.size < batch else idx
+    q = np.asarray(_q(to_jax(p), d.x[full], d.risk[full], d.tun[full], np.broadcast_to(w, (full.size, 3)).astype(np.float32), actions))[: idx.size]
     s = np.einsum("baj,j->ba", q, w)
     s = np.where(d.mask[idx], s, -np.inf)
     return s.argmax(axis=1)
