@@ -6,7 +6,8 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 fn main() {
-    let manifest_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets it"));
+    let manifest_dir =
+        PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets it"));
     let models = manifest_dir.join("models");
     println!("cargo:rerun-if-changed={}", models.display());
     let mut files: Vec<(String, PathBuf)> = Vec::new();
@@ -29,7 +30,11 @@ fn main() {
          pub static EMBEDDED_MODEL_FILES: &[(&str, &[u8])] = &[\n",
     );
     for (name, path) in &files {
-        let _ = writeln!(code, "    ({name:?}, include_bytes!({:?})),", path.display().to_string());
+        let _ = writeln!(
+            code,
+            "    ({name:?}, include_bytes!({:?})),",
+            path.display().to_string()
+        );
     }
     code.push_str("];\n");
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets it"));

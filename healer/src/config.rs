@@ -433,7 +433,11 @@ impl LearnedConfig {
         }
         for (field, value, min) in [
             ("learned.workload_mix_shift", self.workload_mix_shift, 0.0),
-            ("learned.workload_rate_factor", self.workload_rate_factor, 1.0),
+            (
+                "learned.workload_rate_factor",
+                self.workload_rate_factor,
+                1.0,
+            ),
             ("learned.min_ops_per_sec", self.min_ops_per_sec, 0.0),
             ("learned.min_advantage", self.min_advantage, 0.0),
         ] {
@@ -445,7 +449,10 @@ impl LearnedConfig {
             }
         }
         if self.max_candidates == 0 {
-            return Err(HealerError::config("learned.max_candidates", "must be >= 1"));
+            return Err(HealerError::config(
+                "learned.max_candidates",
+                "must be >= 1",
+            ));
         }
         if self.max_model_failures == 0 {
             return Err(HealerError::config(

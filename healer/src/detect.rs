@@ -401,7 +401,11 @@ impl WorkloadMonitor {
 
     /// Feeds one comparable tick; returns `(mean shift, mean rate ratio, ticks)` when a
     /// change is confirmed (and forgets the reference: the next adaptation sets it).
-    fn observe(&mut self, signature: &Signature, config: &LearnedConfig) -> Option<(f64, f64, u32)> {
+    fn observe(
+        &mut self,
+        signature: &Signature,
+        config: &LearnedConfig,
+    ) -> Option<(f64, f64, u32)> {
         let reference = self.reference?;
         let shift = signature.mix_distance(&reference);
         let ln_ratio = signature.ln_rate - reference.ln_rate;
@@ -420,7 +424,11 @@ impl WorkloadMonitor {
             return None;
         }
         let n = f64::from(self.streak);
-        let confirmed = (self.streak_shift / n, (self.streak_ln_ratio / n).exp(), self.streak);
+        let confirmed = (
+            self.streak_shift / n,
+            (self.streak_ln_ratio / n).exp(),
+            self.streak,
+        );
         self.set_reference(None);
         Some(confirmed)
     }
@@ -807,7 +815,10 @@ mod tests {
         let write_heavy = Signature::of(&observation(900.0, 100.0)).expect("signature");
         let read_heavy = Signature::of(&observation(100.0, 900.0)).expect("signature");
         let faster = Signature::of(&observation(9000.0, 1000.0)).expect("signature");
-        assert!(monitor.observe(&read_heavy, &config).is_none(), "no reference");
+        assert!(
+            monitor.observe(&read_heavy, &config).is_none(),
+            "no reference"
+        );
         monitor.set_reference(Some(write_heavy));
         for _ in 0..4 {
             assert!(monitor.observe(&read_heavy, &config).is_none());
@@ -830,6 +841,9 @@ mod tests {
             confirmed = monitor.observe(&faster, &config);
         }
         let (shift, ratio, _) = confirmed.expect("rate change");
-        assert!(shift < 1e-9 && (ratio - 10.0).abs() < 1e-6, "{shift} {ratio}");
+        assert!(
+            shift < 1e-9 && (ratio - 10.0).abs() < 1e-6,
+            "{shift} {ratio}"
+        );
     }
 }

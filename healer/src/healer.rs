@@ -38,9 +38,9 @@ use crate::guard::{
     Guard, GuardContext, OutcomeVerdict, PendingVerification, Review, RollbackPoint, Verdict,
 };
 use crate::model::{load_models, LoadedModels, ModelStatus};
-use crate::policy::learned::LearnedPolicy;
 use crate::objective::{ObjectiveSample, ResourceBaseline};
 use crate::observation::{Collector, Observation};
+use crate::policy::learned::LearnedPolicy;
 use crate::policy::{Policy, PolicyFeedback, PolicyInput, RulePolicy};
 use crate::stats::{HealerStats, StatsCell};
 
@@ -440,7 +440,9 @@ impl<E: Control + Observe + 'static> HealerCore<E> {
             let requests = adapt - self.adapt_seen;
             self.adapt_seen = adapt;
             let change = match self.learned.as_mut() {
-                Some(learned) => format!("adapt_now requested ({requests}x): {}", learned.adapt_now()),
+                Some(learned) => {
+                    format!("adapt_now requested ({requests}x): {}", learned.adapt_now())
+                }
                 None => format!(
                     "adapt_now requested ({requests}x): no learned detector is loaded, nothing \
                      to adapt"
@@ -789,11 +791,7 @@ impl<E: Control + Observe + 'static> HealerCore<E> {
                         reason: reason.clone(),
                     };
                 }
-                self.audit(self.entry(
-                    self.ticks,
-                    now_ns,
-                    AuditRecord::Config { change: reason },
-                ));
+                self.audit(self.entry(self.ticks, now_ns, AuditRecord::Config { change: reason }));
             }
         } else if self.learned.is_some() {
             self.learned_failures = 0;

@@ -75,8 +75,8 @@ pub use features::{
 pub use graph::{ComponentGraph, NodeKind};
 pub use guard::{OutcomeVerdict, Verdict};
 pub use healer::{Healer, HealerCore, HealerHandle, TickReport};
+pub use labels::{LabelConfig, Labeller};
 pub use model::{ModelError, ModelStatus};
 pub use observation::Observation;
-pub use labels::{LabelConfig, Labeller};
 pub use policy::{CatalogAction, ExplorePolicy, Policy, PolicyInput, RuleConfig, RulePolicy};
 pub use stats::HealerStats;

@@ -639,7 +639,9 @@ pub enum ModelSource {
 impl ModelSource {
     /// The configured directory, else the embedded set.
     pub fn new(dir: Option<&Path>) -> ModelSource {
-        dir.map_or(ModelSource::Embedded, |dir| ModelSource::Dir(dir.to_owned()))
+        dir.map_or(ModelSource::Embedded, |dir| {
+            ModelSource::Dir(dir.to_owned())
+        })
     }
 
     /// Names of the embedded files (empty when the build embedded none).
@@ -786,7 +788,10 @@ pub fn load_models(
             if cases.model != spec.name {
                 return Err(ModelError::Manifest {
                     what: source.path_of(file).display().to_string(),
-                    reason: format!("golden file is for model {}, not {}", cases.model, spec.name),
+                    reason: format!(
+                        "golden file is for model {}, not {}",
+                        cases.model, spec.name
+                    ),
                 });
             }
             golden.insert(spec.name.clone(), model.check_golden(&cases)?);
@@ -1000,8 +1005,20 @@ impl ModelManifest {
         if detect.outputs.len() != 2 {
             return Err(count_error(&detect.name, "output", 2, detect.outputs.len()));
         }
-        check_tensor(&detect.name, "output", detect.outputs.first(), "node_score", &[D])?;
-        check_tensor(&detect.name, "output", detect.outputs.get(1), "score", &[F(1)])?;
+        check_tensor(
+            &detect.name,
+            "output",
+            detect.outputs.first(),
+            "node_score",
+            &[D],
+        )?;
+        check_tensor(
+            &detect.name,
+            "output",
+            detect.outputs.get(1),
+            "score",
+            &[F(1)],
+        )?;
 
         let gnn = spec(names::CASCADE_GNN);
         if gnn.inputs.len() != 3 {
@@ -1010,7 +1027,13 @@ impl ModelManifest {
         if gnn.outputs.len() != 1 {
             return Err(count_error(&gnn.name, "output", 1, gnn.outputs.len()));
         }
-        check_tensor(&gnn.name, "input", gnn.inputs.first(), "x", &[D, F(t_gnn), F(f)])?;
+        check_tensor(
+            &gnn.name,
+            "input",
+            gnn.inputs.first(),
+            "x",
+            &[D, F(t_gnn), F(f)],
+        )?;
         check_tensor(&gnn.name, "input", gnn.inputs.get(1), "node_score", &[D])?;
         check_tensor(&gnn.name, "input", gnn.inputs.get(2), "adj", &[D, D])?;
         check_tensor(&gnn.name, "output", gnn.outputs.first(), "risk", &[D, F(2)])?;
@@ -1024,9 +1047,27 @@ impl ModelManifest {
         }
         check_tensor(&pol.name, "input", pol.inputs.first(), "x", &[D, F(f)])?;
         check_tensor(&pol.name, "input", pol.inputs.get(1), "risk", &[D, F(2)])?;
-        check_tensor(&pol.name, "input", pol.inputs.get(2), "tunables", &[F(1), F(tunables)])?;
-        check_tensor(&pol.name, "input", pol.inputs.get(3), "weights", &[F(1), F(3)])?;
-        check_tensor(&pol.name, "output", pol.outputs.first(), "q", &[F(1), F(actions), F(3)])?;
+        check_tensor(
+            &pol.name,
+            "input",
+            pol.inputs.get(2),
+            "tunables",
+            &[F(1), F(tunables)],
+        )?;
+        check_tensor(
+            &pol.name,
+            "input",
+            pol.inputs.get(3),
+            "weights",
+            &[F(1), F(3)],
+        )?;
+        check_tensor(
+            &pol.name,
+            "output",
+            pol.outputs.first(),
+            "q",
+            &[F(1), F(actions), F(3)],
+        )?;
         Ok(())
     }
 }

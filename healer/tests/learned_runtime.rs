@@ -108,7 +108,13 @@ fn adaptation_is_deterministic_and_depends_on_the_support_set() {
         / k as f32;
     let shifted: Vec<f32> = support_a.iter().map(|v| v + 3.0).collect();
     let other: f32 = (0..k)
-        .map(|i| policy_score(&mut again, &shifted[i * window_len..(i + 1) * window_len], nodes))
+        .map(|i| {
+            policy_score(
+                &mut again,
+                &shifted[i * window_len..(i + 1) * window_len],
+                nodes,
+            )
+        })
         .sum::<f32>()
         / k as f32;
     assert!(own < other, "support {own} vs shifted {other}");
@@ -274,12 +280,7 @@ fn the_healer_adapts_at_start_on_adapt_now_and_on_a_workload_change() {
             .any(|c| c.starts_with("detector adapted (start) on 3 windows of 11 nodes")),
         "{changes:?}"
     );
-    let head = rig
-        .core
-        .learned()
-        .expect("learned")
-        .detector()
-        .head();
+    let head = rig.core.learned().expect("learned").detector().head();
     assert_eq!(head, HeadState::Adapted);
 
     // adapt_now: K fresh windows, then a new state.
@@ -290,11 +291,15 @@ fn the_healer_adapts_at_start_on_adapt_now_and_on_a_workload_change() {
     assert_eq!(rig.core.handle().stats().adaptations, 2);
     let changes = config_changes(&rig);
     assert!(
-        changes.iter().any(|c| c.contains("adapt_now requested (1x)")
-            && c.contains("gathering 3 normal windows")),
+        changes
+            .iter()
+            .any(|c| c.contains("adapt_now requested (1x)")
+                && c.contains("gathering 3 normal windows")),
         "{changes:?}"
     );
-    assert!(changes.iter().any(|c| c.starts_with("detector adapted (adapt_now)")));
+    assert!(changes
+        .iter()
+        .any(|c| c.starts_with("detector adapted (adapt_now)")));
 
     // Stalled ticks are neither support nor evidence: no change is confirmed during them.
     rig.ticks(30, |e| {

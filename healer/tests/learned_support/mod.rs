@@ -86,5 +86,9 @@ pub fn edit_manifest(dir: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
     let mut manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&path).expect("manifest")).expect("json");
     edit(&mut manifest);
-    std::fs::write(&path, serde_json::to_string_pretty(&manifest).expect("json")).expect("write");
+    std::fs::write(
+        &path,
+        serde_json::to_string_pretty(&manifest).expect("json"),
+    )
+    .expect("write");
 }
