@@ -296,7 +296,7 @@ def main() -> None:
     L += ["## Policy (multi-objective, preference-conditioned)", "",
           f"Offline RL on the logged transitions of the training runs ({p['transitions']} transitions; healer off, rules, rules with "
           f"ε-exploration): preference-conditioned fitted Q iteration with per-objective Q vectors and a CQL penalty (α {pc['cql_alpha']}), "
-          f"γ {pc['gamma']} per 100 ms tick, w ~ Dirichlet(1,1,1) per sample, {pc['steps']} steps. Final TD loss {f(p['train']['td_loss'], 4)}, "
+          f"γ {pc['gamma']} per decision (the healer decides every `decision_interval_ticks` of the traces), w ~ Dirichlet(1,1,1) per sample, {pc['steps']} steps. Final TD loss {f(p['train']['td_loss'], 4)}, "
           f"CQL gap {f(p['train']['cql_gap'], 4)}. Logged actions applied: "
           + ", ".join(f"{k} {v}" for k, v in sorted(p["logged_actions"].items(), key=lambda kv: -kv[1])) + ".", "",
           "Offline description only (what the greedy policy picks on the logged training states; not an evaluation):", "",

@@ -4,8 +4,9 @@ Data: every tick of every recorded run (healer off, rules, rules with exploratio
 transition `(s_t, a_t, r_t, s_{t+1})`: state = features of tick t, the cascade GNN's risks at t
 (the trained GNN run over the trace), the tunable vector in force; action = the catalog
 index the healer *applied* at t (0 = noop when nothing was applied); reward = per-objective
-vector from the next tick's objective (`traces.rewards`: -ln latency ratio, ln throughput
-ratio, -extra resource units).
+vector over the ticks until the next decision (`decision_rewards`, from `traces.rewards`:
+-ln latency ratio, ln throughput ratio, -extra resource units); the next state is the next
+decision tick (the healer decides every `decision_interval_ticks`).
 
 Algorithm: preference-conditioned fitted Q iteration with a conservative (CQL) penalty, in
 the spirit of envelope / conditioned multi-objective Q-learning: Q(s, a, w) is a 3-vector;
@@ -37,7 +38,7 @@ from .traces import Segment, rewards
 class PolicyConfig:
     hidden_node: int = 32
     hidden: int = 96
-    gamma: float = 0.95
+    gamma: float = 0.9  # per decision (the healer decides every decision_interval_ticks)
     cql_alpha: float = 0.3
     steps: int = 4000
     batch: int = 128
@@ -76,34 +77,49 @@ class Transitions:
     mask: np.ndarray  # [M, A]
 
 
+def decision_rewards(seg: Segment, step: int) -> np.ndarray:
+    """`[Tk, 3]`: mean per-objective reward over the `step` ticks after t (the transition from
+    a decision at t to the next decision at t + step); 0 where the run ends first."""
+    r = rewards(seg)  # r[t] = reward of tick t+1
+    c = np.concatenate([np.zeros((1, 3)), np.cumsum(r, axis=0)])
+    t = np.arange(seg.ticks)
+    hi = np.minimum(t + step, seg.ticks - 1)
+    out = (c[hi] - c[t]) / np.maximum(hi - t, 1)[:, None]
+    return out.astype(np.float32)
+
+
 def build_transitions(segs: list[Segment], risks: list[np.ndarray], actions: int) -> dict[int, Transitions]:
+    """Transitions from every tick t to t + D, D = the run's decision interval (the header's
+    `decision_interval_ticks`): the healer decides every D ticks, so an action's consequence is
+    the next D ticks and the next decision state is t + D."""
     groups: dict[int, list] = {}
     for seg, risk in zip(segs, risks):
-        if seg.ticks < 3:
+        step = int(seg.header.get("decision_interval_ticks", 1) or 1)
+        if seg.ticks < step + 2:
             continue
-        r = rewards(seg)
+        r = decision_rewards(seg, step)
         m = seg.mask if seg.mask is not None and seg.mask.shape[1] == actions else np.ones((seg.ticks, actions), bool)
         m = m.copy()
         m[:, 0] = True
         a = np.clip(seg.action, 0, actions - 1)
         m[np.arange(seg.ticks), a] = True  # what was applied was possible
-        groups.setdefault(seg.nodes, []).append((seg, np.nan_to_num(risk, nan=0.0), r, m, a))
+        groups.setdefault(seg.nodes, []).append((seg, np.nan_to_num(risk, nan=0.0), r, m, a, step))
     out = {}
     for n, items in groups.items():
         xs, rs, ts, acts, rews, nxts, masks, mnext = [], [], [], [], [], [], [], []
         offset = 0
-        for seg, risk, r, m, a in items:
+        for seg, risk, r, m, a, step in items:
             k = seg.ticks
             xs.append(seg.feats)
             rs.append(risk)
             ts.append(seg.tunable_vector)
             acts.append(a)
             rews.append(r)
-            nxt = np.arange(1, k + 1) + offset
-            nxt[-1] = -1
+            local = np.arange(k) + step
+            nxt = np.where(local < k, local + offset, -1)
             nxts.append(nxt)
             masks.append(m)
-            mnext.append(np.concatenate([m[1:], m[-1:]]))
+            mnext.append(m[np.minimum(local, k - 1)])
             offset += k
         nxt = np.concatenate(nxts)
         out[n] = Transitions(

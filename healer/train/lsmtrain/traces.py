@@ -65,14 +65,16 @@ class TraceError(Exception):
 
 
 def workload_name(value: object) -> str:
-    """Canonical task name of a header's `workload` field (string, or an object made canonical
-    JSON so that equal parameters give equal names)."""
+    """Canonical task name of a header's `workload` field: a string, an object's `task` (or
+    `name`), else the object as canonical JSON so that equal parameters give equal names."""
     if value is None:
         return "unknown"
     if isinstance(value, str):
         return value
-    if isinstance(value, dict) and isinstance(value.get("name"), str):
-        return value["name"]
+    if isinstance(value, dict):
+        for key in ("task", "name"):
+            if isinstance(value.get(key), str):
+                return value[key]
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
@@ -169,6 +171,13 @@ class _Builder:
             "feats", "raw", "node_state", "fault", "fault_kinds", "phase", "t_s", "objective",
             "tunable_vector", "action", "proposed", "weights", "mask")}
 
+    def fresh(self) -> "_Builder":
+        """An empty builder on the same graph (a new segment)."""
+        b = object.__new__(_Builder)
+        b.path, b.header, b.kinds, b.cfs, b.adj, b.version = self.path, self.header, self.kinds, self.cfs, self.adj, self.version
+        b.rows = {k: [] for k in self.rows}
+        return b
+
     def add(self, tick: dict, line: int) -> None:
         n = len(self.kinds)
         feats = np.asarray(tick.get("features"), dtype=np.float32)
@@ -176,6 +185,8 @@ class _Builder:
             raise TraceError(self.path, line, f"features shape {feats.shape}, graph has {n} nodes")
         raw = tick.get("raw")
         raw = np.zeros((n, VALUE_SLOTS), np.float32) if raw is None else np.asarray(raw, np.float32)
+        if raw.shape == (n, FEATURE_DIM):  # one-hot + raw slot values
+            raw = raw[:, KIND_COUNT:]
         if raw.shape != (n, VALUE_SLOTS):
             raise TraceError(self.path, line, f"raw shape {raw.shape}, expected ({n}, {VALUE_SLOTS})")
         state = tick.get("node_state")
@@ -280,6 +291,12 @@ def read_trace(path: Path | str) -> list[Segment]:
                     if gv is not None and int(gv) != builder.version:
                         raise TraceError(path, number, f"tick graph_version {gv} but the last "
                                          f"graph line is version {builder.version}")
+                    if obj.get("features") is None:
+                        # the healer tick failed: no features; the segment breaks here
+                        if (seg := builder.build()) is not None:
+                            segments.append(seg)
+                        builder = builder.fresh()
+                        continue
                     builder.add(obj, number)
                 elif kind == "end":
                     for phase in obj.get("phases") or []:
@@ -384,8 +401,8 @@ def rewards(seg: Segment, reference_ticks: int = 50) -> np.ndarray:
     from tick t to t+1, scale-free like healer/src/objective.rs:
 
     - latency: `-ln(latency_us[t+1] / ref_latency)`, ref = median over the first
-      `reference_ticks` ticks with operations (clipped to +-3; ticks without operations
-      count as the reference);
+      `reference_ticks` measured (not warm-up) ticks with operations (clipped to +-3; ticks
+      without operations count as the reference);
     - throughput: `ln(throughput[t+1] / ref_throughput)` (clipped to +-3);
     - resources: `-(resource_units[t+1] - 1)`.
 
@@ -397,8 +414,11 @@ def rewards(seg: Segment, reference_ticks: int = 50) -> np.ndarray:
     res = obj[:, 2]
     good_lat = np.isfinite(lat) & (lat > 0)
     good_thr = np.isfinite(thr) & (thr > 0)
-    ref_lat = float(np.median(lat[good_lat][:reference_ticks])) if good_lat.any() else 1.0
-    ref_thr = float(np.median(thr[good_thr][:reference_ticks])) if good_thr.any() else 1.0
+    measured = ~seg.warmup if seg.warmup is not None and (~seg.warmup).any() else np.ones(seg.ticks, bool)
+    ref_l = lat[good_lat & measured][:reference_ticks]
+    ref_t = thr[good_thr & measured][:reference_ticks]
+    ref_lat = float(np.median(ref_l)) if ref_l.size else 1.0
+    ref_thr = float(np.median(ref_t)) if ref_t.size else 1.0
     r = np.zeros((seg.ticks, 3), dtype=np.float32)
     with np.errstate(divide="ignore", invalid="ignore"):
         rl = -np.log(np.where(good_lat, lat, ref_lat) / ref_lat)
