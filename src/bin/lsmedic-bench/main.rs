@@ -170,6 +170,18 @@ struct RecordArgs {
     /// Directory under which fresh databases are created.
     #[arg(long)]
     db_dir: Option<PathBuf>,
+    /// With `--healer rules`: probability of an exploratory catalog action per decision tick.
+    #[arg(long, default_value_t = 0.0)]
+    explore: f64,
+    /// Objective weights `LATENCY,THROUGHPUT,RESOURCES` (normalised; default equal).
+    #[arg(long, value_delimiter = ',', num_args = 3)]
+    weights: Option<Vec<f64>>,
+    /// Workload task id written into the trace header (default: the scenario name).
+    #[arg(long)]
+    task: Option<String>,
+    /// Skip the final verification pass.
+    #[arg(long)]
+    no_verify: bool,
 }
 
 /// Resolves a scenario argument: a path, or a name under `scenarios/` (here or in the
@@ -303,6 +315,7 @@ fn options(common: &Common, healer: HealerMode, keep_ticks: bool) -> RunOptions 
         progress: !common.quiet,
         keep_ticks,
         verify: !common.no_verify,
+        drive: None,
     }
 }
 
@@ -414,6 +427,16 @@ fn record_cmd(args: RecordArgs) -> Result<(), String> {
     for mode in &args.healer {
         mode.availability()?;
     }
+    if !(0.0..=1.0).contains(&args.explore) {
+        return Err(format!("--explore must be in [0, 1], got {}", args.explore));
+    }
+    if args.explore > 0.0 && args.healer.iter().any(|m| *m != HealerMode::Rules) {
+        return Err("--explore needs --healer rules (and only rules)".to_owned());
+    }
+    let weights = match &args.weights {
+        Some(w) => lsmedic::healer::Weights::new(w[0], w[1], w[2]).map_err(|e| e.to_string())?,
+        None => lsmedic::healer::Weights::default(),
+    };
     for scenario in &scenarios {
         for &mode in &args.healer {
             let opts = RunOptions {
@@ -423,11 +446,17 @@ fn record_cmd(args: RecordArgs) -> Result<(), String> {
                 db_parent: args.db_dir.clone(),
                 progress: true,
                 keep_ticks: true,
-                verify: true,
+                verify: !args.no_verify,
+                drive: Some(subject::Drive {
+                    explore: args.explore,
+                    weights,
+                    seed: args.seed.unwrap_or(scenario.seed),
+                }),
             };
             let out = runner::run(scenario, &opts)?;
             let run = report::run_report(&out, args.time_scale);
-            let path = record::write_trace(&args.out, scenario, &opts, &out, &run)?;
+            let path =
+                record::write_trace(&args.out, scenario, &opts, &out, &run, args.task.as_deref())?;
             let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
             println!(
                 "{}: {} ticks, {} faults, {} KiB",

@@ -24,9 +24,10 @@ use serde::Serialize;
 use crate::faults;
 use crate::keygen::{encode_key, mix64, value_for, InsertCursor, KeyChooser, Rng, ValueSize};
 use crate::measure::{Class, Pacer, Recorder};
+use crate::record::{HealerTick, TraceRecorder};
 use crate::scenario::{Fault, Scenario, Workload};
 use crate::store::{Store, StoreError};
-use crate::subject::{HealerEntry, HealerMode, Subject};
+use crate::subject::{Drive, DrivenCore, HealerEntry, HealerMode, Subject, Tapped};
 use crate::workload::{MixChooser, OpType, WorkloadKind};
 
 /// Monitor tick (sampler, rings, trace records).
@@ -50,6 +51,8 @@ pub struct RunOptions {
     pub keep_ticks: bool,
     /// Re-read every written key at the end.
     pub verify: bool,
+    /// `record`: the monitor drives the healer tick by tick and keeps what it saw and did.
+    pub drive: Option<Drive>,
 }
 
 // ----- verification state ------------------------------------------------------------------
@@ -323,6 +326,8 @@ pub struct Shared {
     pub store: Arc<dyn Store>,
     /// The engine (control surface).
     pub engine: Arc<Engine>,
+    /// The engine as the monitor reads it (sees what the healer drains too).
+    pub tapped: Arc<Tapped>,
     /// Run start.
     pub t0: Instant,
     /// Per column family, in `cf_names` order.
@@ -652,6 +657,9 @@ pub struct TickRecord {
     pub events: Vec<EventRecord>,
     /// Op and event records dropped so far because a ring was full.
     pub dropped: (u64, u64),
+    /// What the driven healer saw and did this tick (`record` only).
+    #[serde(flatten)]
+    pub healer: Option<HealerTick>,
 }
 
 /// The compact per-tick view every run keeps.
@@ -676,6 +684,8 @@ pub struct MonitorOutput {
     pub records: Vec<TickRecord>,
     /// Every listener event.
     pub events: Vec<EventRecord>,
+    /// The driven healer's component graphs (`record` only).
+    pub trace: Option<TraceRecorder>,
 }
 
 /// Labels the monitor stamps on ticks: current phase and active faults.
@@ -687,45 +697,68 @@ pub struct Labels {
     pub faults: Vec<&'static str>,
 }
 
+/// How often a driven healer drains the rings between ticks (as the healer thread does).
+const DRIVEN_DRAIN: Duration = Duration::from_millis(20);
+
 fn run_monitor(
     shared: Arc<Shared>,
     stop: Arc<AtomicBool>,
     labels: Arc<Mutex<Labels>>,
     keep_ticks: bool,
     t0_engine_ns: u64,
+    mut core: Option<DrivenCore>,
 ) -> MonitorOutput {
     let engine = Arc::clone(&shared.engine);
+    let tapped = Arc::clone(&shared.tapped);
     let mut out = MonitorOutput::default();
-    let mut window = Window::new(engine.telemetry().clock().now_ns()).expect("window");
+    let mut trace = core.as_ref().map(|_| TraceRecorder::default());
     let mut background_errors = 0u64;
     let mut next = shared.t0 + TICK;
     let mut tick = 0u64;
     loop {
-        let now = Instant::now();
-        if next > now {
-            std::thread::sleep(next - now);
+        // Between ticks a driven healer drains every 20 ms, like the healer thread.
+        loop {
+            let now = Instant::now();
+            if next <= now {
+                break;
+            }
+            let pause = (next - now).min(if core.is_some() { DRIVEN_DRAIN } else { TICK });
+            std::thread::sleep(pause);
+            if let Some(core) = core.as_mut() {
+                if Instant::now() < next {
+                    core.guarded_drain();
+                }
+            }
         }
         next += TICK;
         let stopping = stop.load(Ordering::Acquire);
+        let healer_tick = match (core.as_mut(), trace.as_mut()) {
+            (Some(core), Some(trace)) => trace.tick(core),
+            _ => None,
+        };
         let now_ns = engine.telemetry().clock().now_ns();
-        engine.telemetry().drain_ops(|op| window.record_op(&op));
+        tapped.drain();
         let mut events = Vec::new();
         // Stall-condition callbacks of different RocksDB threads may arrive out of order,
         // so the condition is not tracked across ticks: a tick is stalled when the sampler
         // says so, the stall ticker moved, or a non-normal condition was reported in it.
         let mut stall_reported = false;
-        engine.telemetry().drain_events(|event| {
-            window.record_event(&event);
-            match event.kind {
-                EngineEventKind::StallConditionChanged { cur, .. } => {
-                    stall_reported |= cur != StallCondition::Normal;
+        let window = tapped.with_tap(|tap| {
+            for event in tap.events.drain(..) {
+                match event.kind {
+                    EngineEventKind::StallConditionChanged { cur, .. } => {
+                        stall_reported |= cur != StallCondition::Normal;
+                    }
+                    EngineEventKind::BackgroundError { .. } => background_errors += 1,
+                    _ => {}
                 }
-                EngineEventKind::BackgroundError { .. } => background_errors += 1,
-                _ => {}
+                events.push(event_record(&event, t0_engine_ns));
             }
-            events.push(event_record(&event, t0_engine_ns));
+            tap.window.close(now_ns);
+            let summary = keep_ticks.then(|| summarise(&tap.window));
+            tap.window.reset(now_ns);
+            summary
         });
-        window.close(now_ns);
         let sample = engine.sample();
         let stall_micros = sample.statistics.as_ref().map_or(0, |s| s.stall_micros);
         let previous = out.ticks.last().map_or(stall_micros, |t| t.stall_micros);
@@ -745,18 +778,22 @@ fn run_monitor(
                 phase: labels.phase.clone(),
                 faults: labels.faults.clone(),
                 sample,
-                window: summarise(&window),
+                window: window.expect("summarised when keeping ticks"),
                 events: events.clone(),
                 dropped: (
                     engine.telemetry().dropped_ops(),
                     engine.telemetry().dropped_events(),
                 ),
+                healer: healer_tick,
             });
         }
         out.events.extend(events);
-        window.reset(now_ns);
         tick += 1;
         if stopping {
+            if let Some(core) = core.as_mut() {
+                core.shutdown();
+            }
+            out.trace = trace;
             return out;
         }
     }
@@ -861,7 +898,13 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutput, Strin
                 parent.display()
             )
         })?;
-    let subject = Subject::open(options.healer, dir.path(), scenario.engine.clone())?;
+    let mut subject = Subject::open(
+        options.healer,
+        dir.path(),
+        scenario.engine.clone(),
+        options.drive.as_ref(),
+    )?;
+    let core = subject.take_core();
     let engine = Arc::clone(subject.engine());
     let start_tunables = engine.tunables().map_err(|e| e.to_string())?;
 
@@ -899,6 +942,7 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutput, Strin
     let shared = Arc::new(Shared {
         store: Arc::clone(&engine) as Arc<dyn Store>,
         engine: Arc::clone(&engine),
+        tapped: Arc::clone(subject.tapped()),
         t0,
         trackers,
         controls: cf_names.iter().map(|_| CfControl::new()).collect(),
@@ -917,7 +961,7 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutput, Strin
         let keep = options.keep_ticks;
         std::thread::Builder::new()
             .name("bench-monitor".into())
-            .spawn(move || run_monitor(shared, stop, labels, keep, t0_engine_ns))
+            .spawn(move || run_monitor(shared, stop, labels, keep, t0_engine_ns, core))
             .map_err(|e| e.to_string())?
     };
 

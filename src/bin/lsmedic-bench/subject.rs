@@ -6,14 +6,158 @@
 //! rule policy and destructive actions allowed (so a corrupted column family is rebuilt).
 //! `learned` fails with a clear message until the models exist, and `compare` skips it
 //! saying why.
+//!
+//! The healer and the runner's monitor both read the engine's telemetry rings, and a ring
+//! record goes to whoever drains it first. Both therefore read the engine through
+//! [`Tapped`], which hands every record drained by either side to the monitor as well.
+//!
+//! `record` does not start the healer thread: it builds the same [`HealerCore`] (same
+//! configuration, same tick and drain intervals) and hands it to the monitor, which drives
+//! it tick by tick so that each trace tick holds exactly what the healer saw and did in
+//! that tick ([`Drive`]). With `--healer off` that core runs in advisory mode (it observes
+//! and builds features, and never acts).
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use lsmedic::engine::{Engine, EngineConfig};
 use lsmedic::healer::audit::AuditRecord;
-use lsmedic::healer::{Healer, HealerConfig, Mode, Verdict};
+use lsmedic::healer::{
+    ExplorePolicy, Healer, HealerConfig, HealerCore, HealerHandle, Mode, RulePolicy, Verdict,
+    Weights,
+};
+use lsmedic::telemetry::{
+    Control, ControlError, EngineEvent, Observe, RebuildReport, Sample, ThrottleScope, Tunable,
+    Tunables, Window,
+};
+use parking_lot::Mutex;
 use serde::Serialize;
+
+/// The engine as the healer and the monitor read it: every op and listener event drained by
+/// either (through [`Observe`]) is also recorded into the monitor's window and event list.
+pub struct Tapped {
+    engine: Arc<Engine>,
+    tap: Mutex<Tap>,
+}
+
+/// What the monitor gets from the rings between two of its ticks.
+pub struct Tap {
+    /// Ops and events of the current monitor tick.
+    pub window: Window,
+    /// Listener events of the current monitor tick.
+    pub events: Vec<EngineEvent>,
+}
+
+impl Tapped {
+    /// Wraps `engine`; the tap's window starts now.
+    pub fn new(engine: Arc<Engine>) -> Result<Tapped, String> {
+        let window = Window::new(engine.telemetry().clock().now_ns())
+            .map_err(|e| format!("cannot create the monitor window: {e}"))?;
+        Ok(Tapped {
+            engine,
+            tap: Mutex::new(Tap {
+                window,
+                events: Vec::new(),
+            }),
+        })
+    }
+
+    /// Drains the rings into the tap only (the monitor's own drain).
+    pub fn drain(&self) {
+        self.drain_ops(&mut |_| {});
+        self.drain_events(&mut |_| {});
+    }
+
+    /// Gives the tap to `f` (the monitor closes, reads and resets the window in there).
+    pub fn with_tap<R>(&self, f: impl FnOnce(&mut Tap) -> R) -> R {
+        f(&mut self.tap.lock())
+    }
+}
+
+impl Control for Tapped {
+    fn column_families(&self) -> Vec<String> {
+        Control::column_families(&*self.engine)
+    }
+    fn tunables(&self) -> Result<Tunables, ControlError> {
+        Control::tunables(&*self.engine)
+    }
+    fn set_global(&self, changes: &[(Tunable, u64)]) -> Result<(), ControlError> {
+        Control::set_global(&*self.engine, changes)
+    }
+    fn set_cf(&self, cf: &str, changes: &[(Tunable, u64)]) -> Result<(), ControlError> {
+        Control::set_cf(&*self.engine, cf, changes)
+    }
+    fn set_write_rate_limit(
+        &self,
+        scope: &ThrottleScope,
+        rate_bytes_per_sec: Option<u64>,
+    ) -> Result<(), ControlError> {
+        Control::set_write_rate_limit(&*self.engine, scope, rate_bytes_per_sec)
+    }
+    fn restore(&self, snapshot: &Tunables) -> Result<(), ControlError> {
+        Control::restore(&*self.engine, snapshot)
+    }
+    fn flush(&self, cf: &str) -> Result<(), ControlError> {
+        Control::flush(&*self.engine, cf)
+    }
+    fn compact_range(&self, cf: &str, range: Option<(&[u8], &[u8])>) -> Result<(), ControlError> {
+        Control::compact_range(&*self.engine, cf, range)
+    }
+    fn wait_for_compactions(&self, timeout: Duration) -> Result<bool, ControlError> {
+        Control::wait_for_compactions(&*self.engine, timeout)
+    }
+    fn rebuild_cf(&self, cf: &str) -> Result<RebuildReport, ControlError> {
+        Control::rebuild_cf(&*self.engine, cf)
+    }
+}
+
+impl Observe for Tapped {
+    fn drain_ops(&self, f: &mut dyn FnMut(lsmedic::telemetry::OpEvent)) -> usize {
+        let mut tap = self.tap.lock();
+        Observe::drain_ops(&*self.engine, &mut |op| {
+            tap.window.record_op(&op);
+            f(op);
+        })
+    }
+    fn drain_events(&self, f: &mut dyn FnMut(EngineEvent)) -> usize {
+        let mut tap = self.tap.lock();
+        Observe::drain_events(&*self.engine, &mut |event| {
+            tap.window.record_event(&event);
+            tap.events.push(event);
+            f(event);
+        })
+    }
+    fn sample(&self) -> Sample {
+        Observe::sample(&*self.engine)
+    }
+    fn now_ns(&self) -> u64 {
+        Observe::now_ns(&*self.engine)
+    }
+    fn cf_name_of(&self, id: lsmedic::telemetry::CfId) -> Option<String> {
+        Observe::cf_name_of(&*self.engine, id)
+    }
+    fn logical_cf_of(&self, physical: &str) -> Option<String> {
+        Observe::logical_cf_of(&*self.engine, physical)
+    }
+    fn dropped(&self) -> (u64, u64) {
+        Observe::dropped(&*self.engine)
+    }
+}
+
+/// How `record` drives the healer (see the module docs).
+#[derive(Clone, Debug)]
+pub struct Drive {
+    /// Probability of an exploratory catalog action per decision tick (`rules` only).
+    pub explore: f64,
+    /// Objective weights.
+    pub weights: Weights,
+    /// Seed of the exploration.
+    pub seed: u64,
+}
+
+/// A healer core the monitor drives.
+pub type DrivenCore = HealerCore<Tapped>;
 
 /// Which healer runs beside the engine.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
@@ -69,33 +213,70 @@ pub struct Subject {
     mode: HealerMode,
     // Drop order: the healer (which holds the engine) stops first.
     healer: Option<Healer>,
+    /// The core `record` drives, until the runner takes it.
+    core: Option<DrivenCore>,
+    /// Handle of the healer (thread or driven core) whose actions are reported.
+    handle: Option<HealerHandle>,
+    tapped: Arc<Tapped>,
     engine: Arc<Engine>,
 }
 
 impl Subject {
-    /// Opens a fresh database at `path` with `config`, with the healer of `mode`.
-    pub fn open(mode: HealerMode, path: &Path, config: EngineConfig) -> Result<Subject, String> {
+    /// Opens a fresh database at `path` with `config`, with the healer of `mode`: on its own
+    /// thread, or, with `drive` (`record`), as a core for the monitor to drive.
+    pub fn open(
+        mode: HealerMode,
+        path: &Path,
+        config: EngineConfig,
+        drive: Option<&Drive>,
+    ) -> Result<Subject, String> {
         mode.availability()?;
         let engine = Arc::new(
             Engine::open(path, config).map_err(|e| format!("cannot open the engine: {e}"))?,
         );
-        let healer = match mode {
-            HealerMode::Off => None,
-            HealerMode::Rules | HealerMode::Learned => {
-                let config = HealerConfig {
-                    mode: Mode::Active,
-                    allow_destructive: true,
-                    ..HealerConfig::default()
-                };
-                Some(
-                    Healer::start(Arc::clone(&engine), config)
-                        .map_err(|e| format!("cannot start the healer: {e}"))?,
-                )
+        let tapped = Arc::new(Tapped::new(Arc::clone(&engine))?);
+        let healer_config = |mode: Mode| HealerConfig {
+            mode,
+            allow_destructive: true,
+            weights: drive.map_or_else(Weights::default, |d| d.weights),
+            ..HealerConfig::default()
+        };
+        let (healer, core, handle) = match (mode, drive) {
+            (HealerMode::Off, None) => (None, None, None),
+            (HealerMode::Rules | HealerMode::Learned, None) => {
+                let healer = Healer::start(Arc::clone(&tapped), healer_config(Mode::Active))
+                    .map_err(|e| format!("cannot start the healer: {e}"))?;
+                let handle = healer.handle();
+                (Some(healer), None, Some(handle))
+            }
+            (mode, Some(drive)) => {
+                let active = mode != HealerMode::Off;
+                let config = healer_config(if active { Mode::Active } else { Mode::Advisory });
+                let rules = config.rules.clone();
+                let mut core = HealerCore::new(Arc::clone(&tapped), config)
+                    .map_err(|e| format!("cannot start the healer: {e}"))?;
+                if drive.explore > 0.0 {
+                    if mode != HealerMode::Rules {
+                        return Err("--explore needs --healer rules".to_owned());
+                    }
+                    let policy = ExplorePolicy::new(
+                        Box::new(RulePolicy::new(rules)),
+                        drive.explore,
+                        drive.seed,
+                    )
+                    .map_err(|e| e.to_string())?;
+                    core.set_policy(Box::new(policy));
+                }
+                let handle = active.then(|| core.handle());
+                (None, Some(core), handle)
             }
         };
         Ok(Subject {
             mode,
             healer,
+            core,
+            handle,
+            tapped,
             engine,
         })
     }
@@ -105,10 +286,20 @@ impl Subject {
         &self.engine
     }
 
+    /// The engine as the monitor reads it.
+    pub fn tapped(&self) -> &Arc<Tapped> {
+        &self.tapped
+    }
+
+    /// The healer core for the monitor to drive (`record` only; once).
+    pub fn take_core(&mut self) -> Option<DrivenCore> {
+        self.core.take()
+    }
+
     /// The healer's detections and actions since the run started (`None` with no healer),
     /// times relative to `t0_engine_ns` on the engine's telemetry clock.
     pub fn healer_log(&self, t0_engine_ns: u64) -> Option<Vec<HealerEntry>> {
-        let healer = self.healer.as_ref()?;
+        let healer = self.handle.as_ref()?;
         debug_assert_ne!(self.mode, HealerMode::Off);
         let mut log = Vec::new();
         for entry in healer.audit_entries(usize::MAX) {
@@ -139,6 +330,10 @@ impl Subject {
                 .stop()
                 .map_err(|e| format!("cannot stop the healer: {e}"))?;
         }
+        if let Some(mut core) = self.core.take() {
+            core.shutdown();
+        }
+        drop(self.tapped);
         match Arc::try_unwrap(self.engine) {
             Ok(engine) => engine.close().map_err(|e| e.to_string()),
             Err(_) => Ok(()), // still shared by a stuck thread: dropped when it lets go
