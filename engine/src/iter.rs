@@ -157,6 +157,12 @@ impl EngineIter<'_> {
             .delta_ns(start, self.telemetry.clock().raw());
         self.state = IterState::AtCurrent;
     }
+
+    /// Repositions at the first key (the last for a reverse iterator) within the bounds; the
+    /// next call to `next` returns that entry. Reads the same snapshot as before.
+    pub fn seek_to_first(&mut self) {
+        self.state = IterState::Unpositioned;
+    }
 }
 
 impl Iterator for EngineIter<'_> {

@@ -57,13 +57,29 @@ struct Steering {
     running: bool,
 }
 
+/// A function told of every audit entry as it is appended (see
+/// [`HealerHandle::set_audit_observer`]).
+pub type AuditObserver = Arc<dyn Fn(&AuditEntry) + Send + Sync>;
+
 /// State shared by the thread and its handles.
-#[derive(Debug)]
 struct Shared {
     steering: Mutex<Steering>,
     wake: Condvar,
     stats: Mutex<StatsCell>,
     audit: Mutex<AuditLog>,
+    /// Held while the observer runs, so that replacing it waits for a call in progress.
+    observer: Mutex<Option<AuditObserver>>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("steering", &self.steering)
+            .field("stats", &self.stats)
+            .field("audit", &self.audit)
+            .field("observer", &self.observer.lock().is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// A cheap, cloneable handle to a running healer: steer it and read what it did.
@@ -137,6 +153,16 @@ impl HealerHandle {
     /// Whether the healer thread is running.
     pub fn is_running(&self) -> bool {
         self.shared.steering.lock().running
+    }
+
+    /// Calls `observer` with every audit entry appended from now on (decisions, outcomes,
+    /// errors, configuration changes), on the thread that appends it: the `lsmedic-healer`
+    /// thread. `None` removes it. A call in progress finishes before this returns, so once
+    /// it returns the previous observer is never called again. The observer runs inside the
+    /// tick (keep it short) and must not call `set_audit_observer` itself (it would wait for
+    /// itself); a panic in it is caught and ignored.
+    pub fn set_audit_observer(&self, observer: Option<AuditObserver>) {
+        *self.shared.observer.lock() = observer;
     }
 }
 
@@ -266,6 +292,7 @@ impl<E: Control + Observe + 'static> HealerCore<E> {
             wake: Condvar::new(),
             stats: Mutex::new(stats),
             audit: Mutex::new(audit),
+            observer: Mutex::new(None),
         });
         Ok(HealerCore {
             collector: Collector::new(now_ns)?,
@@ -385,6 +412,9 @@ impl<E: Control + Observe + 'static> HealerCore<E> {
     }
 
     fn audit(&self, entry: AuditEntry) -> u64 {
+        // Taken first and held across the call, so that `set_audit_observer` waits for it.
+        let observer = self.shared.observer.lock();
+        let mut copy = observer.is_some().then(|| entry.clone());
         let mut audit = self.shared.audit.lock();
         let seq = audit.append(entry);
         let (errors, _) = audit.write_errors();
@@ -393,6 +423,12 @@ impl<E: Control + Observe + 'static> HealerCore<E> {
         let mut stats = self.shared.stats.lock();
         stats.stats.audit_write_errors = errors;
         stats.stats.audit_entries = written;
+        drop(stats);
+        if let (Some(observer), Some(copy)) = (observer.as_ref(), copy.as_mut()) {
+            copy.seq = seq;
+            // The observer is the embedder's code: it must not take the healer down.
+            let _ = catch_unwind(AssertUnwindSafe(|| observer(copy)));
+        }
         seq
     }
 

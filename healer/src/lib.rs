@@ -74,7 +74,7 @@ pub use features::{
 };
 pub use graph::{ComponentGraph, NodeKind};
 pub use guard::{OutcomeVerdict, Verdict};
-pub use healer::{Healer, HealerCore, HealerHandle, TickReport};
+pub use healer::{AuditObserver, Healer, HealerCore, HealerHandle, TickReport};
 pub use labels::{LabelConfig, Labeller};
 pub use model::{ModelError, ModelStatus};
 pub use observation::Observation;

@@ -198,3 +198,39 @@ fn a_panicking_engine_never_takes_the_host_down() {
     assert_eq!(handle.stats().errors, errors);
     healer.stop().expect("stop");
 }
+
+#[test]
+fn audit_observer_runs_on_the_healer_thread_and_stops_when_removed() {
+    use std::sync::Mutex;
+    let engine = Arc::new(StubEngine::new(&["default"]));
+    let mut healer = Healer::start(engine, fast()).expect("start");
+    let handle = healer.handle();
+    // (seq, name of the calling thread) of every observed entry.
+    type Seen = Arc<Mutex<Vec<(u64, Option<String>)>>>;
+    let seen: Seen = Arc::default();
+    let sink = Arc::clone(&seen);
+    handle.set_audit_observer(Some(Arc::new(move |entry| {
+        let thread = std::thread::current().name().map(str::to_owned);
+        sink.lock().expect("sink").push((entry.seq, thread));
+    })));
+    handle.set_mode(Mode::Advisory);
+    wait_for("the mode change observed", Duration::from_secs(10), || {
+        !seen.lock().expect("seen").is_empty()
+    });
+    handle.set_audit_observer(None);
+    let observed = seen.lock().expect("seen").clone();
+    // Sequence numbers are the log's own; every call came from the healer thread.
+    let audited = handle.audit_entries(100);
+    for (seq, thread) in &observed {
+        assert_eq!(thread.as_deref(), Some("lsmedic-healer"));
+        assert!(
+            audited.iter().any(|e| e.seq == *seq),
+            "seq {seq} not in the log"
+        );
+    }
+    // Removed: later entries (the mode change back, "healer stopped") are not delivered.
+    handle.set_mode(Mode::Active);
+    healer.stop().expect("stop");
+    assert_eq!(seen.lock().expect("seen").len(), observed.len());
+    assert!(handle.audit_entries(100).len() > observed.len());
+}
