@@ -4,8 +4,12 @@
 //! `off` opens a bare [`Engine`]. `rules` starts the healer thread beside it exactly as
 //! `lsmedic::Db` does (the runner shares the engine as an `Arc`), in active mode with the
 //! rule policy and destructive actions allowed (so a corrupted column family is rebuilt).
-//! `learned` fails with a clear message until the models exist, and `compare` skips it
-//! saying why.
+//! `learned` runs the same healer with the learned models (detector, cascade GNN, policy):
+//! the set embedded in the build (`healer/models/`), or the one in the directory named by
+//! the `LSMEDIC_MODELS_DIR` environment variable. When they cannot be loaded (no ONNX
+//! Runtime — see `ORT_DYLIB_PATH` —, no trained set, a schema or catalog mismatch, golden
+//! vectors not reproduced) the mode is unavailable with the reason: `run` fails with it and
+//! `compare` skips the mode saying why, instead of silently measuring the rule fallback.
 //!
 //! The healer and the runner's monitor both read the engine's telemetry rings, and a ring
 //! record goes to whoever drains it first. Both therefore read the engine through
@@ -17,15 +21,17 @@
 //! that tick ([`Drive`]). With `--healer off` that core runs in advisory mode (it observes
 //! and builds features, and never acts).
 
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use lsmedic::engine::{Engine, EngineConfig};
 use lsmedic::healer::audit::AuditRecord;
+use lsmedic::healer::config::ModelConfig;
+use lsmedic::healer::policy::learned::{LearnedPolicy, LEARNED_POLICY};
 use lsmedic::healer::{
-    ExplorePolicy, Healer, HealerConfig, HealerCore, HealerHandle, Mode, RulePolicy, Verdict,
-    Weights,
+    ExplorePolicy, GuardConfig, Healer, HealerConfig, HealerCore, HealerHandle, LearnedConfig,
+    Mode, RulePolicy, Verdict, Weights,
 };
 use lsmedic::telemetry::{
     Control, ControlError, EngineEvent, Observe, RebuildReport, Sample, ThrottleScope, Tunable,
@@ -188,13 +194,72 @@ impl HealerMode {
     pub fn availability(self) -> Result<(), String> {
         match self {
             HealerMode::Off | HealerMode::Rules => Ok(()),
-            HealerMode::Learned => Err(format!(
-                "healer mode {} is not available yet (the learned models are not trained; \
-                 use --healer off or rules)",
-                self.name()
-            )),
+            HealerMode::Learned => learned_availability(),
         }
     }
+
+    /// The healer's model configuration for this mode.
+    fn models(self) -> ModelConfig {
+        match self {
+            HealerMode::Off | HealerMode::Rules => ModelConfig::default(),
+            HealerMode::Learned => ModelConfig {
+                enabled: true,
+                onnxruntime_path: None,
+                dir: models_dir(),
+            },
+        }
+    }
+}
+
+/// Environment variable naming a model directory for `--healer learned` (default: the
+/// models embedded in the build).
+pub const MODELS_DIR_ENV: &str = "LSMEDIC_MODELS_DIR";
+
+fn models_dir() -> Option<PathBuf> {
+    std::env::var_os(MODELS_DIR_ENV)
+        .filter(|dir| !dir.is_empty())
+        .map(PathBuf::from)
+}
+
+/// Loads the learned set once (ONNX Runtime, manifest, golden vectors, catalog) and says
+/// why `learned` cannot run, if it cannot.
+fn learned_availability() -> Result<(), String> {
+    static AVAILABLE: OnceLock<Result<(), String>> = OnceLock::new();
+    AVAILABLE
+        .get_or_init(|| {
+            let unavailable = |why: String| format!("healer mode learned is not available: {why}");
+            let dir = models_dir();
+            let mut loaded = lsmedic::healer::model::load_models(None, dir.as_deref())
+                .map_err(|e| unavailable(e.to_string()))?;
+            if !loaded.has_learned_set() {
+                return Err(unavailable(format!(
+                    "the models in {} ({:?}) are not the learned set (detector_adapt, detector, \
+                     cascade_gnn, policy); build it with `make models` or set {MODELS_DIR_ENV}",
+                    loaded.source,
+                    loaded.names()
+                )));
+            }
+            LearnedPolicy::from_models(
+                &mut loaded,
+                &LearnedConfig::default(),
+                &GuardConfig::default(),
+            )
+            .map(|_| ())
+            .map_err(|e| unavailable(e.to_string()))
+        })
+        .clone()
+}
+
+/// Fails unless the learned policy decides (a healer that fell back to the rules would make
+/// a `learned` run measure the rule policy).
+fn check_learned(mode: HealerMode, policy: &str, handle: &HealerHandle) -> Result<(), String> {
+    if mode != HealerMode::Learned || policy == LEARNED_POLICY {
+        return Ok(());
+    }
+    Err(format!(
+        "healer mode learned: the healer runs the {policy} policy instead: {:?}",
+        handle.stats().model
+    ))
 }
 
 /// Something the healer did or concluded, for reports.
@@ -235,10 +300,11 @@ impl Subject {
             Engine::open(path, config).map_err(|e| format!("cannot open the engine: {e}"))?,
         );
         let tapped = Arc::new(Tapped::new(Arc::clone(&engine))?);
-        let healer_config = |mode: Mode| HealerConfig {
-            mode,
+        let healer_config = |healer_mode: Mode| HealerConfig {
+            mode: healer_mode,
             allow_destructive: true,
             weights: drive.map_or_else(Weights::default, |d| d.weights),
+            models: mode.models(),
             ..HealerConfig::default()
         };
         let (healer, core, handle) = match (mode, drive) {
@@ -247,6 +313,7 @@ impl Subject {
                 let healer = Healer::start(Arc::clone(&tapped), healer_config(Mode::Active))
                     .map_err(|e| format!("cannot start the healer: {e}"))?;
                 let handle = healer.handle();
+                check_learned(mode, &handle.stats().policy, &handle)?;
                 (Some(healer), None, Some(handle))
             }
             (mode, Some(drive)) => {
@@ -255,6 +322,7 @@ impl Subject {
                 let rules = config.rules.clone();
                 let mut core = HealerCore::new(Arc::clone(&tapped), config)
                     .map_err(|e| format!("cannot start the healer: {e}"))?;
+                check_learned(mode, &core.handle().stats().policy, &core.handle())?;
                 if drive.explore > 0.0 {
                     if mode != HealerMode::Rules {
                         return Err("--explore needs --healer rules".to_owned());
@@ -307,6 +375,29 @@ impl Subject {
             let AuditRecord::Decision(decision) = entry.record else {
                 continue;
             };
+            if let (true, Some(learned)) = (decision.candidates.is_empty(), &decision.learned) {
+                // The learned detector's verdict changed (no action proposed).
+                let detector = &learned.detector;
+                let top = learned
+                    .top_risks
+                    .first()
+                    .map(|r| format!(", top risk {} {:.2} within 5 s", r.node, r.within_5s))
+                    .unwrap_or_default();
+                log.push(HealerEntry {
+                    at_s,
+                    what: "detect",
+                    detail: format!(
+                        "learned detector: {} (score {:.2}, threshold {:.2}){top}",
+                        if detector.anomalous {
+                            "anomaly"
+                        } else {
+                            "back to normal"
+                        },
+                        detector.score.unwrap_or(f32::NAN),
+                        detector.threshold
+                    ),
+                });
+            }
             for candidate in decision.candidates {
                 let what = match candidate.verdict {
                     Verdict::Applied => "act",
