@@ -41,7 +41,7 @@ from .traces import Segment, normal_looking, support_ends, windows
 class DetectorConfig:
     window: int = 10
     support_k: int = 10
-    support_stride: int = 5
+    support_stride: int = 3
     hidden1: int = 64
     hidden: int = 32
     inner_steps: int = 5
@@ -60,11 +60,11 @@ class RunData:
     """One segment prepared for the detector."""
 
     seg: Segment
-    ok: np.ndarray  # normal-looking and not warm-up
+    ok: np.ndarray  # normal-looking (the runtime's support rule)
     measured: np.ndarray  # not warm-up
     normal_ends: np.ndarray
     fault_ends: np.ndarray
-    first_measured: int
+    first_measured: int  # where the runtime starts gathering support (`adapt_start`)
 
 
 @dataclass
@@ -80,15 +80,38 @@ def prepare(segs: list[Segment], window: int) -> list[Task]:
             continue
         warm = seg.warmup if seg.warmup is not None else np.zeros(seg.ticks, bool)
         measured = ~warm
-        ok = normal_looking(seg) & measured
+        ok = normal_looking(seg)
         t = np.arange(seg.ticks)
         valid = (t >= window - 1) & measured
         normal_ends = t[valid & ~seg.fault]
         fault_ends = t[valid & seg.fault]
-        first = int(np.argmax(measured)) if measured.any() else seg.ticks
-        rd = RunData(seg, ok, measured, normal_ends, fault_ends, first)
+        rd = RunData(seg, ok, measured, normal_ends, fault_ends, adapt_start(seg))
         tasks.setdefault(seg.workload, Task(seg.workload)).runs.append(rd)
     return [tasks[k] for k in sorted(tasks)]
+
+
+WORKLOAD_CHANGE_TICKS = 30
+
+
+def adapt_start(seg: Segment) -> int:
+    """Tick from which the runtime gathers the support windows for the run's workload.
+
+    The runtime adapts at start and again after a confirmed workload change
+    (healer/src/detect.rs: 30 consecutive ticks with a different op mix or rate). In a bench
+    run the first phase is the warm-up load (fillseq) and the next one runs the scenario's
+    workload, so the adaptation that matters starts 30 ticks into the second phase; a run
+    with one phase adapts from its first tick."""
+    phases: list[str] = []
+    firsts: list[int] = []
+    for t, name in enumerate(seg.phase):
+        if not phases or phases[-1] != name:
+            phases.append(name)
+            firsts.append(t)
+    warm = seg.warmup if seg.warmup is not None else np.zeros(seg.ticks, bool)
+    if len(phases) >= 2 and warm[0]:
+        start = firsts[1] + WORKLOAD_CHANGE_TICKS
+        return start if start < seg.ticks else firsts[1]
+    return 0
 
 
 def _support(rd: RunData, cfg: DetectorConfig, start: int) -> list[int]:
@@ -96,7 +119,7 @@ def _support(rd: RunData, cfg: DetectorConfig, start: int) -> list[int]:
 
 
 def eval_support(rd: RunData, cfg: DetectorConfig) -> list[int]:
-    """Support ends at evaluation: the first K windows from the start of the measured part."""
+    """Support ends at evaluation: the first K windows from `adapt_start` (the runtime's rule)."""
     return _support(rd, cfg, rd.first_measured)
 
 
