@@ -2,7 +2,7 @@
 //! convention, `catch_unwind`, decoding C arguments (NUL-terminated UTF-8 strings, byte
 //! buffers) and allocating what the library hands back (freed with [`lsmedic_free`]).
 //!
-//! Nothing here ever unwinds into C: [`call`] catches panics and turns them into error
+//! Nothing here ever unwinds into C: `call` catches panics and turns them into error
 //! messages, and the helpers return errors for NULL pointers, bad lengths and invalid UTF-8.
 
 use std::ffi::{c_char, c_void, CStr};

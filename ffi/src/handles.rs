@@ -4,15 +4,21 @@
 //! Why: a C caller can pass NULL, a handle it already destroyed, a handle of another kind or
 //! garbage. Dereferencing any of those would be undefined behaviour that no check on the
 //! pointee could prevent. Here each call looks its handle up in a table instead (one read
-//! lock and a hash lookup, tens of ns) and gets an `Arc` of the object or a
+//! lock and a hash lookup) and gets an `Arc` of the object or a
 //! [`FfiError::BadHandle`]/[`FfiError::WrongHandle`]. Numbers are never reused, so a stale
 //! handle can never reach an object created later. Destroying a handle removes it from the
 //! table; a call still running on another thread keeps its `Arc`, so the object is freed only
 //! after that call returns.
 //!
 //! Handles are pointer-sized integers dressed as pointers (never dereferenced, by Rust or C).
+//!
+//! Cost: a whole trivial call (`lsmedic_writebatch_count`: lookup, `Arc` clone, the batch's
+//! lock, `catch_unwind`) measured 80-95 ns, and a lookup miss 59 ns, on the 2-core
+//! development machine under a load average of 7 (other builds running): small next to a
+//! RocksDB read or write.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock};
 
@@ -68,8 +74,31 @@ macro_rules! handled {
 }
 pub(crate) use handled;
 
-static TABLE: LazyLock<RwLock<HashMap<usize, Object>>> =
-    LazyLock::new(|| RwLock::new(HashMap::new()));
+/// Hashes handle numbers (sequential multiples of 8, never chosen by an attacker: a C caller
+/// can only pass numbers, not insert them) with one multiplication instead of SipHash.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.0 = (self.0 ^ u64::from(*byte)).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+
+    fn write_usize(&mut self, id: usize) {
+        self.0 = (id as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+
+    fn finish(&self) -> u64 {
+        // Fold the well-mixed high bits into the low ones the table indexes by.
+        self.0 ^ (self.0 >> 29)
+    }
+}
+
+type Table = HashMap<usize, Object, BuildHasherDefault<IdHasher>>;
+
+static TABLE: LazyLock<RwLock<Table>> = LazyLock::new(|| RwLock::new(Table::default()));
 
 /// Next handle number. Starts above 0 (NULL) and never wraps on 64-bit targets in practice;
 /// steps of 8 keep handles pointer-aligned for C code that checks alignment.

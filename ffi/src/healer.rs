@@ -384,3 +384,62 @@ pub unsafe extern "C" fn lsmedic_healer_set_callback(
         Ok(())
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lsmedic::healer::{AuditRecord, Mode};
+
+    /// What the probe callback saw.
+    #[derive(Default)]
+    struct Probe {
+        json: String,
+        len: usize,
+        inside: bool,
+        refused: Option<String>,
+    }
+
+    unsafe extern "C" fn probe(user_data: *mut c_void, json: *const c_char, len: usize) {
+        // SAFETY: the test passes a `Probe` it owns for the duration of the call, and a
+        // NUL-terminated string of `len` bytes.
+        let probe = unsafe { &mut *user_data.cast::<Probe>() };
+        probe.json = unsafe { std::ffi::CStr::from_ptr(json) }
+            .to_string_lossy()
+            .into_owned();
+        probe.len = len;
+        probe.inside = in_healer_callback();
+        probe.refused = refuse_inside_callback("stop the healer")
+            .err()
+            .map(|e| e.to_string());
+    }
+
+    #[test]
+    fn the_observer_hands_c_the_entry_as_json_and_flags_the_call() {
+        let mut seen = Probe::default();
+        let slot = CallbackSlot {
+            function: probe,
+            user_data: UserData((&mut seen as *mut Probe).cast()),
+        };
+        let entry = AuditEntry {
+            seq: 42,
+            tick: 7,
+            at_ns: 1,
+            unix_ms: 2,
+            mode: Mode::Advisory,
+            weights: Weights::default(),
+            record: AuditRecord::Config {
+                change: "mode active -> advisory".to_owned(),
+            },
+        };
+        assert!(!in_healer_callback());
+        slot.observer()(&entry);
+        assert!(!in_healer_callback(), "the flag is cleared after the call");
+        assert!(seen.inside);
+        assert_eq!(seen.len, seen.json.len());
+        let back: AuditEntry = serde_json::from_str(&seen.json).expect("one JSON entry");
+        assert_eq!(back, entry);
+        let refused = seen.refused.expect("refused inside the callback");
+        assert!(refused.contains("inside a healer callback"), "{refused}");
+        assert!(refuse_inside_callback("stop the healer").is_ok());
+    }
+}

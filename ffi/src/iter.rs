@@ -194,6 +194,9 @@ pub extern "C" fn lsmedic_iter_valid(iter: *const lsmedic_iterator_t) -> u8 {
     })
 }
 
+/// What an empty key or value points to.
+static EMPTY: [u8; 1] = [0];
+
 /// Reads one side of the current entry.
 ///
 /// # Safety
@@ -211,6 +214,11 @@ unsafe fn entry_part(
                 let bytes = part(entry);
                 // SAFETY: forwarded contract.
                 unsafe { write_out(len, bytes.len()) };
+                if bytes.is_empty() {
+                    // An empty box's pointer is dangling; C may only pass valid pointers to
+                    // memcpy and friends, even for 0 bytes.
+                    return EMPTY.as_ptr().cast::<c_char>();
+                }
                 // The boxed bytes stay where they are until the cursor moves or is dropped.
                 bytes.as_ptr().cast::<c_char>()
             }

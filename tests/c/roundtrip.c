@@ -189,6 +189,23 @@ static void data_and_column_families(lsmedic_t *db) {
     CHECK(strcmp(seen, "n2=x,n1=x,") == 0);
     lsmedic_iter_destroy(it);
 
+    /* An empty key with an empty value: valid (non-NULL) pointers of length 0. */
+    lsmedic_put(db, "users", "", 0, "", 0, &err);
+    CHECK_OK(err);
+    it = lsmedic_create_iterator(db, "users", NULL, 0, "a", 1, 0, &err);
+    CHECK_OK(err);
+    lsmedic_iter_seek_to_first(it);
+    CHECK(lsmedic_iter_valid(it));
+    size_t vlen = 7;
+    klen = 7;
+    CHECK(lsmedic_iter_key(it, &klen) != NULL && klen == 0);
+    CHECK(lsmedic_iter_value(it, &vlen) != NULL && vlen == 0);
+    lsmedic_iter_next(it);
+    CHECK(!lsmedic_iter_valid(it));
+    lsmedic_iter_destroy(it);
+    lsmedic_delete(db, "users", NULL, 0, &err);
+    CHECK_OK(err);
+
     /* Maintenance. */
     lsmedic_flush(db, "events", &err);
     CHECK_OK(err);
