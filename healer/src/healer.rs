@@ -5,6 +5,12 @@
 //! verifications due → policy → guard → actuator → audit → statistics. Between ticks the
 //! thread drains the rings every `drain_interval_ms`, so bursts never fill them.
 //!
+//! The policy is the learned one ([`LearnedPolicy`]: detector → cascade GNN → policy
+//! network) when `models` load a complete learned set, else the rule policy. A tick in which
+//! a learned model fails is decided by the rule policy (and audited as an error); after
+//! `learned.max_model_failures` such ticks in a row the learned policy is dropped for good
+//! and `HealerStats::model` says why.
+//!
 //! [`HealerCore`] is the tick without the thread: tests and benchmarks drive it tick by tick
 //! against a stub engine with a manual clock. [`Healer`] owns the thread.
 //!
@@ -136,9 +142,10 @@ impl HealerHandle {
         self.shared.audit.lock().recent(limit)
     }
 
-    /// Asks the learned detector to adapt to the current workload on the next windows. Until
-    /// a detector is loaded the request is recorded (statistics, audit log) and has no
-    /// other effect.
+    /// Asks the learned detector to adapt to the current workload: from the next tick it
+    /// gathers `K` fresh support windows and then re-runs its adaptation (the current state
+    /// keeps scoring meanwhile; see [`detect`](crate::detect)). Without a learned detector
+    /// the request is recorded (statistics, audit log) and has no other effect.
     pub fn adapt_now(&self) -> Result<(), HealerError> {
         let mut steering = self.shared.steering.lock();
         if steering.stop {

@@ -11,7 +11,17 @@
 //! Every model is described in a `manifest.json` ([`ModelManifest`]): input and output
 //! names, element types and shapes (−1 = dynamic), the feature schema version it was trained
 //! on, and optionally golden input/output vectors. A model whose graph does not match its
-//! manifest, or whose feature schema is not this healer's, is refused.
+//! manifest, or whose feature schema is not this healer's, is refused; so is a set whose
+//! golden vectors ONNX Runtime does not reproduce ([`load_models`] checks them at load).
+//!
+//! The learned healer's set ([`names::LEARNED`]: `detector_adapt`, `detector`,
+//! `cascade_gnn`, `policy`) has a fixed contract of input/output names and shapes plus the
+//! manifest's `window_ticks`, `detector` and `policy` sections
+//! ([`ModelManifest::check_learned_set`]).
+//!
+//! Models come from a directory (`models.dir`) or, by default, from the files of
+//! `healer/models/` embedded into the library at build time ([`ModelSource`]; `build.rs`
+//! embeds every `*.onnx` and `*.json` there).
 //!
 //! Sessions run single-threaded (`intra_threads = 1`) on the healer thread: the models are
 //! small and the database's own threads need the cores.
@@ -599,7 +609,7 @@ pub enum ModelStatus {
         onnxruntime: String,
         /// Model names.
         models: Vec<String>,
-        /// What uses them (`rules` until a learned policy is wired).
+        /// The policy that decides: `learned` when the set is the learned one, else `rules`.
         policy: String,
     },
     /// Loading failed: the rule policy runs instead.

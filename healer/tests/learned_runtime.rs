@@ -331,3 +331,36 @@ fn the_healer_adapts_at_start_on_adapt_now_and_on_a_workload_change() {
     );
     assert_eq!(rig.core.handle().stats().adaptations, 3);
 }
+
+#[test]
+fn a_new_column_family_restarts_the_history_and_the_models_follow() {
+    let mut rig = Rig::with_engine(
+        Arc::new(StubEngine::new(&["default"])),
+        learned_config(&fixtures_dir()),
+    );
+    let reports = rig.ticks(8, put_workload);
+    assert!(
+        !reports[7].reviews.is_empty(),
+        "proposals after the warm-up"
+    );
+    rig.engine.add_cf("users");
+    let both = |e: &StubEngine| {
+        put_workload(e);
+        writes(e, "users", 100, 1024, 40);
+    };
+    // T = 6 ticks of the new 16-node graph before the predictor and policy run again.
+    for report in rig.ticks(5, both) {
+        assert!(report.reviews.is_empty(), "warm-up on the new graph");
+        let record = report.learned.expect("record");
+        assert!(record.action_scores.is_empty());
+    }
+    let report = rig.tick(both);
+    let record = report.learned.expect("record");
+    assert_eq!(record.action_scores.len(), 15);
+    assert_eq!(rig.core.graph().node_count(), 16);
+    assert_eq!(
+        rig.core.learned().expect("learned").history().node_count(),
+        16
+    );
+    assert_eq!(rig.core.handle().stats().model_failures, 0);
+}

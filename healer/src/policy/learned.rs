@@ -7,7 +7,7 @@
 //! 2. steps the [`Detector`] (support windows, adaptation, workload-change watch, score),
 //! 3. runs the [`CascadePredictor`] on the last `T` ticks with the detector's node scores,
 //! 4. runs `policy.onnx` on the tick's features `x: [N, 19]`, the risks, the catalog's
-//!    [`tunable_vector`] (the same function `lsmedic-bench record` writes into traces) and the
+//!    [`tunable_vector`](catalog::tunable_vector) (the same function `lsmedic-bench record` writes into traces) and the
 //!    operator's weights, giving `q: [1, A, 3]` — per-objective values of every catalog
 //!    action,
 //! 5. scores each action `a` as `Σ_j w_j q[a][j]` and proposes, best first, up to
@@ -51,6 +51,8 @@ pub struct LearnedPolicy {
     config: LearnedConfig,
     guard: GuardConfig,
     history: FeatureHistory,
+    /// Column families of the graph the history was built on.
+    history_cfs: Vec<String>,
     events: Vec<DetectorEvent>,
     explanation: Option<LearnedRecord>,
     anomalous: bool,
@@ -123,6 +125,7 @@ impl LearnedPolicy {
             config: config.clone(),
             guard: guard.clone(),
             history: FeatureHistory::new(capacity),
+            history_cfs: Vec::new(),
             events: Vec::new(),
             explanation: None,
             anomalous: false,
@@ -213,6 +216,11 @@ impl LearnedPolicy {
         let nodes = graph.node_count();
         if input.features.node_count() != nodes {
             return Ok(Vec::new());
+        }
+        if !graph.matches(&self.history_cfs) {
+            // Node i means something else now (even when the count is the same).
+            self.history.clear();
+            self.history_cfs = graph.cfs().to_vec();
         }
         self.history.push(input.features);
         let detection = self
