@@ -174,7 +174,7 @@ struct RecordArgs {
     #[arg(long, default_value_t = 0.0)]
     explore: f64,
     /// Objective weights `LATENCY,THROUGHPUT,RESOURCES` (normalised; default equal).
-    #[arg(long, value_delimiter = ',', num_args = 3)]
+    #[arg(long, value_delimiter = ',')]
     weights: Option<Vec<f64>>,
     /// Workload task id written into the trace header (default: the scenario name).
     #[arg(long)]
@@ -434,7 +434,15 @@ fn record_cmd(args: RecordArgs) -> Result<(), String> {
         return Err("--explore needs --healer rules (and only rules)".to_owned());
     }
     let weights = match &args.weights {
-        Some(w) => lsmedic::healer::Weights::new(w[0], w[1], w[2]).map_err(|e| e.to_string())?,
+        Some(w) if w.len() == 3 => {
+            lsmedic::healer::Weights::new(w[0], w[1], w[2]).map_err(|e| e.to_string())?
+        }
+        Some(w) => {
+            return Err(format!(
+                "--weights takes 3 numbers LATENCY,THROUGHPUT,RESOURCES, got {}",
+                w.len()
+            ))
+        }
         None => lsmedic::healer::Weights::default(),
     };
     for scenario in &scenarios {
