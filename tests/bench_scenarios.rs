@@ -138,28 +138,47 @@ fn compaction_starvation_stalls_writes() {
     assert_eq!(run["wrong_values"], 0);
 }
 
+/// A timeline series' median during the first fault (from 0.3 s in, once it has taken hold)
+/// and its baseline: the lower of the medians over the two seconds before the fault and the
+/// two seconds after it (from 0.5 s after its end). Taking the quieter side keeps a burst of
+/// scheduler noise on this 2-core machine from passing for the baseline.
+fn baseline_and_during(run: &serde_json::Value, series: &str) -> (f64, f64) {
+    let fault = &run["faults"][0];
+    let (start, end) = (f(&fault["start_s"]), f(&fault["end_s"]));
+    let before = median_in(run, series, start - 2.0, start);
+    let after = median_in(run, series, end + 0.5, end + 2.5);
+    (before.min(after), median_in(run, series, start + 0.3, end))
+}
+
 #[test]
 fn cache_shift_raises_read_latency() {
     let run = run_scenario("cache-shift", 0.2);
-    let fault = &run["faults"][0];
-    let (start, end) = (f(&fault["start_s"]), f(&fault["end_s"]));
-    let window = |series| {
-        (
-            median_in(&run, series, start - 2.0, start),
-            median_in(&run, series, start + 0.3, end),
-        )
-    };
-    // The working set leaves the block cache: nearly every read becomes a miss (a block
-    // decompress; the data still fits the OS page cache), so the median read rises several-fold
-    // (seen: x4 to x7). The tail often rises too (up to x7), but on a 2-core machine scheduler
-    // noise alone moves per-tick p99 by as much, in either direction, so it is reported, not
-    // asserted.
-    let (p50_before, p50_during) = window("read_p50_us");
-    let (p99_before, p99_during) = window("read_p99_us");
-    eprintln!("read p50 {p50_before} -> {p50_during} µs, p99 {p99_before} -> {p99_during} µs");
+    // The working set leaves the block cache, and with `use_direct_reads` a miss is a device
+    // read rather than a page-cache copy: the tail rises by orders of magnitude (seen: p99
+    // 10 µs -> 3.3 ms), far beyond the 2-core scheduler noise (which moves p99 by < x2).
+    let (p50_base, p50_during) = baseline_and_during(&run, "read_p50_us");
+    let (p99_base, p99_during) = baseline_and_during(&run, "read_p99_us");
+    eprintln!("read p50 {p50_base} -> {p50_during} µs, p99 {p99_base} -> {p99_during} µs");
     assert!(
-        p50_during > 3.0 * p50_before,
-        "read p50 {p50_before} µs before, {p50_during} µs during the shift"
+        p99_during > 5.0 * p99_base,
+        "read p99 {p99_base} µs baseline, {p99_during} µs during the shift"
+    );
+    assert!(
+        p50_during > 3.0 * p50_base,
+        "read p50 {p50_base} µs baseline, {p50_during} µs during the shift"
+    );
+}
+
+#[test]
+fn tiny_cache_raises_read_latency() {
+    let run = run_scenario("tiny-cache", 0.2);
+    // Cutting the cache to 1 MiB evicts the hot blocks; with direct reads each miss goes to
+    // the device (seen: p99 11 µs -> 139 µs).
+    let (p99_base, p99_during) = baseline_and_during(&run, "read_p99_us");
+    eprintln!("read p99 {p99_base} -> {p99_during} µs");
+    assert!(
+        p99_during > 3.0 * p99_base,
+        "read p99 {p99_base} µs baseline, {p99_during} µs with the tiny cache"
     );
 }
 

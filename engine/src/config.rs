@@ -438,6 +438,13 @@ pub struct EngineConfig {
     pub bytes_per_sync: u64,
     /// Collect RocksDB statistics (tickers, histograms) for the sampler.
     pub statistics: bool,
+    /// Read SST files with `O_DIRECT` (RocksDB `use_direct_reads`): the OS page cache is
+    /// bypassed, so a block-cache miss costs a real device read. The file system must support
+    /// `O_DIRECT` (tmpfs does not; opening then fails with RocksDB's error).
+    pub use_direct_reads: bool,
+    /// Write flush and compaction output with `O_DIRECT` (RocksDB
+    /// `use_direct_io_for_flush_and_compaction`).
+    pub use_direct_io_for_flush_and_compaction: bool,
     /// Block-cache capacity in bytes, shared by all column families.
     pub block_cache_size: u64,
     /// Budget of all memtables together (RocksDB `WriteBufferManager`); `None` = unlimited.
@@ -464,6 +471,8 @@ impl Default for EngineConfig {
             max_total_wal_size: 0,
             bytes_per_sync: 0,
             statistics: true,
+            use_direct_reads: false,
+            use_direct_io_for_flush_and_compaction: false,
             block_cache_size: 32 * MIB,
             write_buffer_manager_size: None,
             cf_options: CfOptions::default(),
@@ -596,6 +605,8 @@ impl EngineConfig {
         crate::raw::set_delayed_write_rate(&mut opts, self.delayed_write_rate);
         opts.set_max_total_wal_size(self.max_total_wal_size);
         opts.set_bytes_per_sync(self.bytes_per_sync);
+        opts.set_use_direct_reads(self.use_direct_reads);
+        opts.set_use_direct_io_for_flush_and_compaction(self.use_direct_io_for_flush_and_compaction);
         if self.statistics {
             opts.enable_statistics();
         }
