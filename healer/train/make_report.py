@@ -295,15 +295,17 @@ def main() -> None:
     pc = p["config"]
     L += ["## Policy (multi-objective, preference-conditioned)", "",
           f"Offline RL on the logged transitions of the training runs ({p['transitions']} transitions; healer off, rules, rules with "
-          f"ε-exploration): preference-conditioned fitted Q iteration with per-objective Q vectors and a CQL penalty (α {pc['cql_alpha']}), "
+          f"ε-exploration): behaviour cloning of the rule policy, then preference-conditioned fitted Q iteration with per-objective Q vectors and a CQL penalty (α {pc['cql_alpha']}), "
           f"γ {pc['gamma']} per decision (the healer decides every `decision_interval_ticks` of the traces), w ~ Dirichlet(1,1,1) per sample, {pc['steps']} steps. Final TD loss {f(p['train']['td_loss'], 4)}, "
           f"CQL gap {f(p['train']['cql_gap'], 4)}. Logged actions applied: "
           + ", ".join(f"{k} {v}" for k, v in sorted(p["logged_actions"].items(), key=lambda kv: -kv[1])) + ".", "",
-          "Offline description only (what the greedy policy picks on the logged training states; not an evaluation):", "",
-          "| preference | agreement with logged action | action shares |", "|---|---|---|"]
+          f"Behaviour model of the rule policy: cross-entropy {f(p['train']['bc_cross_entropy'], 4)}, top-1 on the ticks where the rules acted "
+          f"{f(p['train']['bc_top1_on_rule_actions'])} ({p['train']['rule_actions']} decisions). Exported scores: w·Q + {pc['beta']}·log π_rules.", "",
+          "Offline description only (what the exported policy picks on the rule runs' logged states; not an evaluation):", "",
+          "| preference | agreement with the rules' choice | action shares |", "|---|---|---|"]
     for k, v in p["offline_greedy"].items():
         shares = ", ".join(f"{a} {s:.2f}" for a, s in sorted(v["action_share"].items(), key=lambda kv: -kv[1])[:5])
-        L.append(f"| {k} {v['weights']} | {f(v['agreement_with_logged'])} | {shares} |")
+        L.append(f"| {k} {v['weights']} | {f(v['agreement_with_rules'])} | {shares} |")
     L.append("")
 
     # compare

@@ -133,7 +133,7 @@ def main() -> None:
     gcfg = gnnm.GnnConfig()
     pcfg = pol.PolicyConfig()
     if args.quick:
-        dcfg.steps, gcfg.steps, pcfg.steps = 30, 60, 60
+        dcfg.steps, gcfg.steps, pcfg.steps, pcfg.bc_steps = 30, 60, 60, 60
     metrics: dict = {"data": {
         "traces": len(files), "segments": len(segs), "ticks": int(sum(s.ticks for s in segs)),
         "workloads": workloads, "held_out": held,
@@ -278,7 +278,7 @@ def main() -> None:
         for a, c in zip(*np.unique(d.action, return_counts=True)):
             logged[action_names[a]] = logged.get(action_names[a], 0) + int(c)
     metrics["policy"] = {"config": pcfg.__dict__, "train": pstats, "logged_actions": logged,
-                         "offline_greedy": pol.offline_summary(p_pol, data, A, action_names),
+                         "offline_greedy": pol.offline_summary(p_pol, data, A, action_names, pcfg.beta),
                          "transitions": int(sum((d.nxt >= 0).sum() for d in data.values()))}
 
     # ---------------- export ----------------
@@ -291,7 +291,7 @@ def main() -> None:
         "detector_adapt": adapt_g.model(producer, "OC-MAML/ANIL inner loop: gradient steps of the one-class loss on the support windows"),
         "detector": det_g.model(producer, "MAML-trained anomaly detector with an adapted head"),
         "cascade_gnn": nets.gnn_onnx(p_gnn, gcfg.window, gcfg.rounds).model(producer, "cascade GNN: per-node risk at 1 s and 5 s"),
-        "policy": nets.policy_onnx(p_pol, U, A).model(producer, "preference-conditioned per-objective Q values"),
+        "policy": nets.policy_onnx(p_pol, U, A, pcfg.beta).model(producer, "preference-conditioned per-objective Q values plus beta * log pi_rules"),
     }
     blobs = {name: save_model(m, out / f"{name}.onnx") for name, m in models.items()}
     # golden vectors from held-out data (real windows), checked in ORT against JAX
@@ -318,7 +318,7 @@ def main() -> None:
         goldens["cascade_gnn"].append(({"x": win[0], "node_score": ns, "adj": rd.seg.adj}, {"risk": risk}))
         wts = np.array([[1 / 3, 1 / 3, 1 / 3]] if gi == 0 else [[0.7, 0.2, 0.1]], np.float32)
         tun = rd.seg.tunable_vector[tick][None].astype(np.float32)
-        q = nets.policy_q(to_jax(p_pol), rd.seg.feats[tick][None], risk[None], tun, wts, A)
+        q = nets.policy_q(to_jax(p_pol), rd.seg.feats[tick][None], risk[None], tun, wts, A, pcfg.beta)
         goldens["policy"].append(({"x": rd.seg.feats[tick], "risk": risk, "tunables": tun, "weights": wts}, {"q": np.asarray(q)}))
     for name, cases in goldens.items():
         worst = 0.0
@@ -357,7 +357,7 @@ def main() -> None:
         {"name": "policy", "file": "policy.onnx",
          "inputs": [tensor_spec("x", [-1, 19]), tensor_spec("risk", [-1, 2]), tensor_spec("tunables", [1, U]), tensor_spec("weights", [1, 3])],
          "outputs": [tensor_spec("q", [1, A, 3])], "golden": "policy.golden.json",
-         "description": "preference-conditioned offline multi-objective fitted Q (CQL penalty): q[a] = (latency, throughput, resources) values"},
+         "description": f"preference-conditioned offline multi-objective fitted Q (CQL penalty) plus {pcfg.beta} x log pi_rules (behaviour-cloned rule policy) on every objective: q[a] = (latency, throughput, resources)"},
     ]
     manifest = {
         "manifest_version": 1,

@@ -15,7 +15,9 @@ Shapes (N = graph nodes, T = window ticks, H = hidden width):
   predecessors) and `Aout = D_out^-1 adj` (mean over successors), then `[N, 2]` logits;
   the MLP baseline is the same network with `Wi = Wo = 0` (no messages);
 - policy: per-node `relu([x, risk] W1 + b1)`, mean- and max-pooled over nodes, concatenated
-  with tunables and weights, two ReLU layers, `A*3` outputs reshaped to `[1, A, 3]`.
+  with tunables and weights, two ReLU layers, `A*3` outputs reshaped to `[1, A, 3]` (Q);
+  plus a behaviour-cloning twin (no weights input, `A` logits) whose log-softmax times beta
+  is added to every objective (a KL-regularised improvement of the rule policy).
 """
 
 from __future__ import annotations
@@ -225,35 +227,79 @@ def gnn_onnx(p: dict, window: int, rounds: int, name: str = "cascade_gnn") -> Gr
 
 
 def policy_init(seed: int, units: int, actions: int, hidden_node: int, hidden: int) -> dict:
+    """Q network (`w*`, `b*`) and behaviour-cloning network (`bc_*`, same shape without the
+    weights input, A logits)."""
     rng = np.random.default_rng(seed)
     w1, b1 = _dense_init(rng, 19 + 2, hidden_node)
     w2, b2 = _dense_init(rng, 2 * hidden_node + units + 3, hidden)
     w3, b3 = _dense_init(rng, hidden, hidden)
     w4, b4 = _dense_init(rng, hidden, actions * 3, 0.1)
-    return {"w1": w1, "b1": b1, "w2": w2, "b2": b2, "w3": w3, "b3": b3, "w4": w4, "b4": b4}
+    c1, d1 = _dense_init(rng, 19 + 2, hidden_node)
+    c2, d2 = _dense_init(rng, 2 * hidden_node, hidden)
+    c3, d3 = _dense_init(rng, hidden, actions, 0.1)
+    return {"w1": w1, "b1": b1, "w2": w2, "b2": b2, "w3": w3, "b3": b3, "w4": w4, "b4": b4,
+            "bc_w1": c1, "bc_b1": d1, "bc_w2": c2, "bc_b2": d2, "bc_w3": c3, "bc_b3": d3}
 
 
-def policy_q(p, x, risk, tunables, weights, actions: int):
-    """`x [B, N, 19]`, `risk [B, N, 2]`, `tunables [B, U]`, `weights [B, 3]` -> `q [B, A, 3]`."""
-    h = jax.nn.relu(jnp.concatenate([x, risk], axis=-1) @ p["w1"] + p["b1"])  # [B, N, Hn]
-    pooled = jnp.concatenate([h.mean(axis=1), h.max(axis=1), tunables, weights], axis=-1)
-    z = jax.nn.relu(pooled @ p["w2"] + p["b2"])
+def _pool(p, prefix, x, risk):
+    h = jax.nn.relu(jnp.concatenate([x, risk], axis=-1) @ p[prefix + "w1"] + p[prefix + "b1"])  # [B, N, Hn]
+    return jnp.concatenate([h.mean(axis=1), h.max(axis=1)], axis=-1)
+
+
+def policy_values(p, x, risk, tunables, weights, actions: int):
+    """The Q part: `x [B, N, 19]`, `risk [B, N, 2]`, `tunables [B, U]`, `weights [B, 3]` ->
+    `[B, A, 3]`."""
+    z = jnp.concatenate([_pool(p, "", x, risk), tunables, weights], axis=-1)
+    z = jax.nn.relu(z @ p["w2"] + p["b2"])
     z = jax.nn.relu(z @ p["w3"] + p["b3"])
     return (z @ p["w4"] + p["b4"]).reshape(x.shape[0], actions, 3)
 
 
-def policy_onnx(p: dict, units: int, actions: int) -> Graph:
+def policy_bc_logits(p, x, risk, tunables):
+    """The behaviour-cloning part: logits `[B, A]` of the rule policy's choice, from the node
+    features and risks only (`tunables` unused: what the rules changed earlier in their own
+    runs must not be what the imitation keys on; the catalog mask covers validity)."""
+    del tunables
+    z = _pool(p, "bc_", x, risk)
+    z = jax.nn.relu(z @ p["bc_w2"] + p["bc_b2"])
+    return z @ p["bc_w3"] + p["bc_b3"]
+
+
+def policy_q(p, x, risk, tunables, weights, actions: int, beta: float):
+    """What `policy.onnx` outputs: `q = Q + beta * log pi_rules` (the log-probability added to
+    every objective, so `w . q = w . Q + beta * log pi` for weights summing to 1)."""
+    q = policy_values(p, x, risk, tunables, weights, actions)
+    if beta == 0.0:
+        return q
+    logp = jax.nn.log_softmax(policy_bc_logits(p, x, risk, tunables), axis=-1)
+    return q + beta * logp[:, :, None]
+
+
+def policy_onnx(p: dict, units: int, actions: int, beta: float) -> Graph:
     g = Graph("policy")
     x = g.input("x", ["N", 19])
     risk = g.input("risk", ["N", 2])
     tun = g.input("tunables", [1, units])
     wts = g.input("weights", [1, 3])
-    h = g.dense(g.op("Concat", [x, risk], axis=1), p["w1"], p["b1"], "node", relu=True)  # [N, Hn]
-    mean = g.op("ReduceMean", [h], axes=[0], keepdims=1)
-    mx = g.op("ReduceMax", [h], axes=[0], keepdims=1)
+    xr = g.op("Concat", [x, risk], axis=1)
+
+    def pool(prefix: str) -> tuple[str, str]:
+        h = g.dense(xr, p[prefix + "w1"], p[prefix + "b1"], prefix + "node", relu=True)  # [N, Hn]
+        return g.op("ReduceMean", [h], axes=[0], keepdims=1), g.op("ReduceMax", [h], axes=[0], keepdims=1)
+
+    mean, mx = pool("")
     z = g.op("Concat", [mean, mx, tun, wts], axis=1)
     z = g.dense(z, p["w2"], p["b2"], "l2", relu=True)
     z = g.dense(z, p["w3"], p["b3"], "l3", relu=True)
     q = g.dense(z, p["w4"], p["b4"], "q", relu=False)
-    g.output(g.op("Reshape", [q, g.const([1, actions, 3], np.int64)]), "q", [1, actions, 3])
+    q = g.op("Reshape", [q, g.const([1, actions, 3], np.int64)])
+    if beta != 0.0:
+        bmean, bmx = pool("bc_")
+        c = g.op("Concat", [bmean, bmx], axis=1)
+        c = g.dense(c, p["bc_w2"], p["bc_b2"], "bc2", relu=True)
+        c = g.dense(c, p["bc_w3"], p["bc_b3"], "bc3", relu=False)  # [1, A]
+        logp = g.op("LogSoftmax", [c], axis=1)
+        logp = g.op("Unsqueeze", [g.op("Mul", [logp, g.const(float(beta))]), g.const([2], np.int64)])  # [1, A, 1]
+        q = g.op("Add", [q, logp])
+    g.output(q, "q", [1, actions, 3])
     return g

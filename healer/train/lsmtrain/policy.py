@@ -8,14 +8,21 @@ vector over the ticks until the next decision (`decision_rewards`, from `traces.
 -ln latency ratio, ln throughput ratio, -extra resource units); the next state is the next
 decision tick (the healer decides every `decision_interval_ticks`).
 
-Algorithm: preference-conditioned fitted Q iteration with a conservative (CQL) penalty, in
+Algorithm: (1) behaviour cloning of the rule policy's decisions on the rules runs (the action
+it chose each tick, nothing = noop, actions weighted 3x; exploration ticks left out), from
+features and risks: pi_rules(a | s); (2)
+preference-conditioned fitted Q iteration with a conservative (CQL) penalty, in
 the spirit of envelope / conditioned multi-objective Q-learning: Q(s, a, w) is a 3-vector;
 for each sample a preference w is drawn from the uniform simplex (Dirichlet(1,1,1)); the
 target is `r + gamma * Q_target(s', a*, w)` with `a* = argmax_a w . Q_target(s', a, w)` over
 the next state's unmasked actions; the conservative term `alpha * (logsumexp_a w.Q(s,a,w) -
 w.Q(s,a_t,w))` keeps the greedy policy on actions the data supports (offline RL: the data
 cannot tell what an action never tried in a state would do). The target network is a
-Polyak average. Judged only on the real engine (`lsmedic-bench compare`, REPORT.md).
+Polyak average. The exported scores are `q = Q + beta * log pi_rules` on every objective, so the
+runtime's `argmax_a w . q` = `argmax_a w . Q(s, a, w) + beta * log pi_rules(a | s)`: the
+KL-regularised improvement of the rule policy (it keeps to what the rules would do unless the
+learned values say another action is worth more than the log-odds). The Q target uses the
+same regularised greedy action. Judged only on the real engine (`lsmedic-bench compare`, REPORT.md).
 """
 
 from __future__ import annotations
@@ -40,6 +47,9 @@ class PolicyConfig:
     hidden: int = 96
     gamma: float = 0.9  # per decision (the healer decides every decision_interval_ticks)
     cql_alpha: float = 0.3
+    beta: float = 1.0  # weight of log pi_rules in the exported scores
+    bc_steps: int = 2000
+    weight_decay: float = 1e-4
     steps: int = 4000
     batch: int = 128
     lr: float = 1e-3
@@ -75,6 +85,8 @@ class Transitions:
     nxt: np.ndarray  # [M] index of the next state in the same arrays
     mask_next: np.ndarray  # [M, A]
     mask: np.ndarray  # [M, A]
+    bc_target: np.ndarray  # [M] what the rule policy chose (0 = nothing)
+    bc_valid: np.ndarray  # [M] a rule-policy decision (rules run, not an exploration tick)
 
 
 def decision_rewards(seg: Segment, step: int) -> np.ndarray:
@@ -103,12 +115,18 @@ def build_transitions(segs: list[Segment], risks: list[np.ndarray], actions: int
         m[:, 0] = True
         a = np.clip(seg.action, 0, actions - 1)
         m[np.arange(seg.ticks), a] = True  # what was applied was possible
-        groups.setdefault(seg.nodes, []).append((seg, np.nan_to_num(risk, nan=0.0), r, m, a, step))
+        rules_run = seg.healer == "rules"
+        explored = seg.explored if seg.explored is not None else np.zeros(seg.ticks, bool)
+        bc_t = np.where(seg.proposed >= 0, seg.proposed, 0).clip(0, actions - 1)  # the rules' choice
+        bc_v = np.full(seg.ticks, rules_run) & ~explored
+        groups.setdefault(seg.nodes, []).append((seg, np.nan_to_num(risk, nan=0.0), r, m, a, step, bc_t, bc_v))
     out = {}
     for n, items in groups.items():
-        xs, rs, ts, acts, rews, nxts, masks, mnext = [], [], [], [], [], [], [], []
+        xs, rs, ts, acts, rews, nxts, masks, mnext, bts, bvs = [], [], [], [], [], [], [], [], [], []
         offset = 0
-        for seg, risk, r, m, a, step in items:
+        for seg, risk, r, m, a, step, bc_t, bc_v in items:
+            bts.append(bc_t)
+            bvs.append(bc_v)
             k = seg.ticks
             xs.append(seg.feats)
             rs.append(risk)
@@ -125,14 +143,17 @@ def build_transitions(segs: list[Segment], risks: list[np.ndarray], actions: int
         out[n] = Transitions(
             x=np.concatenate(xs), risk=np.concatenate(rs).astype(np.float32), tun=np.concatenate(ts),
             action=np.concatenate(acts), reward=np.concatenate(rews), nxt=nxt,
-            mask_next=np.concatenate(mnext), mask=np.concatenate(masks))
+            mask_next=np.concatenate(mnext), mask=np.concatenate(masks),
+            bc_target=np.concatenate(bts).astype(np.int32), bc_valid=np.concatenate(bvs))
     return out
 
 
-def _loss(p, pt, x, risk, tun, w, a, r, x2, risk2, tun2, m2, m, gamma, alpha, actions):
-    q = nets.policy_q(p, x, risk, tun, w, actions)  # [B, A, 3]
-    q2 = jax.lax.stop_gradient(nets.policy_q(pt, x2, risk2, tun2, w, actions))
+def _q_loss(p, pt, pbc, x, risk, tun, w, a, r, x2, risk2, tun2, m2, m, gamma, alpha, actions, beta):
+    q = nets.policy_values(p, x, risk, tun, w, actions)  # [B, A, 3]
+    q2 = jax.lax.stop_gradient(nets.policy_values(pt, x2, risk2, tun2, w, actions))
     s2 = jnp.einsum("baj,bj->ba", q2, w)
+    if beta:
+        s2 = s2 + beta * jax.lax.stop_gradient(jax.nn.log_softmax(nets.policy_bc_logits(pbc, x2, risk2, tun2), axis=-1))
     s2 = jnp.where(m2, s2, -1e9)
     a2 = jnp.argmax(s2, axis=1)
     y = r + gamma * jnp.take_along_axis(q2, a2[:, None, None], axis=1)[:, 0, :]
@@ -144,12 +165,66 @@ def _loss(p, pt, x, risk, tun, w, a, r, x2, risk2, tun2, m2, m, gamma, alpha, ac
     return td + alpha * cql, (td, cql)
 
 
-def train(data: dict[int, Transitions], units: int, actions: int, cfg: PolicyConfig, log=print) -> tuple[dict, dict]:
-    rng = np.random.default_rng(cfg.seed)
-    p = to_jax(nets.policy_init(cfg.seed, units, actions, cfg.hidden_node, cfg.hidden))
-    pt = p
+def _bc_loss(p, x, risk, tun, target):
+    logp = jax.nn.log_softmax(nets.policy_bc_logits(p, x, risk, tun), axis=-1)
+    weight = jnp.where(target == 0, 1.0, BC_ACTION_WEIGHT)
+    return -jnp.sum(weight * jnp.take_along_axis(logp, target[:, None], axis=1)[:, 0]) / jnp.sum(weight)
+
+
+# Decisions where the rules acted count this many times a "nothing" tick in the imitation loss:
+# rule actions are rare and are what matters.
+BC_ACTION_WEIGHT = 3.0
+
+
+def train_bc(data: dict[int, Transitions], units: int, actions: int, cfg: PolicyConfig, log=print) -> tuple[dict, dict]:
+    """Behaviour cloning of the rule policy's decisions (cross-entropy, rules runs only)."""
+    rng = np.random.default_rng(cfg.seed + 1)
+    full = nets.policy_init(cfg.seed, units, actions, cfg.hidden_node, cfg.hidden)
+    p = to_jax({k: v for k, v in full.items() if k.startswith("bc_")})
     opt = adam_init(p)
-    grad = jax.jit(jax.value_and_grad(_loss, has_aux=True), static_argnums=(13, 14, 15))
+    grad = jax.jit(jax.value_and_grad(_bc_loss))
+    keys = [k for k in sorted(data) if data[k].bc_valid.any()]
+    if not keys:
+        raise ValueError("no rule-policy decisions in the training traces (need --healer rules runs)")
+    sizes = np.array([int(data[k].bc_valid.sum()) for k in keys], np.float64)
+    hist = []
+    t0 = time.time()
+    for step in range(cfg.bc_steps):
+        d = data[keys[rng.choice(len(keys), p=sizes / sizes.sum())]]
+        idx = rng.choice(np.flatnonzero(d.bc_valid), cfg.batch)
+        loss, g = grad(p, d.x[idx], d.risk[idx], d.tun[idx], d.bc_target[idx])
+        g = {k: v + (cfg.weight_decay * p[k] if "_w" in k else 0.0) for k, v in g.items()}
+        p, opt = adam_step(p, g, opt, cfg.lr)
+        hist.append(float(loss))
+        if step % 500 == 0 or step == cfg.bc_steps - 1:
+            log(f"  policy bc step {step}: cross-entropy {np.mean(hist[-200:]):.4f} ({time.time() - t0:.0f} s)")
+    # accuracy on the rules decisions where the rules acted
+    pn = to_numpy(p)
+    acted = correct = 0
+    for d in data.values():
+        idx = np.flatnonzero(d.bc_valid & (d.bc_target != 0))
+        if idx.size:
+            lg = np.asarray(_bc(to_jax(pn), d.x[idx], d.risk[idx], d.tun[idx]))
+            correct += int((lg.argmax(axis=1) == d.bc_target[idx]).sum())
+            acted += idx.size
+    return pn, {"bc_cross_entropy": float(np.mean(hist[-200:])), "bc_top1_on_rule_actions": correct / max(1, acted),
+                "rule_actions": acted}
+
+
+_bc = jax.jit(nets.policy_bc_logits)
+
+
+def train(data: dict[int, Transitions], units: int, actions: int, cfg: PolicyConfig, log=print) -> tuple[dict, dict]:
+    """Behaviour cloning, then preference-conditioned conservative fitted Q; returns the merged
+    parameters (`w*`/`b*` = Q, `bc_*` = behaviour model) and training statistics."""
+    pbc, bc_stats = train_bc(data, units, actions, cfg, log)
+    rng = np.random.default_rng(cfg.seed)
+    full = nets.policy_init(cfg.seed, units, actions, cfg.hidden_node, cfg.hidden)
+    p = to_jax({k: v for k, v in full.items() if not k.startswith("bc_")})
+    pt = p
+    pbcj = to_jax(pbc)
+    opt = adam_init(p)
+    grad = jax.jit(jax.value_and_grad(_q_loss, has_aux=True), static_argnums=(14, 15, 16, 17))
     polyak = jax.jit(lambda pt, p: jax.tree_util.tree_map(lambda a, b: (1 - cfg.tau) * a + cfg.tau * b, pt, p))
     keys = sorted(data)
     sizes = np.array([int((data[k].nxt >= 0).sum()) for k in keys], np.float64)
@@ -165,31 +240,31 @@ def train(data: dict[int, Transitions], units: int, actions: int, cfg: PolicyCon
         idx = np.concatenate([rng.choice(valid, cfg.batch - n_act), rng.choice(acted, n_act) if n_act else np.zeros(0, np.int64)]).astype(np.int64)
         j = d.nxt[idx]
         w = rng.dirichlet(np.ones(3), size=idx.size).astype(np.float32)
-        (loss, (td, cql)), g = grad(p, pt, d.x[idx], d.risk[idx], d.tun[idx], w, d.action[idx], d.reward[idx],
+        (loss, (td, cql)), g = grad(p, pt, pbcj, d.x[idx], d.risk[idx], d.tun[idx], w, d.action[idx], d.reward[idx],
                                     d.x[j], d.risk[j], d.tun[j], d.mask_next[idx], d.mask[idx],
-                                    cfg.gamma, cfg.cql_alpha, actions)
+                                    cfg.gamma, cfg.cql_alpha, actions, cfg.beta)
         p, opt = adam_step(p, g, opt, cfg.lr)
         pt = polyak(pt, p)
         hist.append((float(td), float(cql)))
         if step % 500 == 0 or step == cfg.steps - 1:
             h = np.mean(hist[-200:], axis=0)
-            log(f"  policy step {step}: td {h[0]:.4f} cql {h[1]:.4f} ({time.time() - t0:.0f} s)")
+            log(f"  policy q step {step}: td {h[0]:.4f} cql {h[1]:.4f} ({time.time() - t0:.0f} s)")
     h = np.mean(hist[-200:], axis=0)
-    return to_numpy(p), {"td_loss": float(h[0]), "cql_gap": float(h[1])}
+    return {**to_numpy(p), **pbc}, {"td_loss": float(h[0]), "cql_gap": float(h[1]), **bc_stats}
 
 
-_q = jax.jit(nets.policy_q, static_argnums=(5,))
+_q = jax.jit(nets.policy_q, static_argnums=(5, 6))
 
 
-def greedy(p: dict, d: Transitions, idx: np.ndarray, w: np.ndarray, actions: int, batch: int = 1024) -> np.ndarray:
+def greedy(p: dict, d: Transitions, idx: np.ndarray, w: np.ndarray, actions: int, beta: float, batch: int = 1024) -> np.ndarray:
     full = np.concatenate([idx, np.full(batch - idx.size, idx[0], idx.dtype)]) if idx.size < batch else idx
-    q = np.asarray(_q(to_jax(p), d.x[full], d.risk[full], d.tun[full], np.broadcast_to(w, (full.size, 3)).astype(np.float32), actions))[: idx.size]
+    q = np.asarray(_q(to_jax(p), d.x[full], d.risk[full], d.tun[full], np.broadcast_to(w, (full.size, 3)).astype(np.float32), actions, beta))[: idx.size]
     s = np.einsum("baj,j->ba", q, w)
     s = np.where(d.mask[idx], s, -np.inf)
     return s.argmax(axis=1)
 
 
-def offline_summary(p: dict, data: dict[int, Transitions], actions: int, names: list[str]) -> dict:
+def offline_summary(p: dict, data: dict[int, Transitions], actions: int, names: list[str], beta: float) -> dict:
     """What the greedy policy picks on the logged states, per preference (offline only: a
     description, not an evaluation)."""
     out = {}
@@ -200,12 +275,12 @@ def offline_summary(p: dict, data: dict[int, Transitions], actions: int, names: 
         agree = 0
         total = 0
         for d in data.values():
-            idx = np.flatnonzero(d.nxt >= 0)
+            idx = np.flatnonzero(d.bc_valid)
             for i in range(0, idx.size, 1024):
-                a = greedy(p, d, idx[i : i + 1024], np.asarray(w, np.float32), actions)
+                a = greedy(p, d, idx[i : i + 1024], np.asarray(w, np.float32), actions, beta)
                 counts += np.bincount(a, minlength=actions)
-                agree += int((a == d.action[idx[i : i + 1024]]).sum())
+                agree += int((a == d.bc_target[idx[i : i + 1024]]).sum())
                 total += a.size
         out[name] = {"weights": w, "action_share": {names[k]: round(float(c / max(1, total)), 4) for k, c in enumerate(counts) if c},
-                     "agreement_with_logged": round(agree / max(1, total), 4)}
+                     "agreement_with_rules": round(agree / max(1, total), 4)}
     return out

@@ -104,6 +104,7 @@ class Segment:
     proposed: np.ndarray  # [Tk] int32: catalog index proposed (-1 if none)
     weights: np.ndarray  # [Tk, 3] float32
     mask: np.ndarray | None = None  # [Tk, A] bool when the trace records it
+    explored: np.ndarray | None = None  # [Tk] bool: the action came from epsilon-exploration
     warmup: np.ndarray | None = None  # [Tk] bool: tick of a warm-up phase (from the end line)
     header: dict = field(default_factory=dict)
 
@@ -169,7 +170,7 @@ class _Builder:
         self.version = int(graph.get("graph_version", graph.get("version", 0)))
         self.rows: dict[str, list] = {k: [] for k in (
             "feats", "raw", "node_state", "fault", "fault_kinds", "phase", "t_s", "objective",
-            "tunable_vector", "action", "proposed", "weights", "mask")}
+            "tunable_vector", "action", "proposed", "weights", "mask", "explored")}
 
     def fresh(self) -> "_Builder":
         """An empty builder on the same graph (a new segment)."""
@@ -196,6 +197,7 @@ class _Builder:
         action = tick.get("action")
         proposed = -1
         applied = 0
+        explored = isinstance(action, dict) and action.get("source") == "explore"
         if isinstance(action, dict) and action.get("index") is not None:
             proposed = int(action["index"])
             if action.get("applied", False):
@@ -212,6 +214,7 @@ class _Builder:
         r["tunable_vector"].append(np.asarray(tick.get("tunable_vector") or [], dtype=np.float32))
         r["action"].append(applied)
         r["proposed"].append(proposed)
+        r["explored"].append(explored)
         r["weights"].append(np.asarray(tick.get("weights") or [1 / 3] * 3, dtype=np.float32))
         mask = tick.get("mask", tick.get("action_mask"))
         r["mask"].append(None if mask is None else np.asarray(mask, dtype=bool))
@@ -251,6 +254,7 @@ class _Builder:
             proposed=np.asarray(r["proposed"], dtype=np.int32),
             weights=np.stack(r["weights"]),
             mask=mask,
+            explored=np.asarray(r["explored"], dtype=bool),
             header=h,
         )
 
