@@ -30,7 +30,7 @@ $(VENV_STAMP): $(TRAIN_DIR)/requirements.txt
 models: traces models-train
 
 models-train: train-venv onnxruntime
-	"$(VENV_PY)" "$(TRAIN_DIR)/train_models.py" --traces "$(TRACES_DIR)" --out "$(MODELS_DIR)"
+	"$(VENV_PY)" "$(TRAIN_DIR)/train_models.py" --traces "$(TRACES_DIR)" --out "$(MODELS_DIR)" --digest-file "$(TRACES_DIR)/DIGEST"
 	$(MAKE) --no-print-directory report
 
 report: train-venv
