@@ -1,8 +1,8 @@
 //! What the learned healer costs per tick: the whole tick (drain, window, observation, graph,
 //! features, detector, cascade GNN, policy network, guard, actuator, audit in memory) on the
 //! stub engine, 1 and 4 column families, 1 000 op events per tick, with the fixture models
-//! (tiny graphs with the contract's shapes) and, for comparison, the rule policy on the same
-//! script. Prints p50 / p99 / max from an HDR histogram (the issue's target: p99 ≤ 1 ms).
+//! (tiny graphs with the contract's shapes; `LEARNED_TICK_MODELS=<dir>` measures another set,
+//! e.g. the trained models) and, for comparison, the rule policy on the same script. Prints p50 / p99 / max from an HDR histogram (the issue's target: p99 ≤ 1 ms).
 //! Run in release: `cargo test --release -p lsmedic-healer --test learned_tick -- --nocapture`.
 //!
 //! The assertion is only a sanity bound (the machine may be busy with builds); the reported
@@ -17,6 +17,7 @@ use std::time::Instant;
 use common::{Rig, GIB};
 use hdrhistogram::Histogram;
 use learned_support::{fixtures_dir, learned_config};
+use lsmedic_healer::audit::AuditRecord;
 use lsmedic_healer::stub::StubEngine;
 use lsmedic_healer::{HealerConfig, Mode};
 use lsmedic_telemetry::OpKind;
@@ -88,6 +89,8 @@ struct Measured {
     cpu_us: Option<(f64, f64, f64)>,
     policy: String,
     adaptations: u64,
+    /// What the audit log says each adaptation run took (`... in N us`).
+    adaptation_us: Vec<u64>,
     applied: u64,
 }
 
@@ -115,6 +118,19 @@ fn measure(cfs: &[&str], config: HealerConfig) -> Measured {
         wall_us: quantiles_us(&histogram),
         cpu_us: cpu.as_ref().map(quantiles_us),
         adaptations: stats.adaptations,
+        adaptation_us: rig
+            .core
+            .handle()
+            .audit_entries(usize::MAX)
+            .into_iter()
+            .filter_map(|e| match e.record {
+                AuditRecord::Config { change } if change.starts_with("detector adapted") => change
+                    .rsplit(" in ")
+                    .next()
+                    .and_then(|t| t.trim_end_matches(" us").parse().ok()),
+                _ => None,
+            })
+            .collect(),
         applied: stats.verdict_count("applied"),
         policy: stats.policy,
     }
@@ -122,18 +138,23 @@ fn measure(cfs: &[&str], config: HealerConfig) -> Measured {
 
 #[test]
 fn learned_tick_cost_is_measured_and_sane() {
+    // LEARNED_TICK_MODELS=<dir> measures another model set (e.g. the trained one).
+    let models_dir =
+        std::env::var_os("LEARNED_TICK_MODELS").map_or_else(fixtures_dir, std::path::PathBuf::from);
+    println!("models: {}", models_dir.display());
     for cfs in [
         &["default"][..],
         &["default", "users", "orders", "events"][..],
     ] {
-        let mut learned = learned_config(&fixtures_dir());
+        let mut learned = learned_config(&models_dir);
         learned.mode = Mode::Active;
         let learned = measure(cfs, learned);
         assert_eq!(learned.policy, "learned");
         assert!(learned.adaptations >= 1);
+        assert_eq!(learned.adaptation_us.len() as u64, learned.adaptations);
         let rules = measure(cfs, HealerConfig::default());
         assert_eq!(rules.policy, "rules");
-        for (name, m) in [("learned (fixture models)", &learned), ("rules", &rules)] {
+        for (name, m) in [("learned", &learned), ("rules", &rules)] {
             let (p50, p99, max) = m.wall_us;
             let cpu = m.cpu_us.map_or_else(
                 || "on-CPU time not measurable here".to_owned(),
@@ -143,10 +164,11 @@ fn learned_tick_cost_is_measured_and_sane() {
             );
             println!(
                 "healer tick, {} CF(s), 1000 ops/tick, {TICKS} ticks, policy {name}: wall p50 \
-                 {p50:.1} us, p99 {p99:.1} us, max {max:.1} us; {cpu}; adaptations {}, actions \
-                 applied {}",
+                 {p50:.1} us, p99 {p99:.1} us, max {max:.1} us; {cpu}; adaptations {} (runs of \
+                 {:?} us), actions applied {}",
                 cfs.len(),
                 m.adaptations,
+                m.adaptation_us,
                 m.applied
             );
         }
