@@ -81,10 +81,6 @@ extern "C" {
  */
 size_t lsmedic_live_handles(void);
 
-extern void *malloc(size_t size);
-
-extern void free(void *ptr);
-
 /**
  * Releases memory the library returned: error messages, values from `lsmedic_get`, JSON
  * strings, column-family lists. NULL is ignored.

@@ -22,6 +22,7 @@ C_OUT := $(TARGET_DIR)/lsmedic-c
 C_LIB_DIR := $(C_OUT)/lib
 C_TEST_DIR := $(C_OUT)/tests
 CC ?= cc
+CXX ?= c++
 # What the static archive needs from the system (rustc --print native-static-libs, plus the
 # C++ runtime RocksDB is written against).
 C_STATIC_LIBS := -lstdc++ -lm -ldl -lpthread -lgcc_s -lc
@@ -50,6 +51,9 @@ c-header-check: cbindgen
 		echo "include/lsmedic.h is stale: run 'make c-header' and commit it" >&2; exit 1; \
 	fi
 	@echo "include/lsmedic.h is fresh"
+	$(CC) -std=c99 -Wall -Wextra -Werror -pedantic -fsyntax-only include/lsmedic.h
+	$(CXX) -std=c++11 -Wall -Wextra -Werror -pedantic -fsyntax-only -x c++ include/lsmedic.h
+	@echo "include/lsmedic.h compiles as C99 and as C++11"
 
 c-lib: setup
 	$(CARGO) build --release -p lsmedic-ffi
