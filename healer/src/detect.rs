@@ -702,7 +702,11 @@ impl Detector {
                     unreachable!("checked above")
                 };
                 let started = Instant::now();
-                self.adapt(&gathering.stack, gathering.windows, gathering.nodes)?;
+                if let Err(err) = self.adapt(&gathering.stack, gathering.windows, gathering.nodes) {
+                    // Try again on fresh windows rather than never adapt again.
+                    self.gathering = Some(Gathering::new(gathering.reason));
+                    return Err(err);
+                }
                 self.monitor.set_reference(gathering.signature.mean());
                 events.push(DetectorEvent::Adapted {
                     reason: gathering.reason,
