@@ -100,6 +100,7 @@ def main() -> None:
     ap.add_argument("--results", type=Path, default=HERE / "results")
     ap.add_argument("--held-out", nargs="*", default=None)
     ap.add_argument("--digest-file", type=Path, default=None)
+    ap.add_argument("--dev-tasks", type=int, default=2, help="training workloads kept for choosing thresholds")
     ap.add_argument("--allow-synthetic", action="store_true", help="tests only: accept synthetic traces")
     ap.add_argument("--quick", action="store_true", help="tests only: few training steps")
     args = ap.parse_args()
@@ -126,6 +127,13 @@ def main() -> None:
         raise SystemExit(f"held-out workloads {missing} not in the traces (workloads: {workloads})")
     train_segs = [s for s in segs if s.workload not in held]
     test_segs = [s for s in segs if s.workload in held]
+    # Development tasks: training workloads kept out of the detector's and the GNN's training
+    # and used to choose their decision thresholds (a threshold chosen on the data a model
+    # was fitted to is over-confident). Deterministic: every 4th training workload from the 2nd.
+    train_names = sorted({s.workload for s in train_segs})
+    dev = train_names[1::4][: args.dev_tasks] if len(train_names) >= 4 else []
+    fit_segs = [s for s in train_segs if s.workload not in dev]
+    dev_segs = [s for s in train_segs if s.workload in dev] or fit_segs
     log(f"{len(files)} traces, {len(segs)} segments, {sum(s.ticks for s in segs)} ticks; "
         f"{len(workloads)} workloads, held out: {held}")
 
@@ -138,16 +146,20 @@ def main() -> None:
         "traces": len(files), "segments": len(segs), "ticks": int(sum(s.ticks for s in segs)),
         "workloads": workloads, "held_out": held,
         "train_runs": len(train_segs), "test_runs": len(test_segs),
-        "train_workloads": sorted({s.workload for s in train_segs}), "digest": digest,
+        "train_workloads": train_names, "dev_workloads": dev, "digest": digest,
+        "fit_runs": len(fit_segs), "dev_runs": len([s for s in train_segs if s.workload in dev]),
         "scenarios": sorted({s.scenario for s in segs}),
     }}
 
     # ---------------- detector ----------------
-    train_tasks = det.prepare(train_segs, dcfg.window)
+    train_tasks = det.prepare(fit_segs, dcfg.window)
+    dev_tasks = det.prepare(dev_segs, dcfg.window) if dev else train_tasks
     test_tasks = det.prepare(test_segs, dcfg.window)
     train_runs = [r for t in train_tasks for r in t.runs]
+    dev_runs = [r for t in dev_tasks for r in t.runs]
     test_runs = [r for t in test_tasks for r in t.runs]
-    log(f"detector: {len(train_tasks)} training tasks, {len(test_tasks)} held-out tasks")
+    log(f"detector: {len(train_tasks)} training tasks, {len(dev_tasks) if dev else 0} development tasks {dev}, "
+        f"{len(test_tasks)} held-out tasks")
     t = time.time()
     p_meta, hist_meta = det.meta_train(train_tasks, dcfg, log)
     timings["detector_meta_train_s"] = time.time() - t
@@ -155,7 +167,7 @@ def main() -> None:
     p_pool, hist_pool = det.pooled_train(train_tasks, dcfg, log)
     timings["detector_pooled_train_s"] = time.time() - t
     t = time.time()
-    lr_pool = det.pick_lr(p_pool, train_runs, dcfg)
+    lr_pool = det.pick_lr(p_pool, dev_runs, dcfg)
     lrs_pool = np.full(dcfg.inner_steps, lr_pool, np.float32)
     systems = {
         "maml": det.learned_score_fn(p_meta, dcfg),
@@ -166,12 +178,14 @@ def main() -> None:
     thresholds = {}
     for name, fn in systems.items():
         tl_train = det.eval_timelines(fn, train_runs, dcfg)
-        thr = det.pick_threshold(tl_train, dcfg.grace_ticks)
+        tl_dev = det.eval_timelines(fn, dev_runs, dcfg)
+        thr = det.pick_threshold(tl_dev, dcfg.grace_ticks)
         thresholds[name] = thr
         tl_test = det.eval_timelines(fn, test_runs, dcfg)
         dmetrics[name] = {
             "held_out": det.summarise(tl_test, thr, dcfg.grace_ticks),
             "train": det.summarise(tl_train, thr, dcfg.grace_ticks),
+            "dev": det.summarise(tl_dev, thr, dcfg.grace_ticks),
             "held_out_by_fault": det.per_kind_breakdown(tl_test, thr, dcfg.grace_ticks),
         }
         h = dmetrics[name]["held_out"]
@@ -211,7 +225,7 @@ def main() -> None:
         node[: sup[-1] + 1] = 0.0  # silent until the first adaptation, as at run time
         return np.nan_to_num(node, nan=0.0)
 
-    all_runs = {id(r.seg): r for r in train_runs + test_runs}
+    all_runs = {id(r.seg): r for r in train_runs + dev_runs + test_runs}
     det_prepared = {}
     for s in segs:
         if id(s) not in all_runs:
@@ -219,7 +233,8 @@ def main() -> None:
             det_prepared[id(s)] = np.zeros((s.ticks, s.nodes), np.float32)
         else:
             det_prepared[id(s)] = node_scores(all_runs[id(s)])
-    g_train = [gnnm.prepare(s, det_prepared[id(s)], gcfg) for s in train_segs]
+    g_train = [gnnm.prepare(s, det_prepared[id(s)], gcfg) for s in fit_segs]
+    g_dev = [gnnm.prepare(s, det_prepared[id(s)], gcfg) for s in dev_segs] if dev else g_train
     g_test = [gnnm.prepare(s, det_prepared[id(s)], gcfg) for s in test_segs]
     timings["gnn_inputs_s"] = time.time() - t
     t = time.time()
@@ -234,10 +249,11 @@ def main() -> None:
     preds = {}
     for name, p in (("gnn", p_gnn), ("mlp", p_mlp)):
         tr = [gnnm.predict(p, r, gcfg) for r in g_train]
+        dv = [gnnm.predict(p, r, gcfg) for r in g_dev] if dev else tr
         te = [gnnm.predict(p, r, gcfg) for r in g_test]
-        preds[name] = (tr, te)
-        thr1 = gnnm.pick_threshold(tr, g_train, gcfg, head=0, lead=1)
-        thr5 = gnnm.pick_threshold(tr, g_train, gcfg, head=1, lead=20)
+        preds[name] = (tr, te, dv)
+        thr1 = gnnm.pick_threshold(dv, g_dev, gcfg, head=0, lead=1)
+        thr5 = gnnm.pick_threshold(dv, g_dev, gcfg, head=1, lead=20)
         gnn_thr[name] = [thr1, thr5]
         res = gnnm.stall_eval(lambda r, h, te=te, thr=(thr1, thr5): gnnm._alarm(te, g_test, r, h, thr[h]), g_test, gcfg)
         gm[name] = {"stall": res, "pr_auc": gnnm.node_pr_auc(te, g_test), "thresholds": [thr1, thr5]}
@@ -248,7 +264,7 @@ def main() -> None:
         if ratio_thr is None:
             best = (1.0, -1.0)
             for th in np.linspace(0.3, 1.0, 15):
-                res = gnnm.stall_eval(lambda r, h, th=th: gnnm.heuristic_ratio(r.seg) >= th, g_train, gcfg)["5s"]
+                res = gnnm.stall_eval(lambda r, h, th=th: gnnm.heuristic_ratio(r.seg) >= th, g_train + (g_dev if dev else []), gcfg)["5s"]
                 rec = res["recall_lead_ge_2s"]
                 f1 = 0.0 if res["precision"] + rec == 0 or np.isnan(rec) else 2 * res["precision"] * rec / (res["precision"] + rec)
                 if f1 > best[1]:
@@ -260,17 +276,18 @@ def main() -> None:
     timings["gnn_eval_s"] = time.time() - t
     metrics["gnn"] = {"config": {**gcfg.__dict__, "horizons_ticks": gcfg.horizons}, "systems": gm,
                       "held_out_episodes": gnnm.episodes_summary(g_test, gcfg),
-                      "train_episodes": gnnm.episodes_summary(g_train, gcfg)}
+                      "train_episodes": gnnm.episodes_summary(g_train, gcfg),
+                      "dev_episodes": gnnm.episodes_summary(g_dev, gcfg) if dev else None}
 
     # ---------------- policy ----------------
     t = time.time()
     action_names, tunable_names = pol.catalog_names(CATALOG_RS)
     A, U = len(action_names), len(tunable_names)
-    risks_train = preds["gnn"][0]
+    risks_train = preds["gnn"][0] + (preds["gnn"][2] if dev else [])
     widths = {s.tunable_vector.shape[1] for s in segs}
     if widths != {U}:
         raise SystemExit(f"traces' tunable_vector widths {widths} differ from catalog.rs TUNABLE_COUNT {U}")
-    data = pol.build_transitions([r.seg for r in g_train], risks_train, A)
+    data = pol.build_transitions([r.seg for r in g_train] + ([r.seg for r in g_dev] if dev else []), risks_train, A)
     p_pol, pstats = pol.train(data, U, A, pcfg, log)
     timings["policy_train_s"] = time.time() - t
     logged = {}
