@@ -200,6 +200,32 @@ def tradeoff_section(results: dict[str, dict]) -> list[str]:
     return lines
 
 
+def tick_cost_section() -> list[str]:
+    """Runs the runtime's tick-cost measurement on the shipped models and quotes it."""
+    cmd = ["cargo", "test", "--release", "-p", "lsmedic-healer", "--test", "learned_tick", "--", "--nocapture"]
+    shown = "LEARNED_TICK_MODELS=healer/models " + " ".join(cmd)
+    env = dict(os.environ, LEARNED_TICK_MODELS=str(REPO / "healer" / "models"))
+    r = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
+    lines = [ln.strip() for ln in r.stdout.splitlines() if ln.startswith("healer tick,")]
+    out = [f"Command: `{shown}` (the runtime's own measurement: stub engine, 1 000 op events per tick, 3 000 ticks, "
+           "whole tick incl. detector, GNN, policy, guard and audit).", ""]
+    if r.returncode != 0 or not lines:
+        return out + ["**Failed**:", "", "```", (r.stdout + r.stderr)[-1500:].strip(), "```", ""]
+    out += ["```"] + lines + ["```", ""]
+    p99s = []
+    for ln in lines:
+        if "policy learned" in ln and "on-CPU" in ln and "not measurable" not in ln:
+            try:
+                p99s.append(float(ln.split("on-CPU")[1].split("p99")[1].split("us")[0]))
+            except (IndexError, ValueError):
+                pass
+    if p99s:
+        worst = max(p99s)
+        out += [f"Target tick p99 ≤ 1 ms (healer thread on-CPU time): **{'met' if worst <= 1000 else 'MISSED'}** "
+                f"(worst p99 {worst:.0f} µs over the CF counts measured).", ""]
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--no-compare", action="store_true", help="do not run lsmedic-bench compare")
@@ -333,6 +359,13 @@ def main() -> None:
                 L += tradeoff_section(tr)
             else:
                 L += ["**Not run**: `lsmedic-bench compare` has no `--weights` option yet.", ""]
+
+    # tick cost
+    L += ["## Healer tick cost with these models", ""]
+    if args.no_compare:
+        L += ["Not measured in this report (`--no-compare`).", ""]
+    else:
+        L += tick_cost_section()
 
     # timings and misses
     tm = m["timings_s"]
