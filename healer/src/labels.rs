@@ -15,9 +15,9 @@
 //! | node | fails when |
 //! |---|---|
 //! | `stall_controller` | any column family delayed or stopped, or writers stalled ≥ `stall_fraction` of the tick |
-//! | `write_path` | writes stopped, or a **latency blow-up**: write p99 ≥ max(`blowup_factor` (5) × baseline, baseline + `blowup_floor_us` (2 ms)) with ≥ `min_ops_per_sec` (20) writes/s |
+//! | `write_path` | writes stopped, or a **latency blow-up**: write p99 ≥ max(`blowup_factor` (5) × baseline, baseline + `blowup_floor_us` (2 ms)) with ≥ `min_ops_per_sec` (20) writes/s, in this tick and the `blowup_ticks` − 1 (1) before it |
 //! | `read_path` | the same blow-up test on the read p99 (gets and scans) |
-//! | `block_cache` | **cache collapse**: ≥ `min_lookups_per_sec` (200) lookups/s and hit ratio < baseline − `cache_drop` (0.2), or < `cache_ratio` (0.6) × baseline |
+//! | `block_cache` | **cache collapse**: ≥ `min_lookups_per_sec` (200) lookups/s and hit ratio < baseline − `cache_drop` (0.2), or < `cache_ratio` (0.6) × baseline, in this tick and the `collapse_ticks` − 1 (2) before it |
 //! | `wal` | never (no WAL-specific failure is observable; kept so the layout is stable) |
 //! | `background_threads` | an `l0` or `compaction` node fails and no compaction runs, or a `memtable` node fails and no flush runs (starved pools, paused compactions) |
 //! | `memtable[cf]` | the column family is stalled and its immutable memtables ≥ max(1, `max_write_buffer_number` − 1) (RocksDB's memtable stall condition) |
@@ -25,6 +25,11 @@
 //! | `l0[cf]` | L0 files ≥ `level0_slowdown_writes_trigger` in force (RocksDB's L0 stall condition) |
 //! | `compaction[cf]` | pending compaction bytes ≥ the soft limit in force (when not 0), or L0 files ≥ `level0_stop_writes_trigger`, or a compaction failed in the tick |
 //! | `levels[cf]` | failed operations, corruption reports or background errors on the column family in the tick |
+//!
+//! Blow-ups and collapses must persist over consecutive ticks: on this 2-core machine a
+//! single 100 ms tick's p99 or hit ratio is noisy (one descheduled thread), and a failure
+//! state is something that lasts. The label of a tick still depends only on that tick and
+//! the ones before it.
 //!
 //! Baselines: the write and read p99 baselines are exponential moving averages of ln(p99)
 //! (`baseline_alpha` 0.05) and the hit-ratio baseline one of the ratio, updated only on
@@ -59,6 +64,10 @@ pub struct LabelConfig {
     pub baseline_alpha: f64,
     /// Updates before a baseline is used.
     pub warmup_samples: u64,
+    /// Consecutive blown-up ticks before a path is failing (≥ 1).
+    pub blowup_ticks: u32,
+    /// Consecutive collapsed ticks before the block cache is failing (≥ 1).
+    pub collapse_ticks: u32,
 }
 
 impl Default for LabelConfig {
@@ -73,6 +82,8 @@ impl Default for LabelConfig {
             cache_ratio: 0.6,
             baseline_alpha: 0.05,
             warmup_samples: 20,
+            blowup_ticks: 2,
+            collapse_ticks: 3,
         }
     }
 }
@@ -110,6 +121,14 @@ pub struct Labeller {
     write_p99: Baseline,
     read_p99: Baseline,
     hit_ratio: Baseline,
+    /// Consecutive ticks each condition held: write blow-up, read blow-up, cache collapse.
+    streaks: [u32; 3],
+}
+
+/// Counts consecutive ticks a condition held; true once the streak reaches `needed`.
+fn sustained(streak: &mut u32, holds: bool, needed: u32) -> bool {
+    *streak = if holds { streak.saturating_add(1) } else { 0 };
+    holds && *streak >= needed.max(1)
 }
 
 /// Whether `p99_us` is a blow-up against `baseline`; healthy samples update the baseline
@@ -196,6 +215,8 @@ impl Labeller {
         );
 
         let lookups = g.block_cache_hits_per_sec + g.block_cache_misses_per_sec;
+        let write_blowup = sustained(&mut self.streaks[0], write_blowup, config.blowup_ticks);
+        let read_blowup = sustained(&mut self.streaks[1], read_blowup, config.blowup_ticks);
         let cache_collapse = match g.block_cache_hit_ratio {
             Some(hit) if g.statistics_available && lookups >= config.min_lookups_per_sec => {
                 let collapsed = self
@@ -211,6 +232,7 @@ impl Labeller {
             }
             _ => false,
         };
+        let cache_collapse = sustained(&mut self.streaks[2], cache_collapse, config.collapse_ticks);
 
         let compaction_behind = per_cf.iter().any(|s| s.l0 || s.compaction);
         let flush_behind = per_cf.iter().any(|s| s.memtable);
@@ -390,17 +412,27 @@ mod tests {
         // 4x is not a blow-up (factor 5).
         let state = labeller.label(&graph, &tick(800, 100, 0.95));
         assert!(failing(&graph, &state).is_empty());
+        // One blown-up tick is noise; the second in a row is a failure.
+        let state = labeller.label(&graph, &tick(20_000, 100, 0.95));
+        assert!(failing(&graph, &state).is_empty());
         let state = labeller.label(&graph, &tick(20_000, 100, 0.95));
         assert_eq!(failing(&graph, &state), vec!["write_path"]);
+        labeller.label(&graph, &tick(200, 5_000, 0.95));
         let state = labeller.label(&graph, &tick(200, 5_000, 0.95));
         assert_eq!(failing(&graph, &state), vec!["read_path"]);
+        // A healthy tick ends the streak.
+        labeller.label(&graph, &tick(200, 100, 0.95));
+        let state = labeller.label(&graph, &tick(200, 5_000, 0.95));
+        assert!(failing(&graph, &state).is_empty());
         // A small absolute rise over a tiny baseline is not a blow-up (2 ms floor).
         let mut tiny = Labeller::new(LabelConfig::default());
         for _ in 0..30 {
             tiny.label(&graph, &tick(10, 10, 0.95));
         }
-        let state = tiny.label(&graph, &tick(1000, 10, 0.95));
-        assert!(failing(&graph, &state).is_empty());
+        for _ in 0..3 {
+            let state = tiny.label(&graph, &tick(1000, 10, 0.95));
+            assert!(failing(&graph, &state).is_empty());
+        }
         // Blow-ups do not drag the baseline up.
         let before = labeller.baselines()[0];
         labeller.label(&graph, &tick(50_000, 100, 0.95));
@@ -414,7 +446,9 @@ mod tests {
         let mut obs = tick(50_000, 50_000, 0.95);
         obs.global.write_ops_per_sec = 5.0;
         obs.global.read_ops_per_sec = 5.0;
-        assert!(failing(&graph, &labeller.label(&graph, &obs)).is_empty());
+        for _ in 0..3 {
+            assert!(failing(&graph, &labeller.label(&graph, &obs)).is_empty());
+        }
     }
 
     #[test]
@@ -426,13 +460,20 @@ mod tests {
             failing(&graph, &state).is_empty(),
             "a 0.1 dip is not a collapse"
         );
+        // Three collapsed ticks in a row.
+        for _ in 0..2 {
+            let state = labeller.label(&graph, &tick(200, 100, 0.30));
+            assert!(failing(&graph, &state).is_empty());
+        }
         let state = labeller.label(&graph, &tick(200, 100, 0.30));
         assert_eq!(failing(&graph, &state), vec!["block_cache"]);
         // Too few lookups: not judged.
         let mut obs = tick(200, 100, 0.1);
         obs.global.block_cache_hits_per_sec = 10.0;
         obs.global.block_cache_misses_per_sec = 90.0;
-        assert!(failing(&graph, &labeller.label(&graph, &obs)).is_empty());
+        for _ in 0..3 {
+            assert!(failing(&graph, &labeller.label(&graph, &obs)).is_empty());
+        }
     }
 
     #[test]

@@ -108,20 +108,20 @@ class Task:
         return self.family in HELD_OUT_FAMILIES
 
 
-# The workload tasks. Rates keep the normal phase healthy on this 2-core machine (a few MB/s of
-# writes into 2 MiB memtables); faults then push it over.
+# The workload tasks. Rates keep the normal phase healthy on this 2-core machine (up to ~6 MB/s
+# of writes into 2 MiB memtables); faults then push it over.
 TASKS: tuple[Task, ...] = (
-    Task("fillrandom", "uniform", 400, 6000, 2, 1, 60_000),
-    Task("overwrite", "zipfian", 1000, 3000, 2, 2, 30_000),
-    Task("ycsb-a", "zipfian", 800, 6000, 2, 1, 40_000),
-    Task("ycsb-b", "zipfian", 1000, 10000, 2, 2, 40_000, hot_keys=4000),
-    Task("ycsb-d", "latest", 500, 8000, 2, 1, 40_000),
-    Task("readwhilewriting", "uniform", 1000, 8000, 2, 3, 30_000),
+    Task("fillrandom", "uniform", 400, 15000, 2, 1, 60_000),
+    Task("overwrite", "zipfian", 1000, 6000, 2, 2, 30_000),
+    Task("ycsb-a", "zipfian", 800, 12000, 2, 1, 40_000),
+    Task("ycsb-b", "zipfian", 1000, 12000, 2, 2, 40_000, hot_keys=4000),
+    Task("ycsb-d", "latest", 500, 12000, 2, 1, 40_000),
+    Task("readwhilewriting", "uniform", 1000, 10000, 2, 3, 30_000),
     Task("seekrandom", "uniform", 500, 800, 2, 1, 40_000, scan_length=(20, 80)),
     Task("ycsb-c", "zipfian", 1000, 15000, 2, 1, 40_000, hot_keys=4000),
     # held out (HELD_OUT_FAMILIES)
-    Task("ycsb-f", "zipfian", 600, 5000, 2, 2, 40_000),
-    Task("ycsb-e", "zipfian", 500, 1500, 2, 1, 40_000, scan_length=(1, 100)),
+    Task("ycsb-f", "zipfian", 600, 10000, 2, 2, 40_000),
+    Task("ycsb-e", "zipfian", 500, 2000, 2, 1, 40_000, scan_length=(1, 100)),
 )
 
 
@@ -129,7 +129,7 @@ def fault_toml(fault: str, task: Task, at_s: float, duration_s: float) -> str | 
     """The `[[phases.faults]]` table of `fault` for `task`, `None` when it does not apply."""
     head = f'[[phases.faults]]\nkind = "{{kind}}"\nat_s = {at_s}\nduration_s = {duration_s}\n'
     if fault == "write_burst" and task.writes:
-        return head.format(kind="write_burst") + "factor = 8\n"
+        return head.format(kind="write_burst") + "factor = 10\n"
     if fault == "compaction_starvation" and task.writes:
         return (
             head.format(kind="compaction_starvation")
