@@ -68,7 +68,7 @@ def jsonable(x):
         return [jsonable(v) for v in x]
     if isinstance(x, (np.floating, float)):
         v = float(x)
-        return None if not np.isfinite(v) else round(v, 6)
+        return None if not np.isfinite(v) else float(f"{v:.6g}")
     if isinstance(x, (np.integer,)):
         return int(x)
     return x
