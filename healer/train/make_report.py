@@ -313,6 +313,9 @@ def main() -> None:
         pa_s = f"{f(pa['1s_pre_failure'])} / {f(pa['5s_pre_failure'])}" if pa else "n/a"
         if "ratio_threshold" in s:
             label += f" ({f(s['ratio_threshold'], 2)})"
+        if "thresholds" in s and isinstance(s["thresholds"][1], list):
+            thr, run = s["thresholds"][1]
+            label += f" (5 s alarm: risk > {thr:.2f} for {run} tick{'s' if run > 1 else ''})"
         ml = s5.get("median_lead_ticks")
         L.append(f"| {label} | {f(s5['precision'])} | {f(s5['recall_lead_ge_1s'])} | {f(s5['recall_lead_ge_2s'])} | {f(s5['recall_lead_ge_5s'])} | "
                  f"{f(ml / 10 if ml is not None else None, 1)} | {f(s1['precision'])} | {f(s1['recall_lead_ge_1s'])} | {pa_s} |")

@@ -318,7 +318,7 @@ def main() -> None:
     H = int(p_meta["w2"].shape[1])
     pj = to_jax(p_meta)
     for gi, rd in enumerate(golden_runs):
-        sup = det.eval_support(rd, dcfg)
+        sup = det.eval_support(rd, dcfg)[: 5 if gi == 0 else 3]  # any K <= 10 works; small files
         support = windows(rd.seg.feats, np.asarray(sup), dcfg.window)
         w, b = (np.asarray(v) for v in nets.detector_adapt(pj, support))
         goldens["detector_adapt"].append((({"support": support}), {"head_w": w, "head_b": b}))

@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import nets
-from .metrics import LeadCounts, average_precision, lead_counts
+from .metrics import LeadCounts, average_precision, debounce, lead_counts
 from .optim import adam_init, adam_step, to_jax, to_numpy
 from .traces import Segment, horizon_labels, onsets, windows
 
@@ -183,26 +183,30 @@ def node_pr_auc(pred: list[np.ndarray], runs: list[GnnRun]) -> dict:
     return out
 
 
-def pick_threshold(pred: list[np.ndarray], runs: list[GnnRun], cfg: GnnConfig, head: int, lead: int) -> float:
-    """Threshold on the stall node's risk maximising F1 of (precision, recall at `lead`) on
-    training runs."""
-    best = (0.5, -1.0)
-    for thr in np.linspace(0.05, 0.95, 37):
-        res = stall_eval(lambda r, h: _alarm(pred, runs, r, h, thr), runs, cfg)
-        s = res[f"{HORIZONS_S[head]:g}s"]
-        rec = [v for k, v in s.items() if k == f"recall_lead_ge_{lead / 10:g}s"]
-        rec = rec[0] if rec else 0.0
-        f1 = 0.0 if s["precision"] + rec == 0 else 2 * s["precision"] * rec / (s["precision"] + rec)
-        if f1 > best[1]:
-            best = (float(thr), f1)
+def pick_threshold(pred: list[np.ndarray], runs: list[GnnRun], cfg: GnnConfig, head: int, lead: int) -> tuple[float, int]:
+    """`(threshold, min_run)` on the stall node's risk maximising F1 of (precision, recall at
+    `lead` ticks) on the given (development) runs; an alarm needs `min_run` consecutive ticks
+    above the threshold (1 to 3: a persistence rule any consumer of the risk can apply)."""
+    best = ((0.5, 1), -1.0)
+    key = f"recall_lead_ge_{lead / 10:g}s"
+    for min_run in (1, 2, 3):
+        for thr in np.linspace(0.05, 0.95, 37):
+            res = stall_eval(lambda r, h: _alarm(pred, runs, r, h, (thr, min_run)), runs, cfg)
+            s = res[f"{HORIZONS_S[head]:g}s"]
+            rec = s.get(key, 0.0)
+            rec = 0.0 if rec is None or np.isnan(rec) else rec
+            f1 = 0.0 if s["precision"] + rec == 0 else 2 * s["precision"] * rec / (s["precision"] + rec)
+            if f1 > best[1]:
+                best = ((float(thr), min_run), f1)
     return best[0]
 
 
-def _alarm(pred, runs, r, head, thr):
+def _alarm(pred, runs, r, head, rule):
+    thr, min_run = rule
     idx = runs.index(r)
     i = r.seg.kind_index(STALL_NODE)[0]
     s = pred[idx][:, i, head]
-    return np.nan_to_num(s, nan=0.0) > thr
+    return debounce(np.nan_to_num(s, nan=0.0) > thr, min_run)
 
 
 def episodes_summary(runs: list[GnnRun], cfg: GnnConfig) -> dict:

@@ -122,7 +122,8 @@ def golden_case(feeds: dict[str, np.ndarray], outputs: dict[str, np.ndarray]) ->
 
     def tensor(a: np.ndarray) -> dict:
         a = np.asarray(a, np.float32)
-        return {"shape": [int(d) for d in a.shape], "data": [float(v) for v in a.reshape(-1)]}
+        # 9 significant digits round-trip a float32 exactly and keep the files small
+        return {"shape": [int(d) for d in a.shape], "data": [float(f"{v:.9g}") for v in a.reshape(-1).tolist()]}
 
     return {
         "inputs": {k: tensor(v) for k, v in sorted(feeds.items())},
