@@ -88,6 +88,10 @@ struct Common {
     /// Never show a progress bar.
     #[arg(long)]
     quiet: bool,
+    /// Objective weights of the healer `LATENCY,THROUGHPUT,RESOURCES` (normalised; default
+    /// equal): what the learned policy and the rules' scores trade off.
+    #[arg(long, value_delimiter = ',')]
+    weights: Option<Vec<f64>>,
 }
 
 #[derive(Args)]
@@ -306,9 +310,29 @@ fn single_workload(args: &RunArgs, kind: WorkloadKind) -> Result<Scenario, Strin
     })
 }
 
-fn options(common: &Common, healer: HealerMode, keep_ticks: bool) -> RunOptions {
+/// `--weights LATENCY,THROUGHPUT,RESOURCES`, normalised; equal when absent.
+fn parse_weights(weights: &Option<Vec<f64>>) -> Result<lsmedic::healer::Weights, String> {
+    match weights {
+        Some(w) if w.len() == 3 => {
+            lsmedic::healer::Weights::new(w[0], w[1], w[2]).map_err(|e| e.to_string())
+        }
+        Some(w) => Err(format!(
+            "--weights takes 3 numbers LATENCY,THROUGHPUT,RESOURCES, got {}",
+            w.len()
+        )),
+        None => Ok(lsmedic::healer::Weights::default()),
+    }
+}
+
+fn options(
+    common: &Common,
+    healer: HealerMode,
+    keep_ticks: bool,
+    weights: lsmedic::healer::Weights,
+) -> RunOptions {
     RunOptions {
         healer,
+        weights,
         time_scale: common.time_scale,
         seed: common.seed,
         db_parent: common.db_dir.clone(),
@@ -358,7 +382,8 @@ fn run_cmd(args: RunArgs) -> Result<(), String> {
         (None, Some(kind)) => single_workload(&args, kind)?,
         (None, None) => return Err("give a scenario file or --workload".to_owned()),
     };
-    let opts = options(&args.common, args.healer, false);
+    let weights = parse_weights(&args.common.weights)?;
+    let opts = options(&args.common, args.healer, false, weights);
     let out = runner::run(&scenario, &opts)?;
     let report = Report {
         tool: "lsmedic-bench",
@@ -377,6 +402,7 @@ fn run_cmd(args: RunArgs) -> Result<(), String> {
 
 fn compare_cmd(args: CompareArgs) -> Result<(), String> {
     check_scale(args.common.time_scale)?;
+    let weights = parse_weights(&args.common.weights)?;
     let scenarios = load_all(&args.scenarios)?;
     let wanted: Vec<HealerMode> = if args.healer.is_empty() {
         HealerMode::ALL.to_vec()
@@ -411,7 +437,7 @@ fn compare_cmd(args: CompareArgs) -> Result<(), String> {
                 continue;
             }
             eprintln!("running {} with healer {}", scenario.name, mode.name());
-            let out = runner::run(scenario, &options(&args.common, mode, false))?;
+            let out = runner::run(scenario, &options(&args.common, mode, false, weights))?;
             entry
                 .runs
                 .push(report::run_report(&out, args.common.time_scale));
@@ -433,22 +459,12 @@ fn record_cmd(args: RecordArgs) -> Result<(), String> {
     if args.explore > 0.0 && args.healer.iter().any(|m| *m != HealerMode::Rules) {
         return Err("--explore needs --healer rules (and only rules)".to_owned());
     }
-    let weights = match &args.weights {
-        Some(w) if w.len() == 3 => {
-            lsmedic::healer::Weights::new(w[0], w[1], w[2]).map_err(|e| e.to_string())?
-        }
-        Some(w) => {
-            return Err(format!(
-                "--weights takes 3 numbers LATENCY,THROUGHPUT,RESOURCES, got {}",
-                w.len()
-            ))
-        }
-        None => lsmedic::healer::Weights::default(),
-    };
+    let weights = parse_weights(&args.weights)?;
     for scenario in &scenarios {
         for &mode in &args.healer {
             let opts = RunOptions {
                 healer: mode,
+                weights,
                 time_scale: args.time_scale,
                 seed: args.seed,
                 db_parent: args.db_dir.clone(),

@@ -38,6 +38,8 @@ pub const TICK: Duration = Duration::from_millis(100);
 pub struct RunOptions {
     /// Healer beside the engine.
     pub healer: HealerMode,
+    /// The healer's objective weights.
+    pub weights: lsmedic::healer::Weights,
     /// Multiplies every phase duration and fault time (`0.1` = ten times shorter).
     pub time_scale: f64,
     /// Overrides the scenario's seed.
@@ -903,6 +905,7 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutput, Strin
         dir.path(),
         scenario.engine.clone(),
         options.drive.as_ref(),
+        options.weights,
     )?;
     let core = subject.take_core();
     let engine = Arc::clone(subject.engine());

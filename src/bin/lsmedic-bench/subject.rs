@@ -294,6 +294,7 @@ impl Subject {
         path: &Path,
         config: EngineConfig,
         drive: Option<&Drive>,
+        weights: Weights,
     ) -> Result<Subject, String> {
         mode.availability()?;
         let engine = Arc::new(
@@ -303,7 +304,7 @@ impl Subject {
         let healer_config = |healer_mode: Mode| HealerConfig {
             mode: healer_mode,
             allow_destructive: true,
-            weights: drive.map_or_else(Weights::default, |d| d.weights),
+            weights: drive.map_or(weights, |d| d.weights),
             models: mode.models(),
             ..HealerConfig::default()
         };
