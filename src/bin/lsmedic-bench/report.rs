@@ -6,6 +6,11 @@
 //!   measured phases (time writers spent delayed or stopped by the write controller);
 //!   `stall_wall_seconds`: wall time during which some column family's stall condition
 //!   (listener events and `is-write-stopped` / `actual-delayed-write-rate`) was not normal.
+//! - `resource_units_mean`: the mean over the measured ticks of the resources in force
+//!   (memtable and block-cache budgets, background jobs), in the healer's resource units
+//!   (`lsmedic_healer::objective::ResourceBaseline`) against the configuration at open: 1.0
+//!   means as configured, 1.5 means half again as much memory/threads on the healer's
+//!   weighting. Faults that change tunables (a tiny cache) move it too.
 //! - A timeline bin is *unhealthy* when writes stalled in it, an op failed, or a p99
 //!   (write, read or scan) exceeded max(3 × baseline, baseline + 100 µs), the baseline
 //!   being the median per-bin p99 of the measured bins before the first fault.
@@ -140,6 +145,8 @@ pub struct RunReport {
     pub stall_seconds: f64,
     /// See the module docs.
     pub stall_wall_seconds: f64,
+    /// Mean resource units over the measured phases' ticks (see the module docs).
+    pub resource_units_mean: Option<f64>,
     /// Failed writes (measured phases).
     pub write_errors: u64,
     /// Failed reads and scans.
@@ -192,6 +199,17 @@ fn stall_figures(ticks: &[TickLite], phases: &[PhaseSpan]) -> (f64, f64) {
         }
     }
     (micros as f64 / 1e6, wall)
+}
+
+/// Mean of the ticks' resource units over the measured phases.
+fn resource_units_mean(ticks: &[TickLite], phases: &[PhaseSpan]) -> Option<f64> {
+    let tick_s = crate::runner::TICK.as_secs_f64();
+    let units: Vec<f64> = ticks
+        .iter()
+        .filter(|tick| in_measured(phases, tick.t_s - tick_s / 2.0))
+        .filter_map(|tick| tick.resource_units)
+        .collect();
+    (!units.is_empty()).then(|| units.iter().sum::<f64>() / units.len() as f64)
 }
 
 fn median(values: &mut [f64]) -> Option<f64> {
@@ -352,6 +370,7 @@ pub fn run_report(out: &RunOutput, time_scale: f64) -> RunReport {
         scan_p999_us: scan.map(|p| p[2]),
         stall_seconds,
         stall_wall_seconds,
+        resource_units_mean: resource_units_mean(&out.monitor.ticks, &out.phases),
         write_errors: totals.write_errors,
         read_errors: totals.read_errors,
         corruption_errors: totals.corruption_errors,

@@ -15,6 +15,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use lsmedic::engine::Engine;
+use lsmedic::healer::objective::ResourceBaseline;
 use lsmedic::telemetry::{
     Control, EngineEvent, EngineEventKind, OpKind, Sample, StallCondition, ThrottleScope, Window,
 };
@@ -675,6 +676,10 @@ pub struct TickLite {
     pub stalled: bool,
     /// Background errors, cumulative.
     pub background_errors: u64,
+    /// Resources in force at the end of the tick (memory budgets and background jobs), in
+    /// the healer's resource units against the configuration the database opened with
+    /// (1.0 = as configured); `None` when the tunables could not be read.
+    pub resource_units: Option<f64>,
 }
 
 /// What the monitor thread produces.
@@ -715,6 +720,8 @@ fn run_monitor(
     let mut out = MonitorOutput::default();
     let mut trace = core.as_ref().map(|_| TraceRecorder::default());
     let mut background_errors = 0u64;
+    // Resources are measured against the tunables at open, with the healer's own yardstick.
+    let resources = engine.tunables().ok().map(|t| ResourceBaseline::of(&t));
     let mut next = shared.t0 + TICK;
     let mut tick = 0u64;
     loop {
@@ -766,11 +773,15 @@ fn run_monitor(
         let previous = out.ticks.last().map_or(stall_micros, |t| t.stall_micros);
         let stalled = sample.any_write_stall() || stall_reported || stall_micros > previous;
         let t_s = shared.now_s();
+        let resource_units = resources
+            .as_ref()
+            .and_then(|base| engine.tunables().ok().map(|t| base.units(&t)));
         out.ticks.push(TickLite {
             t_s,
             stall_micros,
             stalled,
             background_errors,
+            resource_units,
         });
         if keep_ticks {
             let labels = labels.lock();
