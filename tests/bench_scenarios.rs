@@ -288,11 +288,11 @@ fn compare_writes_the_json_schema_and_an_html_report() {
     }
     assert_eq!(fault["kind"], "misconfiguration");
     assert!(fault["detected_s"].is_null());
-    // Modes that do not exist yet are skipped with the reason, not silently.
+    // Modes that cannot run (no learned model set) are skipped with the reason, not silently.
     let skipped = scenario["skipped"].as_array().unwrap();
     assert!(skipped
         .iter()
-        .all(|s| s["reason"].as_str().unwrap().contains("not available yet")));
+        .all(|s| s["reason"].as_str().unwrap().contains("not available")));
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(html.contains("<svg") && html.contains("misconfiguration") && html.contains("quick"));
     assert!(!html.contains("<script"), "self-contained, no scripts");
@@ -363,7 +363,10 @@ fn record_writes_a_labelled_compressed_trace() {
 
 #[test]
 fn unavailable_healer_modes_say_so() {
+    // A model directory without the learned set: `learned` must refuse, naming the reason.
+    let empty = tempfile::tempdir().unwrap();
     let output = bench()
+        .env("LSMEDIC_MODELS_DIR", empty.path())
         .args([
             "run",
             "--workload",
@@ -378,7 +381,7 @@ fn unavailable_healer_modes_say_so() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains("healer mode learned is not available yet"),
+        stderr.contains("healer mode learned is not available"),
         "{stderr}"
     );
 }
