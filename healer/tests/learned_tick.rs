@@ -1,12 +1,14 @@
 //! What the learned healer costs per tick: the whole tick (drain, window, observation, graph,
 //! features, detector, cascade GNN, policy network, guard, actuator, audit in memory) on the
-//! stub engine, 1 and 4 column families, 1 000 op events per tick, with the fixture models
-//! (tiny graphs with the contract's shapes; `LEARNED_TICK_MODELS=<dir>` measures another set,
-//! e.g. the trained models) and, for comparison, the rule policy on the same script. Prints p50 / p99 / max from an HDR histogram (the target: p99 ≤ 1 ms).
+//! stub engine, 1 and 4 column families, 1 000 op events per tick, with the trained models of
+//! `healer/models/` (without them: the fixture models; `LEARNED_TICK_MODELS=<dir>` measures
+//! another set) and, for comparison, the rule policy on the same script. Prints p50 / p99 /
+//! max from HDR histograms of wall time and of the healer thread's on-CPU time (the issue's
+//! target: p99 ≤ 1 ms).
 //! Run in release: `cargo test --release -p lsmedic-healer --test learned_tick -- --nocapture`.
 //!
-//! The assertion is only a sanity bound (the machine may be busy with builds); the reported
-//! numbers are the measurement.
+//! The on-CPU p99 is held to the 1 ms target; wall time, which also counts waiting for a
+//! core on a busy machine, only to a sanity bound.
 
 mod common;
 mod learned_support;
@@ -18,6 +20,7 @@ use common::{Rig, GIB};
 use hdrhistogram::Histogram;
 use learned_support::{fixtures_dir, learned_config};
 use lsmedic_healer::audit::AuditRecord;
+use lsmedic_healer::model::{names, ModelManifest};
 use lsmedic_healer::stub::StubEngine;
 use lsmedic_healer::{HealerConfig, Mode};
 use lsmedic_telemetry::OpKind;
@@ -138,9 +141,14 @@ fn measure(cfs: &[&str], config: HealerConfig) -> Measured {
 
 #[test]
 fn learned_tick_cost_is_measured_and_sane() {
-    // LEARNED_TICK_MODELS=<dir> measures another model set (e.g. the trained one).
-    let models_dir =
-        std::env::var_os("LEARNED_TICK_MODELS").map_or_else(fixtures_dir, std::path::PathBuf::from);
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+    let shipped_is_learned = ModelManifest::from_file(&shipped.join("manifest.json"))
+        .is_ok_and(|m| m.model(names::POLICY).is_some());
+    let models_dir = match std::env::var_os("LEARNED_TICK_MODELS") {
+        Some(dir) => std::path::PathBuf::from(dir),
+        None if shipped_is_learned => shipped,
+        None => fixtures_dir(),
+    };
     println!("models: {}", models_dir.display());
     for cfs in [
         &["default"][..],
