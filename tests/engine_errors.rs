@@ -168,3 +168,28 @@ fn a_configured_cf_missing_without_create_missing_is_an_open_error() {
         "{err}"
     );
 }
+
+#[test]
+fn a_reversed_range_delete_is_refused_and_later_writes_still_work() {
+    // RocksDB would write the reversed range to the WAL, fail to insert it into the memtable
+    // and stop every later write (found by the `ffi_calls` fuzz target).
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::open(dir.path(), EngineConfig::default()).unwrap();
+    engine.put(DEFAULT_CF, b"b", b"1").unwrap();
+
+    let err = engine.delete_range(DEFAULT_CF, b"z", b"a").unwrap_err();
+    assert!(matches!(err, Error::ReversedRange { .. }), "{err}");
+    assert!(err.to_string().contains("sorts after"), "{err}");
+    let mut batch = engine.batch();
+    let err = batch.delete_range(DEFAULT_CF, b"z", b"a").unwrap_err();
+    assert!(matches!(err, Error::ReversedRange { .. }), "{err}");
+    assert!(batch.is_empty(), "the refused range is not in the batch");
+
+    // An empty range is a no-op, and the engine still takes writes.
+    engine.delete_range(DEFAULT_CF, b"b", b"b").unwrap();
+    engine.put(DEFAULT_CF, b"c", b"2").unwrap();
+    assert_eq!(engine.get(DEFAULT_CF, b"b").unwrap(), Some(b"1".to_vec()));
+    engine.delete_range(DEFAULT_CF, b"a", b"c").unwrap();
+    assert_eq!(engine.get(DEFAULT_CF, b"b").unwrap(), None);
+    assert_eq!(engine.get(DEFAULT_CF, b"c").unwrap(), Some(b"2".to_vec()));
+}

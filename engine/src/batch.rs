@@ -97,7 +97,10 @@ impl<'e> WriteBatch<'e> {
     }
 
     /// Adds a range delete of `[from, to)`.
+    ///
+    /// A start key that sorts after the end key is refused ([`Error::ReversedRange`]).
     pub fn delete_range(&mut self, cf: &str, from: &[u8], to: &[u8]) -> Result<()> {
+        Error::check_range(cf, from, to)?;
         self.push(cf, Kind::DeleteRange, from, to)
     }
 

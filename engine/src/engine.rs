@@ -719,7 +719,8 @@ impl Engine {
         self.write_one(OpKind::Delete, cf, Op::Delete(key), opts)
     }
 
-    /// Deletes every key in `[from, to)`.
+    /// Deletes every key in `[from, to)`; a start key sorting after the end key is refused
+    /// with [`Error::ReversedRange`].
     pub fn delete_range(&self, cf: &str, from: &[u8], to: &[u8]) -> Result<()> {
         self.delete_range_opt(cf, from, to, WriteOpts::default())
     }
@@ -732,6 +733,7 @@ impl Engine {
         to: &[u8],
         opts: WriteOpts,
     ) -> Result<()> {
+        Error::check_range(cf, from, to)?;
         self.write_one(OpKind::DeleteRange, cf, Op::DeleteRange(from, to), opts)
     }
 

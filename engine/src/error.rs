@@ -140,6 +140,18 @@ pub enum Error {
         /// What went wrong.
         message: String,
     },
+    /// A range delete whose start key sorts after its end key. Refused before it reaches
+    /// RocksDB: RocksDB writes such a range to the WAL, then fails to insert it into the
+    /// memtable and stops every later write with a background error.
+    #[error("delete_range{}: start key {from:?} sorts after end key {to:?}", cf_suffix(.cf))]
+    ReversedRange {
+        /// The column family.
+        cf: Option<String>,
+        /// The start key.
+        from: KeyPreview,
+        /// The end key.
+        to: KeyPreview,
+    },
     /// A write batch built by one engine was given to another.
     #[error("write batch belongs to a different engine")]
     ForeignBatch,
@@ -169,6 +181,19 @@ fn key_suffix(key: &Option<KeyPreview>) -> String {
 }
 
 impl Error {
+    /// Refuses a range delete of `[from, to)` whose start sorts after its end (bytewise, the
+    /// engine's comparator). An empty range (`from == to`) is allowed: it deletes nothing.
+    pub(crate) fn check_range(cf: &str, from: &[u8], to: &[u8]) -> Result<(), Error> {
+        if from > to {
+            return Err(Error::ReversedRange {
+                cf: Some(cf.to_owned()),
+                from: KeyPreview::new(from),
+                to: KeyPreview::new(to),
+            });
+        }
+        Ok(())
+    }
+
     /// Wraps a RocksDB error with the operation, column family and key it concerns.
     pub(crate) fn rocksdb(
         op: &'static str,

@@ -38,6 +38,14 @@ pub(crate) struct Cursor {
 unsafe impl Send for Cursor {}
 
 impl Cursor {
+    /// Repositions (a seek): like RocksDB's `Seek`, it starts afresh, so an earlier error
+    /// no longer applies.
+    fn reposition(&mut self, seek: impl FnOnce(&mut EngineIter<'static>)) {
+        self.error = None;
+        seek(&mut self.iter);
+        self.advance();
+    }
+
     /// Moves to the next entry and caches it (or the end, or the error).
     fn advance(&mut self) {
         self.current = None;
@@ -132,8 +140,7 @@ pub unsafe extern "C" fn lsmedic_create_iterator(
 pub extern "C" fn lsmedic_iter_seek_to_first(iter: *mut lsmedic_iterator_t) {
     call_quiet((), || {
         with_cursor(iter, |cursor| {
-            cursor.iter.seek_to_first();
-            cursor.advance();
+            cursor.reposition(|iter| iter.seek_to_first())
         })
     })
 }
@@ -156,10 +163,7 @@ pub unsafe extern "C" fn lsmedic_iter_seek(
         // SAFETY: forwarded contract.
         let key = unsafe { bytes(key, key_len, "key") };
         with_cursor(iter, |cursor| match key {
-            Ok(key) => {
-                cursor.iter.seek(key);
-                cursor.advance();
-            }
+            Ok(key) => cursor.reposition(|iter| iter.seek(key)),
             Err(err) => {
                 cursor.current = None;
                 cursor.error = Some(format!("lsmedic_iter_seek: {err}"));

@@ -256,8 +256,17 @@ impl Reporter<'_> {
             line,
             column,
             field,
-            message: err.message().trim().to_owned(),
+            message: toml_message(err),
         }
+    }
+}
+
+/// The parser's message; a few syntax errors (a control character in a comment) come with
+/// none, and an error must always say something.
+fn toml_message(err: &toml::de::Error) -> String {
+    match err.message().trim() {
+        "" => "invalid TOML syntax (unexpected character)".to_owned(),
+        message => message.to_owned(),
     }
 }
 
@@ -905,7 +914,7 @@ impl Validator<'_, '_> {
             fields: toml::Value,
         ) -> Result<T, ScenarioError> {
             fields.try_into().map_err(|e: toml::de::Error| {
-                let message = e.message().trim().to_owned();
+                let message = toml_message(&e);
                 // Name the offending field when serde says which.
                 let field = message
                     .split('`')
@@ -1316,6 +1325,11 @@ global = { block_cache_capacity = 1048576 }
         assert_eq!(err.line, Some(3), "{err}");
         let err = parse("name = \"x\"\n").unwrap_err();
         assert!(err.message.contains("at least one"), "{err}");
+        // The TOML parser gives no message for a control character in a comment (found by
+        // the `scenario_text` fuzz target); the error must still say something.
+        let err = parse("# \u{1}\n").unwrap_err();
+        assert_eq!(err.line, Some(1), "{err}");
+        assert!(!err.message.is_empty(), "{err:?}");
     }
 
     mod prop {
