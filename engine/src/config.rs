@@ -606,7 +606,9 @@ impl EngineConfig {
         opts.set_max_total_wal_size(self.max_total_wal_size);
         opts.set_bytes_per_sync(self.bytes_per_sync);
         opts.set_use_direct_reads(self.use_direct_reads);
-        opts.set_use_direct_io_for_flush_and_compaction(self.use_direct_io_for_flush_and_compaction);
+        opts.set_use_direct_io_for_flush_and_compaction(
+            self.use_direct_io_for_flush_and_compaction,
+        );
         if self.statistics {
             opts.enable_statistics();
         }
