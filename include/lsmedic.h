@@ -362,7 +362,9 @@ void lsmedic_delete(lsmedic_t *db,
                     char **errptr);
 
 /**
- * Deletes every key in `[start, end)` of `column_family` (NULL = `"default"`).
+ * Deletes every key in `[start, end)` of `column_family` (NULL = `"default"`). A `start`
+ * that sorts after `end` (bytewise) is an error and nothing is written; `start == end`
+ * deletes nothing.
  *
  * Thread-safety: any thread, concurrently.
  *
@@ -444,7 +446,8 @@ void lsmedic_writebatch_delete(lsmedic_writebatch_t *batch,
                                char **errptr);
 
 /**
- * Adds a delete of every key in `[start, end)` of `column_family` (NULL = `"default"`).
+ * Adds a delete of every key in `[start, end)` of `column_family` (NULL = `"default"`). A
+ * `start` that sorts after `end` (bytewise) is an error and is not added.
  *
  * Thread-safety: any thread; calls on one batch are serialised.
  *

@@ -183,7 +183,7 @@ fn key_suffix(key: &Option<KeyPreview>) -> String {
 impl Error {
     /// Refuses a range delete of `[from, to)` whose start sorts after its end (bytewise, the
     /// engine's comparator). An empty range (`from == to`) is allowed: it deletes nothing.
-    pub(crate) fn check_range(cf: &str, from: &[u8], to: &[u8]) -> Result<(), Error> {
+    pub fn check_range(cf: &str, from: &[u8], to: &[u8]) -> Result<(), Error> {
         if from > to {
             return Err(Error::ReversedRange {
                 cf: Some(cf.to_owned()),

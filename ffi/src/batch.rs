@@ -121,7 +121,8 @@ pub unsafe extern "C" fn lsmedic_writebatch_delete(
     })
 }
 
-/// Adds a delete of every key in `[start, end)` of `column_family` (NULL = `"default"`).
+/// Adds a delete of every key in `[start, end)` of `column_family` (NULL = `"default"`). A
+/// `start` that sorts after `end` (bytewise) is an error and is not added.
 ///
 /// Thread-safety: any thread; calls on one batch are serialised.
 ///
@@ -146,6 +147,7 @@ pub unsafe extern "C" fn lsmedic_writebatch_delete_range(
                 bytes(end, end_len, "end")?,
             )
         };
+        lsmedic::engine::Error::check_range(cf, start, end)?;
         push(
             batch,
             BatchOp::DeleteRange {

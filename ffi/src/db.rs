@@ -324,7 +324,9 @@ pub unsafe extern "C" fn lsmedic_delete(
     })
 }
 
-/// Deletes every key in `[start, end)` of `column_family` (NULL = `"default"`).
+/// Deletes every key in `[start, end)` of `column_family` (NULL = `"default"`). A `start`
+/// that sorts after `end` (bytewise) is an error and nothing is written; `start == end`
+/// deletes nothing.
 ///
 /// Thread-safety: any thread, concurrently.
 ///

@@ -240,6 +240,13 @@ static void database_calls(const char *dir) {
     CHECK_ERR(err, "unknown column family");
     lsmedic_delete_range(db, NULL, NULL, 1, "b", 1, &err);
     CHECK_ERR(err, "start is NULL");
+    /* A reversed range is refused, and the database still takes writes afterwards. */
+    lsmedic_delete_range(db, NULL, "z", 1, "a", 1, &err);
+    CHECK_ERR(err, "sorts after end key");
+    lsmedic_put(db, NULL, "after-reversed", 14, "ok", 2, &err);
+    CHECK_OK(err);
+    lsmedic_delete(db, NULL, "after-reversed", 14, &err);
+    CHECK_OK(err);
     lsmedic_flush(db, "nope", &err);
     CHECK_ERR(err, "lsmedic_flush: unknown column family");
     lsmedic_compact_range(db, "nope", NULL, 0, NULL, 0, &err);
@@ -261,6 +268,8 @@ static void database_calls(const char *dir) {
     CHECK_ERR(err, "not valid UTF-8");
     lsmedic_writebatch_delete_range(batch, NULL, "a", 1, NULL, 1, &err);
     CHECK_ERR(err, "end is NULL");
+    lsmedic_writebatch_delete_range(batch, NULL, "z", 1, "a", 1, &err);
+    CHECK_ERR(err, "sorts after end key");
     lsmedic_write(db, NULL, 0, &err);
     CHECK_ERR(err, "batch is not a live write batch handle");
     lsmedic_write(NULL, batch, 0, &err);
