@@ -210,11 +210,21 @@ def _alarm(pred, runs, r, head, rule):
 
 
 def episodes_summary(runs: list[GnnRun], cfg: GnnConfig) -> dict:
-    n = 0
+    """Stall episodes of the stall-controller node: all, the evaluable ones (onset after the
+    first full input window), and how many of those start less than 2 s after a fault was
+    injected (a stall caused at once by the injection cannot be foreseen 2 s ahead)."""
+    n = evaluable = soon_after_fault = 0
     ticks = 0
     for r in runs:
         i = r.seg.kind_index(STALL_NODE)
-        if i:
-            n += len(onsets(r.seg.node_state[:, i[0]], cfg.merge_gap))
-            ticks += r.seg.ticks
-    return {"stall_episodes": n, "ticks": ticks}
+        if not i:
+            continue
+        ticks += r.seg.ticks
+        fault_starts = np.array([a for a, _ in onsets(r.seg.fault)], dtype=np.int64)
+        for b, _ in onsets(r.seg.node_state[:, i[0]], cfg.merge_gap):
+            n += 1
+            if b >= cfg.window - 1:
+                evaluable += 1
+                if fault_starts.size and np.any((fault_starts <= b) & (b - fault_starts < 20)):
+                    soon_after_fault += 1
+    return {"stall_episodes": n, "evaluable": evaluable, "within_2s_of_fault_start": soon_after_fault, "ticks": ticks}
