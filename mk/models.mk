@@ -42,7 +42,7 @@ models-train: train-venv onnxruntime
 # its time budget); REPORT_TIME_SCALE (default 0.5) scales the compare runs.
 REPORT_ARGS ?=
 report: train-venv onnxruntime
-	"$(VENV_PY)" "$(TRAIN_DIR)/make_report.py" $(REPORT_ARGS)
+	CARGO_TARGET_DIR="$(TARGET_DIR)" "$(VENV_PY)" "$(TRAIN_DIR)/make_report.py" $(REPORT_ARGS)
 
 test-train: train-venv
 	cd "$(TRAIN_DIR)" && "$(VENV_PY)" -m unittest discover -s tests -t .
