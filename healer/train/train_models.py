@@ -101,6 +101,7 @@ def main() -> None:
     ap.add_argument("--held-out", nargs="*", default=None)
     ap.add_argument("--digest-file", type=Path, default=None)
     ap.add_argument("--dev-tasks", type=int, default=2, help="training workloads kept for choosing thresholds")
+    ap.add_argument("--policy-beta", type=float, default=None, help="weight of log pi_rules in the policy scores")
     ap.add_argument("--allow-synthetic", action="store_true", help="tests only: accept synthetic traces")
     ap.add_argument("--quick", action="store_true", help="tests only: few training steps")
     args = ap.parse_args()
@@ -140,6 +141,8 @@ def main() -> None:
     dcfg = det.DetectorConfig()
     gcfg = gnnm.GnnConfig()
     pcfg = pol.PolicyConfig()
+    if args.policy_beta is not None:
+        pcfg.beta = args.policy_beta
     if args.quick:
         dcfg.steps, gcfg.steps, pcfg.steps, pcfg.bc_steps = 30, 60, 60, 60
     metrics: dict = {"data": {
