@@ -299,12 +299,16 @@ def main() -> None:
           "Thresholds are chosen on the development workloads (never on held-out data).", "",
           "| system (held-out workloads) | event F1 | event P | event R | PR-AUC | point F1 | alarms | events | threshold |",
           "|---|---|---|---|---|---|---|---|---|"]
-    names = {"maml": "MAML detector (adapted)", "no_meta": f"same network, no meta-learning, same adaptation (step {d['no_meta_inner_lr']})",
+    names = {"maml": "MAML detector (adapted)",
+             "no_meta": f"same network, no meta-learning, same adaptation with its best step size on the development workloads ({d['no_meta_inner_lr']}; 0 = no update)",
+             "no_meta_maml_steps": "same network, no meta-learning, adapted with the MAML detector's step sizes",
              "thresholds": "max |z| threshold (not learned)"}
     for k, label in names.items():
+        if k not in d["systems"]:
+            continue
         h = d["systems"][k]["held_out"]
         L.append(f"| {label} | {f(h['event_f1'])} | {f(h['event_precision'])} | {f(h['event_recall'])} | {f(h['pr_auc'])} | "
-                 f"{f(h['point_f1'])} | {h['alarms']} | {h['events']} | {f(h['threshold'])} |")
+                 f"{f(h['point_f1'])} | {h['alarms']} | {h['events']} | {h['threshold']:.3g} |")
     na = d["maml_without_adaptation"]
     L.append(f"| MAML detector without adaptation (0 steps; ablation) | {f(na['event_f1'])} | {f(na['event_precision'])} | "
              f"{f(na['event_recall'])} | {f(na['pr_auc'])} | {f(na['point_f1'])} | {na['alarms']} | {na['events']} | {f(na['threshold'])} |")

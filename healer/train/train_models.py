@@ -175,6 +175,7 @@ def main() -> None:
     systems = {
         "maml": det.learned_score_fn(p_meta, dcfg),
         "no_meta": det.learned_score_fn(p_pool, dcfg, lrs_pool),
+        "no_meta_maml_steps": det.learned_score_fn(p_pool, dcfg, np.exp(p_meta["log_lr"]).astype(np.float32)),
         "thresholds": det.baseline_score_fn(dcfg),
     }
     dmetrics = {}
