@@ -419,7 +419,10 @@ def main() -> None:
                       f"(< 0.10): {f(mm['event_f1'])} vs {f(nm['event_f1'])} event F1, PR-AUC {f(mm['pr_auc'])} vs {f(nm['pr_auc'])}. "
                       f"Without its adaptation the MAML network scores {f(na['event_f1'])}: the few-shot step is what makes it work, "
                       f"but ordinary multi-task training of the same network on the same windows already transfers to the held-out "
-                      f"workloads about as well (its best adaptation step size on the development workloads was {d['no_meta_inner_lr']}).")
+                      f"workloads about as well (its best adaptation step size on the development workloads was {d['no_meta_inner_lr']})"
+                      + (f"; adapted with the MAML detector's own step sizes it reaches {f(d['systems']['no_meta_maml_steps']['held_out']['event_f1'])} "
+                         f"(margin {f(mm['event_f1'] - d['systems']['no_meta_maml_steps']['held_out']['event_f1'])})"
+                         if "no_meta_maml_steps" in d["systems"] else "") + ".")
     if not ok:
         he = g["held_out_episodes"]
         misses.append(f"- Stall prediction ≥ 2 s ahead: precision {f(gs['precision'])}, recall {f(gs['recall_lead_ge_2s'])} over "
