@@ -279,7 +279,8 @@ def main() -> None:
     dd = m["data"]
     L += ["## Data", "",
           f"- {dd['traces']} traces ({dd['segments']} segments, {dd['ticks']} ticks of 100 ms), digest `{dd['digest']}`;",
-          f"- scenarios: {', '.join(dd['scenarios'])};",
+          f"- {len(dd['scenarios'])} recorded scenarios (task × fault × healer mode; healer/train/dataset.py); faults: "
+          f"{', '.join(sorted({n.split('__')[1] for n in dd['scenarios'] if n.count('__') >= 2}) or dd['scenarios'])};",
           f"- workloads (MAML tasks): {len(dd['workloads'])}; **held out** (never trained on, by any model): {', '.join(dd['held_out'])};",
           f"- development workloads (training workloads the detector and GNN are *not* fitted on; their decision thresholds are "
           f"chosen there): {', '.join(dd.get('dev_workloads') or []) or 'none'};",
