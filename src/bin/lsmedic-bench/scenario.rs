@@ -576,6 +576,11 @@ impl Scenario {
     }
 }
 
+/// Smallest duration (s) or rate (ops/s) a scenario may give: an op every 1000 s at most.
+const MIN_POSITIVE: f64 = 1e-3;
+/// Largest duration (s) or rate (ops/s) a scenario may give (~31 years; 1e9 ops/s).
+const MAX_POSITIVE: f64 = 1e9;
+
 struct Validator<'a, 'b> {
     r: &'a Reporter<'b>,
     engine: EngineConfig,
@@ -647,13 +652,20 @@ impl Validator<'_, '_> {
         }
     }
 
+    /// Seconds and rates: finite and within [`MIN_POSITIVE`, `MAX_POSITIVE`], so that every
+    /// time the runner derives from them (an op interval, a phase end at any time scale) fits
+    /// a `Duration`.
     fn positive(&self, path: &FieldPath, value: f64) -> Result<f64, ScenarioError> {
-        if value.is_finite() && value > 0.0 {
+        if value.is_finite() && (MIN_POSITIVE..=MAX_POSITIVE).contains(&value) {
             Ok(value)
         } else {
             Err(self.r.at(
                 path,
-                format!("must be a positive number of seconds or ops/s, got {value}"),
+                format!(
+                    "must be a positive number of seconds or ops/s, from {MIN_POSITIVE} to \
+                     {MAX_POSITIVE:e}, \
+                     got {value}"
+                ),
             ))
         }
     }
@@ -1330,6 +1342,23 @@ global = { block_cache_capacity = 1048576 }
         let err = parse("# \u{1}\n").unwrap_err();
         assert_eq!(err.line, Some(1), "{err}");
         assert!(!err.message.is_empty(), "{err:?}");
+    }
+
+    #[test]
+    fn out_of_range_times_and_rates_are_refused() {
+        // Both made the runner panic (Duration overflow); found by the scenario_text fuzz target.
+        let long =
+            "[[phases]]\nduration_s = 1e300\n[[phases.workloads]]\nworkload = \"readrandom\"\n";
+        let err = parse(long).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("phases[0].duration_s"), "{err}");
+        let slow = "[[phases]]\nduration_s = 10\n[[phases.workloads]]\nworkload = \"readrandom\"\n\
+                    threads = 2\nrate = 1e-300\n";
+        let err = parse(slow).unwrap_err();
+        assert_eq!(
+            err.field.as_deref(),
+            Some("phases[0].workloads[0].rate"),
+            "{err}"
+        );
     }
 
     mod prop {
