@@ -91,7 +91,19 @@ impl Weights {
                 ));
             }
         }
-        let sum = self.latency + self.throughput + self.resources;
+        // Scaled by the largest first: huge finite weights would overflow the sum to infinity
+        // and normalise to zeros (found by the healer_config fuzz target).
+        let largest = self.latency.max(self.throughput).max(self.resources);
+        let (latency, throughput, resources) = if largest > 0.0 {
+            (
+                self.latency / largest,
+                self.throughput / largest,
+                self.resources / largest,
+            )
+        } else {
+            (0.0, 0.0, 0.0)
+        };
+        let sum = latency + throughput + resources;
         if sum <= 0.0 {
             return Err(HealerError::config(
                 "weights",
@@ -99,9 +111,9 @@ impl Weights {
             ));
         }
         Ok(Weights {
-            latency: self.latency / sum,
-            throughput: self.throughput / sum,
-            resources: self.resources / sum,
+            latency: latency / sum,
+            throughput: throughput / sum,
+            resources: resources / sum,
         })
     }
 }
@@ -572,6 +584,21 @@ mod tests {
         let err = Weights::new(1.0, -1.0, 0.0).unwrap_err();
         assert!(err.to_string().contains("weights.throughput"), "{err}");
         assert!(Weights::new(f64::NAN, 1.0, 0.0).is_err());
+        // Huge weights are scaled, not overflowed to infinity and normalised to zeros.
+        let w = Weights::new(1e308, 1e308, 1e308).expect("huge weights");
+        assert!((w.latency - 1.0 / 3.0).abs() < 1e-12, "{w:?}");
+    }
+
+    #[test]
+    fn non_finite_rule_thresholds_are_refused() {
+        let mut config = HealerConfig::default();
+        config.rules.l0_release_ratio = f64::NAN;
+        let err = config.validated().unwrap_err();
+        assert!(err.to_string().contains("rules.l0_release_ratio"), "{err}");
+        let mut config = HealerConfig::default();
+        config.rules.cache_hit_drop = f64::INFINITY;
+        let err = config.validated().unwrap_err();
+        assert!(err.to_string().contains("rules.cache_hit_drop"), "{err}");
     }
 
     #[test]

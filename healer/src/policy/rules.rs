@@ -242,6 +242,60 @@ impl Default for RuleConfig {
 
 impl RuleConfig {
     pub(crate) fn validate(&self) -> Result<(), HealerError> {
+        // Every threshold first: NaN passes every `<`/`>` comparison below as false, so a NaN
+        // ratio would otherwise slip through (found by the healer_config fuzz target).
+        let all = [
+            ("rules.l0_engage_ratio", self.l0_engage_ratio),
+            ("rules.l0_release_ratio", self.l0_release_ratio),
+            ("rules.pending_engage_ratio", self.pending_engage_ratio),
+            ("rules.pending_release_ratio", self.pending_release_ratio),
+            (
+                "rules.throttle_floor_fraction",
+                self.throttle_floor_fraction,
+            ),
+            (
+                "rules.throttle_floor_l0_stop_ratio",
+                self.throttle_floor_l0_stop_ratio,
+            ),
+            ("rules.throttle_fraction", self.throttle_fraction),
+            ("rules.throttle_decay", self.throttle_decay),
+            ("rules.throttle_release_step", self.throttle_release_step),
+            (
+                "rules.throttle_min_flow_bytes_per_sec",
+                self.throttle_min_flow_bytes_per_sec,
+            ),
+            (
+                "rules.compaction_repair_ratio",
+                self.compaction_repair_ratio,
+            ),
+            ("rules.headroom_engage_ratio", self.headroom_engage_ratio),
+            ("rules.headroom_release_ratio", self.headroom_release_ratio),
+            ("rules.headroom_factor", self.headroom_factor),
+            (
+                "rules.max_background_jobs_per_core",
+                self.max_background_jobs_per_core,
+            ),
+            ("rules.write_buffer_growth", self.write_buffer_growth),
+            (
+                "rules.cache_min_lookups_per_sec",
+                self.cache_min_lookups_per_sec,
+            ),
+            ("rules.cache_hit_drop", self.cache_hit_drop),
+            ("rules.cache_low_hit_ratio", self.cache_low_hit_ratio),
+            ("rules.cache_full_ratio", self.cache_full_ratio),
+            ("rules.cache_growth", self.cache_growth),
+            ("rules.tombstone_ratio", self.tombstone_ratio),
+            ("rules.scan_latency_rise", self.scan_latency_rise),
+            ("rules.min_scans_per_sec", self.min_scans_per_sec),
+        ];
+        for (field, value) in all {
+            if !value.is_finite() || value < 0.0 {
+                return Err(HealerError::config(
+                    field,
+                    format!("must be a finite number >= 0, got {value}"),
+                ));
+            }
+        }
         let positive = [
             ("rules.l0_engage_ratio", self.l0_engage_ratio),
             ("rules.pending_engage_ratio", self.pending_engage_ratio),
