@@ -239,6 +239,11 @@ impl CfOptions {
             ));
         }
         check_range("block_size", cf, self.block_size, 256, 64 * MIB)?;
+        // What the healer may set online it must also be able to start from: every tunable
+        // within the bounds the `Control` surface enforces.
+        for (tunable, value) in self.tunables() {
+            tunable_in_bounds(tunable.name(), tunable, Some(cf), value)?;
+        }
         Ok(())
     }
 
@@ -483,6 +488,26 @@ impl Default for EngineConfig {
     }
 }
 
+/// `value` of the configuration option `option` within the bounds of the online `tunable` it
+/// sets (`Tunable::bounds`).
+fn tunable_in_bounds(
+    option: &'static str,
+    tunable: Tunable,
+    cf: Option<&str>,
+    value: u64,
+) -> Result<()> {
+    let (min, max) = tunable.bounds();
+    if value < min || value > max {
+        return Err(Error::InvalidOption {
+            option,
+            cf: cf.map(str::to_owned),
+            value: value.to_string(),
+            reason: format!("must be in {min}..={max} (the bounds of the online tunable)"),
+        });
+    }
+    Ok(())
+}
+
 fn db_invalid(option: &'static str, value: impl ToString, reason: impl ToString) -> Error {
     Error::InvalidOption {
         option,
@@ -541,7 +566,25 @@ impl EngineConfig {
                 "must be >= 16384 bytes/s (RocksDB's floor)",
             ));
         }
+        tunable_in_bounds(
+            "delayed_write_rate",
+            Tunable::DelayedWriteRate,
+            None,
+            self.delayed_write_rate,
+        )?;
+        tunable_in_bounds(
+            "block_cache_size",
+            Tunable::BlockCacheCapacity,
+            None,
+            self.block_cache_size,
+        )?;
         if let Some(size) = self.write_buffer_manager_size {
+            tunable_in_bounds(
+                "write_buffer_manager_size",
+                Tunable::WriteBufferManagerSize,
+                None,
+                size,
+            )?;
             if size < MIB {
                 return Err(db_invalid(
                     "write_buffer_manager_size",
@@ -651,6 +694,25 @@ mod tests {
     #[test]
     fn defaults_are_valid() {
         EngineConfig::default().validate().expect("defaults valid");
+    }
+
+    #[test]
+    fn options_beyond_the_tunable_bounds_are_rejected() {
+        // Accepted at open, then refused by the `Control` surface when the healer restores
+        // them (found by the engine_config fuzz target).
+        for text in [
+            "block_cache_size = 2199023255552",
+            "delayed_write_rate = 1099511627776000",
+            "[cf_options]\nhard_pending_compaction_bytes_limit = 0\n\
+             soft_pending_compaction_bytes_limit = 9223372036854775807",
+        ] {
+            let config = EngineConfig::from_toml_str(text).expect("parses");
+            let err = config.validate().unwrap_err();
+            assert!(
+                err.to_string().contains("bounds of the online tunable"),
+                "{err}"
+            );
+        }
     }
 
     #[test]
