@@ -599,6 +599,13 @@ mod tests {
         config.rules.cache_hit_drop = f64::INFINITY;
         let err = config.validated().unwrap_err();
         assert!(err.to_string().contains("rules.cache_hit_drop"), "{err}");
+        let mut config = HealerConfig::default();
+        config.rules.compaction_lag_thresholds = vec![0.5, 0.7, f64::NEG_INFINITY];
+        let err = config.validated().unwrap_err();
+        assert!(
+            err.to_string().contains("rules.compaction_lag_thresholds"),
+            "{err}"
+        );
     }
 
     #[test]

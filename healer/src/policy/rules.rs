@@ -288,7 +288,11 @@ impl RuleConfig {
             ("rules.scan_latency_rise", self.scan_latency_rise),
             ("rules.min_scans_per_sec", self.min_scans_per_sec),
         ];
-        for (field, value) in all {
+        let thresholds = self
+            .compaction_lag_thresholds
+            .iter()
+            .map(|&value| ("rules.compaction_lag_thresholds", value));
+        for (field, value) in all.into_iter().chain(thresholds) {
             if !value.is_finite() || value < 0.0 {
                 return Err(HealerError::config(
                     field,
