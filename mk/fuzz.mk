@@ -25,6 +25,9 @@ FUZZ_ENGINE_TARGETS := scenario_text scenario_structured engine_config ffi_calls
 FUZZ_TARGETS := $(FUZZ_LIGHT_TARGETS) $(FUZZ_ENGINE_TARGETS)
 # Extra read-only seed directories, as target:dir words.
 FUZZ_EXTRA_SEEDS := scenario_text:$(CURDIR)/scenarios
+# Extra libFuzzer flags, as target:flag words. ffi_calls needs long inputs from the start
+# (a call sequence reaches deep states only with dozens of calls).
+FUZZ_EXTRA_FLAGS := ffi_calls:-max_len=2048 ffi_calls:-len_control=0
 # libFuzzer options of every run: a hang of 60 s or 4 GiB of RSS is a finding too.
 FUZZ_FLAGS ?= -timeout=60 -rss_limit_mb=4096 -print_final_stats=1
 # cargo-fuzz's own default for ASan: RocksDB's C++ is not instrumented, and its static
@@ -45,7 +48,8 @@ FUZZ_ROCKSDB_LIB_DIR ?= $(if $(FUZZ_ROCKSDB_PREBUILT),$(shell ls -t \
 
 FUZZ_CARGO := $(CARGO) +$(FUZZ_TOOLCHAIN) fuzz
 
-.PHONY: fuzz-tools fuzz-build fuzz-build-light fuzz-build-engine fuzz-smoke fuzz-run fuzz-regressions
+.PHONY: fuzz-tools fuzz-build fuzz-build-light fuzz-build-engine fuzz-unit fuzz-smoke fuzz-run \
+	fuzz-regressions
 
 fuzz-tools:
 	@if ! $(CARGO) +$(FUZZ_TOOLCHAIN) --version >/dev/null 2>&1; then \
@@ -80,6 +84,9 @@ define fuzz_one
 	for pair in $(FUZZ_EXTRA_SEEDS); do \
 		if [ "$${pair%%:*}" = "$$t" ] && [ -d "$${pair#*:}" ]; then dirs="$$dirs $${pair#*:}"; fi; \
 	done; \
+	for pair in $(FUZZ_EXTRA_FLAGS); do \
+		if [ "$${pair%%:*}" = "$$t" ]; then dirs="$${pair#*:} $$dirs"; fi; \
+	done; \
 	dict=; if [ -f fuzz/dicts/$$t.dict ]; then dict=-dict=fuzz/dicts/$$t.dict; fi; \
 	log=fuzz/artifacts/$$t/last-run.log; start=$$(date +%s); status=0; \
 	ASAN_OPTIONS=$(FUZZ_ASAN_OPTIONS) $(FUZZ_BIN_DIR)/$$t -max_total_time=$(2) $(FUZZ_FLAGS) \
@@ -92,7 +99,12 @@ define fuzz_one
 	printf '%-20s %4ss %10s execs %7s/s  %-10s %s\n' $$t $$secs "$${execs:-?}" "$${rate:-?}" "$$cov" "$$verdict"
 endef
 
-fuzz-smoke: fuzz-build
+# Unit tests of the shared helpers (structured edits, round-trip tolerance).
+fuzz-unit: fuzz-tools
+	$(CARGO) +$(FUZZ_TOOLCHAIN) test --manifest-path $(FUZZ_LIGHT_DIR)/Cargo.toml --lib \
+		--target-dir $(FUZZ_TARGET_DIR)/unit
+
+fuzz-smoke: fuzz-build fuzz-unit
 	@echo "fuzz-smoke: each target $(FUZZ_SECONDS) s"
 	@failed=; \
 	for t in $(FUZZ_TARGETS); do \

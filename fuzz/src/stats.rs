@@ -26,7 +26,8 @@ impl<const N: usize> Stats<N> {
     pub fn count(&self, index: usize) {
         // Relaxed: statistics, ordering nothing.
         let n = self.counts[index].fetch_add(1, Ordering::Relaxed) + 1;
-        if index == 0 && n.is_multiple_of(2000) && std::env::var_os("LSMEDIC_FUZZ_STATS").is_some() {
+        if index == 0 && n.is_multiple_of(2000) && std::env::var_os("LSMEDIC_FUZZ_STATS").is_some()
+        {
             let parts: Vec<String> = self
                 .names
                 .iter()

@@ -50,23 +50,25 @@ struct Bases {
 fn bases() -> &'static Bases {
     static BASES: OnceLock<Bases> = OnceLock::new();
     BASES.get_or_init(|| {
-        let mut with_cfs = EngineConfig::default();
-        with_cfs.column_families = vec![
-            ColumnFamilyConfig {
-                name: "events".to_owned(),
-                options: CfOptions {
-                    write_buffer_size: 4 << 20,
-                    level0_slowdown_writes_trigger: 8,
-                    level0_stop_writes_trigger: 12,
-                    ..CfOptions::default()
+        let mut with_cfs = EngineConfig {
+            column_families: vec![
+                ColumnFamilyConfig {
+                    name: "events".to_owned(),
+                    options: CfOptions {
+                        write_buffer_size: 4 << 20,
+                        level0_slowdown_writes_trigger: 8,
+                        level0_stop_writes_trigger: 12,
+                        ..CfOptions::default()
+                    },
                 },
-            },
-            ColumnFamilyConfig {
-                name: "index".to_owned(),
-                options: CfOptions::default(),
-            },
-        ];
-        with_cfs.write_buffer_manager_size = Some(256 << 20);
+                ColumnFamilyConfig {
+                    name: "index".to_owned(),
+                    options: CfOptions::default(),
+                },
+            ],
+            write_buffer_manager_size: Some(256 << 20),
+            ..EngineConfig::default()
+        };
         with_cfs.checkpoints.enabled = true;
         let facade = Config {
             engine: with_cfs.clone(),

@@ -775,19 +775,13 @@ fn default_tables() -> Tables {
     BTreeMap::from([("default".to_owned(), BTreeMap::new())])
 }
 
-/// `[start, end)` as a `BTreeMap` range, or None when it is empty or reversed.
-fn range(start: &[u8], end: &[u8]) -> Option<(Bound<Vec<u8>>, Bound<Vec<u8>>)> {
-    (start < end).then(|| {
-        (
-            Bound::Included(start.to_vec()),
-            Bound::Excluded(end.to_vec()),
-        )
-    })
-}
-
+/// Removes `[start, end)` (nothing when it is empty or reversed).
 fn remove_range(table: &mut BTreeMap<Vec<u8>, Vec<u8>>, start: &[u8], end: &[u8]) {
-    if let Some(bounds) = range(start, end) {
-        let doomed: Vec<Vec<u8>> = table.range(bounds).map(|(k, _)| k.clone()).collect();
+    if start < end {
+        let doomed: Vec<Vec<u8>> = table
+            .range::<[u8], _>((Bound::Included(start), Bound::Excluded(end)))
+            .map(|(k, _)| k.clone())
+            .collect();
         for key in doomed {
             table.remove(&key);
         }
