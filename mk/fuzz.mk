@@ -30,8 +30,8 @@ FUZZ_EXTRA_SEEDS := scenario_text:$(CURDIR)/scenarios
 FUZZ_EXTRA_FLAGS := ffi_calls:-max_len=2048 ffi_calls:-len_control=0
 # libFuzzer options of every run: a hang of 60 s or 4 GiB of RSS is a finding too.
 FUZZ_FLAGS ?= -timeout=60 -rss_limit_mb=4096 -print_final_stats=1
-# cargo-fuzz's own default for ASan: RocksDB's C++ is not instrumented, and its static
-# library plus Rust's std trip the ODR check on globals.
+# What `cargo fuzz run` sets too: ASan's ODR check reports globals that Rust's std and the
+# statically linked C/C++ libraries both define, which is not a bug of ours.
 FUZZ_ASAN_OPTIONS ?= detect_odr_violation=0
 
 # The engine targets link RocksDB. By default cargo-fuzz compiles it with AddressSanitizer
