@@ -8,6 +8,7 @@
 use std::ffi::{c_char, c_void, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+use lsmedic::healer::error::panic_message;
 use lsmedic::healer::HealerError;
 
 extern "C" {
@@ -116,17 +117,6 @@ fn with_article(noun: &str) -> String {
 
 /// Result of the boundary helpers.
 pub type FfiResult<T> = Result<T, FfiError>;
-
-/// Text of a panic payload (`&str` or `String`), or a placeholder.
-pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(text) = payload.downcast_ref::<&str>() {
-        (*text).to_owned()
-    } else if let Some(text) = payload.downcast_ref::<String>() {
-        text.clone()
-    } else {
-        "non-string panic payload".to_owned()
-    }
-}
 
 /// Runs `body` for the `extern "C"` function `function`: returns its value, or reports its
 /// error (or caught panic) through `errptr` as `"<function>: <message>"` and returns

@@ -16,7 +16,6 @@ use lsmedic_healer::{HealerConfig, HealerCore};
 use lsmedic_telemetry::{CfName, EngineEvent, EngineEventKind, OpKind};
 
 const CFS: [&str; 4] = ["default", "users", "orders", "events"];
-const GIB: u64 = 1 << 30;
 
 struct Bench {
     engine: Arc<StubEngine>,
@@ -38,20 +37,9 @@ impl Bench {
     /// Scripts the telemetry of one tick (not timed).
     fn prepare(&mut self) {
         self.step += 1;
-        let phase = (self.step / 50) % 4; // 5 s calm, 5 s building, 5 s over, 5 s draining
+        // 5 s calm, 5 s building, 5 s over, 5 s draining
+        self.engine.script_pressure_cycle(&CFS, self.step);
         for (i, cf) in CFS.iter().enumerate() {
-            let pending = match phase {
-                0 => GIB,
-                1 => 30 * GIB,
-                2 => 60 * GIB,
-                _ => 10 * GIB,
-            } * (i as u64 + 1)
-                / 4;
-            self.engine.update_cf(cf, |p| {
-                p.estimate_pending_compaction_bytes = Some(pending);
-                p.num_files_at_level[0] = Some(2 + phase * 4 + i as u64);
-                p.num_immutable_mem_table = Some(phase % 2);
-            });
             self.engine
                 .push_ops(cf, OpKind::Put, 200, 1024, 20_000 + 1000 * i as u32);
             self.engine.push_ops(cf, OpKind::Get, 50, 512, 5_000);

@@ -92,8 +92,9 @@ impl HealerError {
     }
 }
 
-/// Text of a panic payload (`&str` or `String`), or a placeholder.
-pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+/// Text of a panic payload (`&str` or `String`), or a placeholder. Public for the other
+/// places that catch panics at a boundary (the C ABI).
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     if let Some(text) = payload.downcast_ref::<&str>() {
         (*text).to_owned()
     } else if let Some(text) = payload.downcast_ref::<String>() {

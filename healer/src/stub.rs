@@ -223,6 +223,29 @@ impl StubEngine {
         }
     }
 
+    /// Scripts the LSM pressure of step `step` (100 ms each) of a 20 s cycle on `cfs`: 5 s
+    /// calm, 5 s building, 5 s over the pending-compaction limits, 5 s draining. Pending
+    /// compaction bytes, L0 files and immutable memtables grow with a column family's
+    /// position in `cfs`, so the families differ. Used by the tick-cost bench and tests.
+    pub fn script_pressure_cycle(&self, cfs: &[&str], step: u64) {
+        const GIB: u64 = 1 << 30;
+        let phase = (step / 50) % 4;
+        for (i, cf) in cfs.iter().enumerate() {
+            let pending = match phase {
+                0 => GIB,
+                1 => 30 * GIB,
+                2 => 60 * GIB,
+                _ => 10 * GIB,
+            } * (i as u64 + 1)
+                / 4;
+            self.update_cf(cf, |p| {
+                p.estimate_pending_compaction_bytes = Some(pending);
+                p.num_files_at_level[0] = Some(2 + phase * 4 + i as u64);
+                p.num_immutable_mem_table = Some(phase % 2);
+            });
+        }
+    }
+
     /// Changes the sampled DB statistics (`None` = statistics off).
     pub fn update_statistics(&self, f: impl FnOnce(&mut Option<DbStatistics>)) {
         f(&mut self.state.lock().statistics);

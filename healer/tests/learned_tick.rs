@@ -16,7 +16,7 @@ mod learned_support;
 use std::sync::Arc;
 use std::time::Instant;
 
-use common::{Rig, GIB};
+use common::Rig;
 use hdrhistogram::Histogram;
 use learned_support::{fixtures_dir, learned_config};
 use lsmedic_healer::audit::AuditRecord;
@@ -29,21 +29,9 @@ const TICKS: usize = 3000;
 
 /// Scripts one tick: pressure cycling every 5 s, 1 000 ops over the column families.
 fn script(engine: &StubEngine, cfs: &[&str], step: u64) {
-    let phase = (step / 50) % 4;
+    engine.script_pressure_cycle(cfs, step);
     let per_cf = 1000 / cfs.len();
-    for (i, cf) in cfs.iter().enumerate() {
-        let pending = match phase {
-            0 => GIB,
-            1 => 30 * GIB,
-            2 => 60 * GIB,
-            _ => 10 * GIB,
-        } * (i as u64 + 1)
-            / 4;
-        engine.update_cf(cf, |p| {
-            p.estimate_pending_compaction_bytes = Some(pending);
-            p.num_files_at_level[0] = Some(2 + phase * 4 + i as u64);
-            p.num_immutable_mem_table = Some(phase % 2);
-        });
+    for cf in cfs {
         engine.push_ops(cf, OpKind::Put, per_cf * 4 / 5, 1024, 20_000);
         engine.push_ops(cf, OpKind::Get, per_cf / 5, 512, 5_000);
     }
