@@ -97,6 +97,40 @@ pub struct LearnedRecord {
     /// Every catalog action's value under the weights in force, in catalog order (empty while
     /// the history is too short for the predictor and policy).
     pub action_scores: Vec<ActionScore>,
+    /// The rule policy's choice and whether the learned policy departed from it (with
+    /// `learned.follow_rules`, once the values are available).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<BaselineRecord>,
+}
+
+/// The rule policy's choice against the learned values, in a [`LearnedRecord`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BaselineRecord {
+    /// Catalog name of the rules' best candidate (`noop` when they proposed nothing), or
+    /// `None` when it has no catalog counterpart (then the rules are followed).
+    pub rules_choice: Option<String>,
+    /// The rules' best candidate's rule name (`None` when they proposed nothing).
+    pub rules_rule: Option<String>,
+    /// Catalog name of the best-valued action possible this tick.
+    pub best: String,
+    /// Its weighted value minus that of the rules' choice.
+    pub gain: f64,
+    /// The margin `gain` had to exceed.
+    pub margin: f64,
+    /// What the learned policy did with the rules' choice.
+    pub decision: BaselineDecision,
+}
+
+/// What the learned policy did with the rule policy's choice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BaselineDecision {
+    /// Proposed the rules' candidates unchanged.
+    Followed,
+    /// Proposed another catalog action instead.
+    Replaced,
+    /// Proposed nothing in place of the rules' action.
+    Vetoed,
 }
 
 /// The detector in a [`LearnedRecord`].
@@ -125,10 +159,15 @@ pub struct ActionScore {
     pub index: usize,
     /// Catalog name.
     pub name: String,
-    /// Per-objective values `q` (latency, throughput, resources; higher is better).
+    /// Per-objective values `q` (latency, throughput, resources; higher is better; the
+    /// ensemble members' mean).
     pub q: [f32; 3],
-    /// `Σ w_j q_j` with the weights in force.
+    /// `Σ w_j q_j` with the weights in force (`q` = the ensemble members' mean).
     pub score: f64,
+    /// The lowest and highest member's weighted value (equal with a single member): how much
+    /// the data behind the values agrees.
+    #[serde(default)]
+    pub score_range: [f64; 2],
     /// Whether the action was masked (invalid or at a bound) this tick.
     pub masked: bool,
 }

@@ -402,8 +402,23 @@ pub struct LearnedConfig {
     pub min_ops_per_sec: f64,
     /// At most this many actions are proposed per tick (best first; the guard decides).
     pub max_candidates: usize,
-    /// An action is proposed only when its weighted value beats `noop` by more than this.
+    /// An action is proposed only when its weighted value beats `noop` by more than this
+    /// (only with `follow_rules = false`).
     pub min_advantage: f64,
+    /// Safe policy improvement over the rules (the default): each tick the rule policy
+    /// proposes as usual and the learned policy keeps to the rules' choice unless an action's
+    /// weighted value beats it by more than the deviation margin; then it acts otherwise, or
+    /// vetoes the rule action (`noop`). `false`: the learned values alone decide (every action
+    /// that beats `noop` by `min_advantage`), the rules only when a model fails.
+    pub follow_rules: bool,
+    /// The deviation margin (weighted-value units); `None` = the manifest's
+    /// `policy.deviation_margin` (the trained values' typical error), else 0.
+    pub deviation_margin: Option<f64>,
+    /// With `follow_rules`: whether the learned policy may veto a rule action (propose
+    /// nothing instead). Off by default: the values learned offline rate acting below
+    /// waiting in the states where the rules act (they act as things get worse), so vetoes
+    /// would drop the rules' protection; the values may still swap a rule action for another.
+    pub allow_veto: bool,
     /// Node risks listed in each decision's audit entry.
     pub top_risks: usize,
     /// After this many consecutive ticks in which a model failed, the healer drops the learned
@@ -421,6 +436,9 @@ impl Default for LearnedConfig {
             min_ops_per_sec: 1.0,
             max_candidates: 2,
             min_advantage: 0.0,
+            follow_rules: true,
+            deviation_margin: None,
+            allow_veto: false,
             top_risks: 3,
             max_model_failures: 3,
         }
@@ -452,6 +470,11 @@ impl LearnedConfig {
             ),
             ("learned.min_ops_per_sec", self.min_ops_per_sec, 0.0),
             ("learned.min_advantage", self.min_advantage, 0.0),
+            (
+                "learned.deviation_margin",
+                self.deviation_margin.unwrap_or(0.0),
+                0.0,
+            ),
         ] {
             if !value.is_finite() || value < min {
                 return Err(HealerError::config(

@@ -32,8 +32,8 @@ use parking_lot::{Condvar, Mutex};
 use crate::act::{self, MaintenanceJob};
 use crate::action::{Action, ActionKind, Candidate};
 use crate::audit::{
-    unix_ms, AuditEntry, AuditLog, AuditRecord, CandidateRecord, DecisionRecord, FeatureSummary,
-    LearnedRecord, OutcomeRecord,
+    unix_ms, AuditEntry, AuditLog, AuditRecord, BaselineDecision, CandidateRecord, DecisionRecord,
+    FeatureSummary, LearnedRecord, OutcomeRecord,
 };
 use crate::config::{HealerConfig, Mode, Weights};
 use crate::detect::DetectorEvent;
@@ -197,6 +197,8 @@ struct Proposal {
     policy: String,
     learned: Option<LearnedRecord>,
     anomaly_edge: Option<bool>,
+    /// The learned policy began vetoing a rule action this tick.
+    veto_edge: bool,
     events: Vec<DetectorEvent>,
     /// The learned policy failed this tick (the rule policy proposed instead): why.
     failure: Option<String>,
@@ -652,6 +654,7 @@ impl<E: Control + Observe + 'static> HealerCore<E> {
             policy: policy_name,
             learned: learned_record,
             anomaly_edge,
+            veto_edge,
             ..
         } = proposal;
         let mut reviews = if candidates.is_empty() {
@@ -713,7 +716,7 @@ impl<E: Control + Observe + 'static> HealerCore<E> {
             self.guard.begin_verification(pending);
         }
 
-        if reviews.iter().any(|r| !r.verdict.is_quiet()) || anomaly_edge.is_some() {
+        if reviews.iter().any(|r| !r.verdict.is_quiet()) || anomaly_edge.is_some() || veto_edge {
             let mut summary = FeatureSummary::of(&observation);
             summary.top_anomalies = self.top_anomalies(3);
             let record = DecisionRecord {
@@ -767,12 +770,21 @@ impl<E: Control + Observe + 'static> HealerCore<E> {
             policy: self.policy.name().to_owned(),
             learned: None,
             anomaly_edge: None,
+            veto_edge: false,
             events: Vec::new(),
             failure: None,
         };
+        let mut rules = None;
         if let Some(learned) = self.learned.as_mut() {
+            // The rule policy proposes once per tick (it is stateful): the learned policy keeps
+            // to its choice unless its values say otherwise, and it decides if a model fails.
+            if learned.follows_rules() {
+                rules = Some(self.policy.propose(&input));
+            }
             // ONNX Runtime is foreign code: a panic there is a model failure, not a tick's.
-            let outcome = catch_unwind(AssertUnwindSafe(|| learned.try_propose(&input)));
+            let outcome = catch_unwind(AssertUnwindSafe(|| {
+                learned.try_propose(&input, rules.as_deref())
+            }));
             proposal.events = learned.take_events();
             match outcome {
                 Ok(Ok(candidates)) => {
@@ -780,6 +792,7 @@ impl<E: Control + Observe + 'static> HealerCore<E> {
                     proposal.policy = learned.name().to_owned();
                     proposal.learned = learned.explanation().cloned();
                     proposal.anomaly_edge = learned.anomaly_edge();
+                    proposal.veto_edge = learned.veto_edge();
                     return proposal;
                 }
                 Ok(Err(err)) => proposal.failure = Some(err.to_string()),
@@ -788,7 +801,10 @@ impl<E: Control + Observe + 'static> HealerCore<E> {
                 }
             }
         }
-        proposal.candidates = self.policy.propose(&input);
+        proposal.candidates = match rules {
+            Some(rules) => rules,
+            None => self.policy.propose(&input),
+        };
         proposal
     }
 
@@ -846,6 +862,13 @@ impl<E: Control + Observe + 'static> HealerCore<E> {
                 .learned
                 .as_ref()
                 .and_then(|record| record.detector.score);
+            if let Some(baseline) = proposal.learned.as_ref().and_then(|r| r.baseline.as_ref()) {
+                match baseline.decision {
+                    BaselineDecision::Followed => {}
+                    BaselineDecision::Replaced => stats.stats.learned_replacements += 1,
+                    BaselineDecision::Vetoed => stats.stats.learned_vetoes += 1,
+                }
+            }
         }
     }
 

@@ -194,14 +194,22 @@ pub struct DetectorManifest {
     pub initial_state: Option<String>,
 }
 
+/// Most ensemble members a policy model may have (`q`'s first dimension).
+pub const MAX_POLICY_MEMBERS: i64 = 16;
+
 /// The policy's entry of a manifest (`"policy": {...}`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyManifest {
     /// Catalog action names in index order (`q`'s second dimension); index 0 is `noop`.
     pub actions: Vec<String>,
     /// Tunable names in the order of the policy's `tunables` input.
     pub tunables: Vec<String>,
+    /// How much (in weighted-value units) an action must beat the rule policy's choice by
+    /// before the learned policy departs from it (training: the RMS of the values' weighted
+    /// one-step TD residual); `learned.deviation_margin` overrides it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deviation_margin: Option<f64>,
 }
 
 impl ModelManifest {
@@ -627,7 +635,8 @@ pub mod names {
     pub const DETECTOR: &str = "detector";
     /// Cascade predictor: `x`, `node_score`, `adj` → `risk`.
     pub const CASCADE_GNN: &str = "cascade_gnn";
-    /// Recovery policy: `x`, `risk`, `tunables`, `weights` → `q`.
+    /// Recovery policy: `x`, `risk`, `tunables`, `weights` → `q` (`[K, A, 3]`: K ensemble
+    /// members' per-objective values of every catalog action).
     pub const POLICY: &str = "policy";
     /// All four, in data-flow order.
     pub const LEARNED: [&str; 4] = [DETECTOR_ADAPT, DETECTOR, CASCADE_GNN, POLICY];
@@ -1071,12 +1080,26 @@ impl ModelManifest {
             "weights",
             &[F(1), F(3)],
         )?;
+        // q: [K, A, 3], one row per ensemble member (K >= 1, fixed).
+        let members = pol
+            .outputs
+            .first()
+            .and_then(|q| q.shape.first().copied())
+            .unwrap_or(1);
+        if !(1..=MAX_POLICY_MEMBERS).contains(&members) {
+            return Err(ModelError::Mismatch {
+                model: pol.name.clone(),
+                what: "output q members (first dimension)".into(),
+                expected: format!("a fixed count in 1..={MAX_POLICY_MEMBERS}"),
+                found: members.to_string(),
+            });
+        }
         check_tensor(
             &pol.name,
             "output",
             pol.outputs.first(),
             "q",
-            &[F(1), F(actions), F(3)],
+            &[F(members), F(actions), F(3)],
         )?;
         Ok(())
     }

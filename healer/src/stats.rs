@@ -74,6 +74,11 @@ pub struct HealerStats {
     pub detector_score: Option<f32>,
     /// Ticks in which a learned model failed (each fell back to the rule policy).
     pub model_failures: u64,
+    /// Ticks in which the learned policy proposed another action than the rule policy's
+    /// choice (`learned.follow_rules`).
+    pub learned_replacements: u64,
+    /// Ticks in which the learned policy vetoed the rule policy's action (proposed nothing).
+    pub learned_vetoes: u64,
     /// Set when the healer switched itself off after repeated failures.
     pub disabled_reason: Option<String>,
 }

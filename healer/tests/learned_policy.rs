@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use common::{writes, Rig};
 use learned_support::{edit_manifest, fixture_copy, fixtures_dir, learned_config};
-use lsmedic_healer::audit::{AuditRecord, LearnedRecord};
+use lsmedic_healer::audit::{AuditRecord, BaselineDecision, LearnedRecord};
 use lsmedic_healer::policy::learned::{weighted_scores, LEARNED_POLICY};
 use lsmedic_healer::stub::StubEngine;
 use lsmedic_healer::{HealerConfig, ModelStatus, TickReport, Weights};
@@ -24,6 +24,21 @@ fn traffic(engine: &StubEngine) {
 
 fn learned_rig(config: HealerConfig) -> Rig {
     Rig::with_engine(Arc::new(StubEngine::new(&["default"])), config)
+}
+
+/// The fixtures' config with the learned values alone deciding (`follow_rules = false`).
+fn values_alone() -> HealerConfig {
+    let mut config = learned_config(&fixtures_dir());
+    config.learned.follow_rules = false;
+    config
+}
+
+/// The fixtures' config keeping to the rules with deviation margin `margin`.
+fn following_rules(margin: f64) -> HealerConfig {
+    let mut config = learned_config(&fixtures_dir());
+    config.learned.follow_rules = true;
+    config.learned.deviation_margin = Some(margin);
+    config
 }
 
 /// Catalog names of the proposals, best first.
@@ -59,7 +74,7 @@ fn expected(record: &LearnedRecord, weights: &Weights, max: usize) -> Vec<String
 
 #[test]
 fn learned_policy_proposes_only_unmasked_actions_and_follows_the_weights() {
-    let mut rig = learned_rig(learned_config(&fixtures_dir()));
+    let mut rig = learned_rig(values_alone());
     assert_eq!(rig.core.handle().stats().policy, LEARNED_POLICY);
     // Warm-up: nothing until the GNN's T = 6 ticks of history exist.
     for report in rig.ticks(5, traffic) {
@@ -122,7 +137,7 @@ fn learned_policy_proposes_only_unmasked_actions_and_follows_the_weights() {
 
 #[test]
 fn audit_entries_explain_learned_decisions() {
-    let mut rig = learned_rig(learned_config(&fixtures_dir()));
+    let mut rig = learned_rig(values_alone());
     rig.ticks(8, traffic);
     let decisions: Vec<_> = rig
         .core
@@ -198,6 +213,110 @@ fn audit_entries_explain_learned_decisions() {
     let stats = rig.core.handle().stats();
     assert!(stats.detector_score.is_some());
     assert_eq!(stats.model_failures, 0);
+}
+
+/// A rig whose rules see LSM pressure (the stub's pressure cycle, from its pressured phase).
+fn pressured(config: HealerConfig) -> (Rig, Vec<TickReport>) {
+    let engine = Arc::new(StubEngine::new(&["default"]));
+    let mut rig = Rig::with_engine(Arc::clone(&engine), config);
+    let mut reports = Vec::new();
+    for step in 0..200u64 {
+        reports.push(rig.tick(|e| {
+            e.script_pressure_cycle(&["default"], step + 50);
+            traffic(e);
+        }));
+    }
+    (rig, reports)
+}
+
+#[test]
+fn following_the_rules_with_a_wide_margin_proposes_exactly_what_the_rules_do() {
+    let (learned, learned_reports) = pressured(following_rules(1e9));
+    let mut rules_config = learned_config(&fixtures_dir());
+    rules_config.models.enabled = false;
+    let (_, rules_reports) = pressured(rules_config);
+    assert_eq!(learned.core.handle().stats().policy, LEARNED_POLICY);
+    let candidates = |reports: &[TickReport]| -> Vec<Vec<(String, String)>> {
+        reports
+            .iter()
+            .map(|r| {
+                r.reviews
+                    .iter()
+                    .map(|c| {
+                        (
+                            c.candidate.rule.clone(),
+                            format!("{:?}", c.candidate.action),
+                        )
+                    })
+                    .collect()
+            })
+            .collect()
+    };
+    let proposed = candidates(&rules_reports);
+    assert!(
+        proposed.iter().filter(|c| !c.is_empty()).count() >= 3,
+        "the pressure cycle makes the rules act: {proposed:?}"
+    );
+    assert_eq!(candidates(&learned_reports), proposed);
+    let decided: Vec<_> = learned_reports
+        .iter()
+        .filter_map(|r| r.learned.as_ref()?.baseline.clone())
+        .collect();
+    assert!(decided.len() > 150, "a comparison every tick with values");
+    assert!(decided
+        .iter()
+        .all(|b| b.decision == BaselineDecision::Followed && b.margin == 1e9));
+    let stats = learned.core.handle().stats();
+    assert_eq!((stats.learned_replacements, stats.learned_vetoes), (0, 0));
+}
+
+#[test]
+fn with_no_margin_the_best_valued_action_replaces_the_rules_choice() {
+    // Latency weights: the fixture values raise_background_jobs most (+2 over noop's 0.5).
+    let mut config = following_rules(0.0);
+    config.weights = Weights::new(1.0, 0.0, 0.0).expect("weights");
+    let (rig, reports) = pressured(config);
+    let mut replaced = 0;
+    for report in &reports {
+        let Some(baseline) = report.learned.as_ref().and_then(|r| r.baseline.as_ref()) else {
+            continue;
+        };
+        let rules: Vec<_> = report.reviews.iter().map(|r| &r.candidate.rule).collect();
+        match baseline.decision {
+            BaselineDecision::Replaced => {
+                replaced += 1;
+                assert_eq!(baseline.best, "raise_background_jobs", "{baseline:?}");
+                assert!(baseline.gain > 0.0);
+                assert_eq!(rules, ["learned:raise_background_jobs"]);
+                let reason = &report.reviews[0].candidate.reason;
+                assert!(reason.contains("replaces the rules'"), "{reason}");
+                assert!(
+                    (report.reviews[0].candidate.score - baseline.gain).abs() < 1e-9,
+                    "scored by its gain over the rules' choice"
+                );
+            }
+            BaselineDecision::Followed => {
+                assert!(
+                    baseline.best == baseline.rules_choice.clone().unwrap_or_default()
+                        || baseline.rules_choice.is_none(),
+                    "{baseline:?}"
+                );
+                assert!(
+                    rules.iter().all(|r| !r.starts_with("learned:")),
+                    "{rules:?}"
+                );
+            }
+            BaselineDecision::Vetoed => assert!(rules.is_empty()),
+        }
+    }
+    assert!(
+        replaced > 0,
+        "raise_background_jobs beats the rules' choices"
+    );
+    assert_eq!(
+        rig.core.handle().stats().learned_replacements,
+        replaced as u64
+    );
 }
 
 fn fallback_reason(rig: &Rig) -> String {

@@ -101,7 +101,7 @@ def main() -> None:
     ap.add_argument("--held-out", nargs="*", default=None)
     ap.add_argument("--digest-file", type=Path, default=None)
     ap.add_argument("--dev-tasks", type=int, default=2, help="training workloads kept for choosing thresholds")
-    ap.add_argument("--policy-beta", type=float, default=None, help="weight of log pi_rules in the policy scores")
+    ap.add_argument("--policy-beta", type=float, default=None, help="weight of log pi_rules in the Q target's greedy action (training)")
     ap.add_argument("--allow-synthetic", action="store_true", help="tests only: accept synthetic traces")
     ap.add_argument("--quick", action="store_true", help="tests only: few training steps")
     args = ap.parse_args()
@@ -144,7 +144,7 @@ def main() -> None:
     if args.policy_beta is not None:
         pcfg.beta = args.policy_beta
     if args.quick:
-        dcfg.steps, gcfg.steps, pcfg.steps, pcfg.bc_steps = 30, 60, 60, 60
+        dcfg.steps, gcfg.steps, pcfg.steps, pcfg.bc_steps, pcfg.members = 30, 60, 60, 60, 2
     metrics: dict = {"data": {
         "traces": len(files), "segments": len(segs), "ticks": int(sum(s.ticks for s in segs)),
         "workloads": workloads, "held_out": held,
@@ -298,8 +298,11 @@ def main() -> None:
     for d in data.values():
         for a, c in zip(*np.unique(d.action, return_counts=True)):
             logged[action_names[a]] = logged.get(action_names[a], 0) + int(c)
+    margin = pol.deviation_margin(p_pol, data, A, pcfg)
+    log(f"  policy deviation margin (RMS weighted TD residual / (1 - gamma)): {margin:.4f}")
     metrics["policy"] = {"config": pcfg.__dict__, "train": pstats, "logged_actions": logged,
-                         "offline_greedy": pol.offline_summary(p_pol, data, A, action_names, pcfg.beta),
+                         "deviation_margin": margin,
+                         "offline_departures": pol.deviation_summary(p_pol, data, A, action_names, margin),
                          "transitions": int(sum((d.nxt >= 0).sum() for d in data.values()))}
 
     # ---------------- export ----------------
@@ -312,7 +315,7 @@ def main() -> None:
         "detector_adapt": adapt_g.model(producer, "OC-MAML/ANIL inner loop: gradient steps of the one-class loss on the support windows"),
         "detector": det_g.model(producer, "MAML-trained anomaly detector with an adapted head"),
         "cascade_gnn": nets.gnn_onnx(p_gnn, gcfg.window, gcfg.rounds).model(producer, "cascade GNN: per-node risk at 1 s and 5 s"),
-        "policy": nets.policy_onnx(p_pol, U, A, pcfg.beta).model(producer, "preference-conditioned per-objective Q values plus beta * log pi_rules"),
+        "policy": nets.policy_onnx(p_pol, U, A, pcfg.export_beta).model(producer, "preference-conditioned per-objective Q values"),
     }
     blobs = {name: save_model(m, out / f"{name}.onnx") for name, m in models.items()}
     # golden vectors from held-out data (real windows), checked in ORT against JAX
@@ -339,7 +342,7 @@ def main() -> None:
         goldens["cascade_gnn"].append(({"x": win[0], "node_score": ns, "adj": rd.seg.adj}, {"risk": risk}))
         wts = np.array([[1 / 3, 1 / 3, 1 / 3]] if gi == 0 else [[0.7, 0.2, 0.1]], np.float32)
         tun = rd.seg.tunable_vector[tick][None].astype(np.float32)
-        q = nets.policy_q(to_jax(p_pol), rd.seg.feats[tick][None], risk[None], tun, wts, A, pcfg.beta)
+        q = nets.policy_members_q([to_jax(m) for m in p_pol], rd.seg.feats[tick][None], risk[None], tun, wts, A, pcfg.export_beta)
         goldens["policy"].append(({"x": rd.seg.feats[tick], "risk": risk, "tunables": tun, "weights": wts}, {"q": np.asarray(q)}))
     for name, cases in goldens.items():
         worst = 0.0
@@ -377,8 +380,8 @@ def main() -> None:
          "description": f"message passing ({gcfg.rounds} rounds, in- and out-neighbour means) -> P(node fails within 1 s, 5 s)"},
         {"name": "policy", "file": "policy.onnx",
          "inputs": [tensor_spec("x", [-1, 19]), tensor_spec("risk", [-1, 2]), tensor_spec("tunables", [1, U]), tensor_spec("weights", [1, 3])],
-         "outputs": [tensor_spec("q", [1, A, 3])], "golden": "policy.golden.json",
-         "description": f"preference-conditioned offline multi-objective fitted Q (CQL penalty) plus {pcfg.beta} x log pi_rules (behaviour-cloned rule policy) on every objective: q[a] = (latency, throughput, resources)"},
+         "outputs": [tensor_spec("q", [pcfg.members, A, 3])], "golden": "policy.golden.json",
+         "description": f"ensemble of {pcfg.members} preference-conditioned offline multi-objective fitted Q networks (CQL penalty, bootstrap resamples; one row each) plus {pcfg.export_beta} x log pi_rules (behaviour-cloned rule policy) on every objective: q[a] = (latency, throughput, resources); the runtime follows the rule policy unless an action beats the rules' choice by more than policy.deviation_margin"},
     ]
     manifest = {
         "manifest_version": 1,
@@ -387,7 +390,7 @@ def main() -> None:
         "detector": {"window_ticks": W, "state": ["head_w", "head_b"], "threshold": round(float(thresholds["maml"]), 6),
                      "support_windows": dcfg.support_k, "support_stride_ticks": dcfg.support_stride,
                      "initial_state": "detector_initial_state.json"},
-        "policy": {"actions": action_names, "tunables": tunable_names},
+        "policy": {"actions": action_names, "tunables": tunable_names, "deviation_margin": round(margin, 6)},
         "models": keep + learned,
         "provenance": jsonable({
             **old.get("provenance", {}),

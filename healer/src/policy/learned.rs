@@ -7,17 +7,32 @@
 //! 2. steps the [`Detector`] (support windows, adaptation, workload-change watch, score),
 //! 3. runs the [`CascadePredictor`] on the last `T` ticks with the detector's node scores,
 //! 4. runs `policy.onnx` on the tick's features `x: [N, 19]`, the risks, the catalog's
-//!    [`tunable_vector`](catalog::tunable_vector) (the same function `lsmedic-bench record` writes into traces) and the
-//!    operator's weights, giving `q: [1, A, 3]` — per-objective values of every catalog
-//!    action,
-//! 5. scores each action `a` as `Σ_j w_j q[a][j]` and proposes, best first, up to
-//!    `learned.max_candidates` actions that are possible now (the catalog's mask under the
-//!    guard's bounds) and beat `noop` by more than `learned.min_advantage`. A candidate's
-//!    score is its advantage over `noop` (so `noop` winning means nothing is proposed), its
-//!    effect the per-objective difference from `noop`.
+//!    [`tunable_vector`](catalog::tunable_vector) (the same function `lsmedic-bench record`
+//!    writes into traces) and the operator's weights, giving `q: [K, A, 3]` — the
+//!    per-objective values of every catalog action by each of K ensemble members (Q networks
+//!    fitted on bootstrap resamples of the data; K = 1 is a single network),
+//! 5. scores each action `a` as `Σ_j w_j q_k[a][j]` per member `k` (the value is the members'
+//!    mean) and decides:
+//!    - with `learned.follow_rules` (the default; safe policy improvement over the rules, in
+//!      the spirit of SPIBB): the rule policy's candidates of this tick come in; their best
+//!      (score > 0, mapped to its catalog entry by [`catalog::classify`]; none = `noop`) is
+//!      the *rules' choice* `r`. The best-valued action `b` possible now (`noop` or one the
+//!      catalog can instantiate under the guard's bounds) replaces it only when every member
+//!      values `b` above `r` by more than the deviation margin (`learned.deviation_margin`,
+//!      by default the manifest's: the trained values' typical error; [`depart`]): `b = noop`
+//!      vetoes the rule action (nothing is proposed; only with `learned.allow_veto`, off by
+//!      default: the rules' actions are a safety floor the values may swap for another action
+//!      but not drop), another `b` is proposed instead
+//!      (score = the least gain, effect = the per-objective difference from `r`). Otherwise
+//!      the rules' candidates go to the guard unchanged. A rules' choice with no catalog
+//!      counterpart is always followed;
+//!    - without: proposes, best first, up to `learned.max_candidates` actions that are
+//!      possible now and beat `noop` by more than `learned.min_advantage` (score = the
+//!      advantage over `noop`, effect = the per-objective difference from `noop`).
 //!
 //! Until `max(T, T')` ticks of history exist (1 s with the shipped models, and again after a
-//! column family is added or dropped) nothing is proposed. Every tick leaves a
+//! column family is added or dropped) the rules' candidates pass unchanged (nothing is
+//! proposed without `follow_rules`). Every tick leaves a
 //! [`LearnedRecord`] — detector score, riskiest nodes, every action's values — that the
 //! healer writes into the decision's audit entry.
 //!
@@ -27,7 +42,7 @@
 //! returns no candidates on an error and keeps it in [`LearnedPolicy::last_error`].
 
 use crate::action::{Candidate, Effect};
-use crate::audit::{ActionScore, DetectorRecord, LearnedRecord};
+use crate::audit::{ActionScore, BaselineDecision, BaselineRecord, DetectorRecord, LearnedRecord};
 use crate::config::{GuardConfig, LearnedConfig, Weights};
 use crate::detect::{AdaptReason, Detector, DetectorEvent, DetectorParams, FeatureHistory};
 use crate::features::FEATURE_DIM;
@@ -57,6 +72,11 @@ pub struct LearnedPolicy {
     explanation: Option<LearnedRecord>,
     anomalous: bool,
     anomaly_edge: Option<bool>,
+    /// The deviation margin in force (config, else manifest, else 0).
+    margin: f64,
+    /// The rules' choice vetoed in the last tick, if any.
+    vetoed: Option<String>,
+    veto_edge: bool,
     last_error: Option<String>,
 }
 
@@ -117,6 +137,18 @@ impl LearnedPolicy {
         let policy = take(names::POLICY)?;
         let params = DetectorParams::new(detector_section, config);
         let capacity = params.window_ticks.max(window_ticks);
+        let margin = config
+            .deviation_margin
+            .or(policy_section.deviation_margin)
+            .unwrap_or(0.0);
+        if !margin.is_finite() || margin < 0.0 {
+            return Err(ModelError::Manifest {
+                what: "learned set".into(),
+                reason: format!(
+                    "policy.deviation_margin must be a finite number >= 0, got {margin}"
+                ),
+            });
+        }
         let detector = Detector::new(adapt, detect, params, initial, config)?;
         Ok(LearnedPolicy {
             detector,
@@ -130,6 +162,9 @@ impl LearnedPolicy {
             explanation: None,
             anomalous: false,
             anomaly_edge: None,
+            margin,
+            vetoed: None,
+            veto_edge: false,
             last_error: None,
         })
     }
@@ -174,6 +209,24 @@ impl LearnedPolicy {
         self.anomaly_edge
     }
 
+    /// Whether the policy keeps to the rule policy's choices unless its values say otherwise
+    /// (`learned.follow_rules`): then the healer passes the rules' candidates to
+    /// [`try_propose`](Self::try_propose).
+    pub fn follows_rules(&self) -> bool {
+        self.config.follow_rules
+    }
+
+    /// The deviation margin in force (`learned.deviation_margin`, else the manifest's).
+    pub fn deviation_margin(&self) -> f64 {
+        self.margin
+    }
+
+    /// Whether the last tick began vetoing a rule action (a decision worth auditing although
+    /// nothing is proposed; a veto repeated tick after tick is reported once).
+    pub fn veto_edge(&self) -> bool {
+        self.veto_edge
+    }
+
     /// The last error of [`Policy::propose`], if its last call failed.
     pub fn last_error(&self) -> Option<&str> {
         self.last_error.as_deref()
@@ -208,14 +261,23 @@ impl LearnedPolicy {
         Ok(q.data)
     }
 
-    /// One tick (see the module docs): candidates, or the model error.
-    pub fn try_propose(&mut self, input: &PolicyInput<'_>) -> Result<Vec<Candidate>, ModelError> {
+    /// One tick (see the module docs): candidates, or the model error. `rules`: the rule
+    /// policy's candidates of this tick, to keep to unless the values say otherwise (`None`:
+    /// the values alone decide).
+    pub fn try_propose(
+        &mut self,
+        input: &PolicyInput<'_>,
+        rules: Option<&[Candidate]>,
+    ) -> Result<Vec<Candidate>, ModelError> {
         self.anomaly_edge = None;
         self.explanation = None;
+        self.veto_edge = false;
+        let passed = || rules.map(<[Candidate]>::to_vec).unwrap_or_default();
         let graph = input.graph;
         let nodes = graph.node_count();
         if input.features.node_count() != nodes {
-            return Ok(Vec::new());
+            self.vetoed = None;
+            return Ok(passed());
         }
         if !graph.matches(&self.history_cfs) {
             // Node i means something else now (even when the count is the same).
@@ -251,6 +313,7 @@ impl LearnedPolicy {
             },
             top_risks: Vec::new(),
             action_scores: Vec::new(),
+            baseline: None,
         };
         let ready = self.history.len() >= self.detector.params().window_ticks;
         let risk = if ready {
@@ -261,18 +324,24 @@ impl LearnedPolicy {
         };
         let Some(risk) = risk else {
             self.explanation = Some(record);
-            return Ok(Vec::new());
+            self.vetoed = None;
+            return Ok(passed());
         };
         record.top_risks = top_risks(graph, &risk, self.config.top_risks);
 
         let tunables = catalog::tunable_vector(input.tunables, input.baseline);
-        let q = self.run_policy(
+        let raw = self.run_policy(
             input.features.as_slice(),
             nodes,
             &risk,
             &tunables,
             &input.weights,
         )?;
+        let member_scores: Vec<Vec<f64>> = raw
+            .chunks_exact(3 * ACTION_COUNT)
+            .map(|member| weighted_scores(member, &input.weights))
+            .collect();
+        let q = mean_rows(&raw, 3 * ACTION_COUNT);
         let scores = weighted_scores(&q, &input.weights);
         let mut instances = Vec::with_capacity(ACTION_COUNT);
         for entry in CatalogAction::ALL {
@@ -287,41 +356,208 @@ impl LearnedPolicy {
                     name: entry.name().to_owned(),
                     q: [q[3 * a], q[3 * a + 1], q[3 * a + 2]],
                     score: scores[a],
+                    score_range: member_scores
+                        .iter()
+                        .fold([f64::INFINITY, f64::NEG_INFINITY], |[lo, hi], m| {
+                            [lo.min(m[a]), hi.max(m[a])]
+                        }),
                     masked: a != 0 && instances[a].is_none(),
                 }
             })
             .collect();
-        let noop = scores[CatalogAction::Noop.index()];
-        let mut ranked: Vec<usize> = (1..ACTION_COUNT)
-            .filter(|&a| instances[a].is_some() && scores[a] - noop > self.config.min_advantage)
-            .collect();
-        ranked.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
-        ranked.truncate(self.config.max_candidates);
         let context = explain_context(&record);
-        let candidates = ranked
-            .into_iter()
-            .filter_map(|a| {
-                let instance = instances[a].take()?;
-                let delta = |j: usize| f64::from(q[3 * a + j] - q[j]);
-                Some(Candidate {
-                    kind: instance.kind,
-                    action: instance.action,
-                    score: scores[a] - noop,
-                    rule: format!("{LEARNED_POLICY}:{}", instance.entry.name()),
-                    reason: format!(
-                        "value {:.3} vs noop {noop:.3} (q latency {:.3}, throughput {:.3}, \
-                         resources {:.3}); {context}",
-                        scores[a],
-                        q[3 * a],
-                        q[3 * a + 1],
-                        q[3 * a + 2],
-                    ),
-                    effect: Effect::new(delta(0), delta(1), -delta(2)),
-                })
-            })
-            .collect();
+        let candidates = match rules {
+            Some(rules) => {
+                let (candidates, baseline) =
+                    self.against_rules(rules, &q, &member_scores, &mut instances, &context);
+                record.baseline = Some(baseline);
+                candidates
+            }
+            None => {
+                self.vetoed = None;
+                let noop = scores[CatalogAction::Noop.index()];
+                let mut ranked: Vec<usize> = (1..ACTION_COUNT)
+                    .filter(|&a| {
+                        instances[a].is_some() && scores[a] - noop > self.config.min_advantage
+                    })
+                    .collect();
+                ranked.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
+                ranked.truncate(self.config.max_candidates);
+                ranked
+                    .into_iter()
+                    .filter_map(|a| {
+                        let instance = instances[a].take()?;
+                        Some(learned_candidate(instance, a, 0, &q, &scores, &context))
+                    })
+                    .collect()
+            }
+        };
         self.explanation = Some(record);
         Ok(candidates)
+    }
+
+    /// Keeps to the rules' choice unless the best possible action beats it by more than the
+    /// margin (module docs): the candidates to propose and the record of the comparison.
+    fn against_rules(
+        &mut self,
+        rules: &[Candidate],
+        q: &[f32],
+        member_scores: &[Vec<f64>],
+        instances: &mut [Option<catalog::Instance>],
+        context: &str,
+    ) -> (Vec<Candidate>, BaselineRecord) {
+        let chosen = rules
+            .iter()
+            .filter(|c| c.score > 0.0)
+            .max_by(|a, b| a.score.total_cmp(&b.score));
+        let rules_choice = match chosen {
+            None => Some(CatalogAction::Noop),
+            Some(c) => catalog::classify(c.kind, &c.action),
+        };
+        let possible: Vec<bool> = (0..ACTION_COUNT)
+            .map(|a| a == CatalogAction::Noop.index() || instances[a].is_some())
+            .collect();
+        let r = rules_choice.map(CatalogAction::index);
+        let (best, gain, decision) = depart(
+            r,
+            member_scores,
+            &possible,
+            self.margin,
+            self.config.allow_veto,
+        );
+        let mut record = BaselineRecord {
+            rules_choice: rules_choice.map(|c| c.name().to_owned()),
+            rules_rule: chosen.map(|c| c.rule.clone()),
+            best: CatalogAction::from_index(best)
+                .map_or_else(|| format!("#{best}"), |c| c.name().to_owned()),
+            gain,
+            margin: self.margin,
+            decision: BaselineDecision::Followed,
+        };
+        let (Some(r), BaselineDecision::Vetoed | BaselineDecision::Replaced) = (r, decision) else {
+            self.vetoed = None;
+            return (rules.to_vec(), record);
+        };
+        if decision == BaselineDecision::Vetoed {
+            record.decision = decision;
+            self.veto_edge = self.vetoed.as_deref() != record.rules_choice.as_deref();
+            self.vetoed = record.rules_choice.clone();
+            return (Vec::new(), record);
+        }
+        self.vetoed = None;
+        let Some(instance) = instances[best].take() else {
+            return (rules.to_vec(), record);
+        };
+        record.decision = decision;
+        let context = format!(
+            "{context}; replaces the rules' {} ({})",
+            record.rules_choice.as_deref().unwrap_or("?"),
+            record.rules_rule.as_deref().unwrap_or("nothing proposed"),
+        );
+        let scores = mean_scores(member_scores);
+        let mut candidate = learned_candidate(instance, best, r, q, &scores, &context);
+        // Its score is the gain every member agrees on (what the margin was compared with).
+        candidate.score = gain;
+        (vec![candidate], record)
+    }
+}
+
+/// The rule against the rules' choice (module docs), over the ensemble's weighted values
+/// `members[k][a]`: `(best possible action by the members' mean, the smallest gain over the
+/// rules' choice any member gives it, what to do)`. It departs only when the best action
+/// differs from the rules' choice and *every* member values it higher by more than `margin`.
+/// `rules_choice` `None` (no catalog counterpart) is followed; `possible[a]`: action `a` can be
+/// proposed now (`noop` always); without `allow_veto` a rule action is never replaced by
+/// `noop` (the best is then the best other action; the rules' own choice counts as possible).
+pub fn depart(
+    rules_choice: Option<usize>,
+    members: &[Vec<f64>],
+    possible: &[bool],
+    margin: f64,
+    allow_veto: bool,
+) -> (usize, f64, BaselineDecision) {
+    let noop = CatalogAction::Noop.index();
+    let mean = mean_scores(members);
+    let actions = mean.len();
+    // Without vetoes a rule action can only be swapped for another action, never dropped.
+    let noop_allowed = allow_veto || rules_choice.is_none_or(|r| r == noop);
+    let best = (0..actions)
+        .filter(|&a| {
+            if a == noop {
+                noop_allowed
+            } else {
+                possible.get(a).copied().unwrap_or(false)
+            }
+        })
+        .chain(rules_choice.filter(|&r| r < actions))
+        .max_by(|&a, &b| mean[a].total_cmp(&mean[b]).then(b.cmp(&a)))
+        .unwrap_or(noop);
+    let Some(r) = rules_choice.filter(|&r| r < actions) else {
+        return (best, 0.0, BaselineDecision::Followed);
+    };
+    let gain = members
+        .iter()
+        .map(|m| m[best] - m[r])
+        .fold(f64::INFINITY, f64::min);
+    let beaten = gain.partial_cmp(&margin) == Some(std::cmp::Ordering::Greater);
+    let decision = if best == r || !beaten {
+        BaselineDecision::Followed
+    } else if best == noop {
+        BaselineDecision::Vetoed
+    } else {
+        BaselineDecision::Replaced
+    };
+    (best, if best == r { 0.0 } else { gain }, decision)
+}
+
+/// Element-wise mean of the rows of `width` values laid end to end in `data` (the ensemble
+/// members' `q`).
+fn mean_rows(data: &[f32], width: usize) -> Vec<f32> {
+    let rows = data.chunks_exact(width).count().max(1);
+    let mut out = vec![0.0f64; width];
+    for row in data.chunks_exact(width) {
+        for (o, &v) in out.iter_mut().zip(row) {
+            *o += f64::from(v);
+        }
+    }
+    out.into_iter().map(|v| (v / rows as f64) as f32).collect()
+}
+
+/// The members' mean weighted value of every action.
+fn mean_scores(members: &[Vec<f64>]) -> Vec<f64> {
+    let actions = members.iter().map(Vec::len).min().unwrap_or(0);
+    (0..actions)
+        .map(|a| members.iter().map(|m| m[a]).sum::<f64>() / members.len() as f64)
+        .collect()
+}
+
+/// The candidate for catalog action `a`, scored and explained against action `reference`
+/// (`noop`, or the rules' choice it replaces).
+fn learned_candidate(
+    instance: catalog::Instance,
+    a: usize,
+    reference: usize,
+    q: &[f32],
+    scores: &[f64],
+    context: &str,
+) -> Candidate {
+    let delta = |j: usize| f64::from(q[3 * a + j] - q[3 * reference + j]);
+    let reference_name = CatalogAction::from_index(reference).map_or("?", CatalogAction::name);
+    Candidate {
+        kind: instance.kind,
+        action: instance.action,
+        score: scores[a] - scores[reference],
+        rule: format!("{LEARNED_POLICY}:{}", instance.entry.name()),
+        reason: format!(
+            "value {:.3} vs {reference_name} {:.3} (q latency {:.3}, throughput {:.3}, \
+             resources {:.3}); {context}",
+            scores[a],
+            scores[reference],
+            q[3 * a],
+            q[3 * a + 1],
+            q[3 * a + 2],
+        ),
+        effect: Effect::new(delta(0), delta(1), -delta(2)),
     }
 }
 
@@ -344,11 +580,12 @@ fn explain_context(record: &LearnedRecord) -> String {
 }
 
 fn check_q(q: &ModelOutput) -> Result<(), ModelError> {
-    if q.data.len() != ACTION_COUNT * 3 {
+    let row = ACTION_COUNT * 3;
+    if q.data.is_empty() || !q.data.len().is_multiple_of(row) {
         return Err(ModelError::Mismatch {
             model: names::POLICY.into(),
             what: "q size".into(),
-            expected: format!("[1, {ACTION_COUNT}, 3]"),
+            expected: format!("[K, {ACTION_COUNT}, 3], K >= 1"),
             found: format!("{:?}", q.shape),
         });
     }
@@ -366,8 +603,10 @@ impl Policy for LearnedPolicy {
         LEARNED_POLICY
     }
 
+    /// The values alone decide here (no rule candidates to keep to); the healer calls
+    /// [`LearnedPolicy::try_propose`] with them.
     fn propose(&mut self, input: &PolicyInput<'_>) -> Vec<Candidate> {
-        match self.try_propose(input) {
+        match self.try_propose(input, None) {
             Ok(candidates) => {
                 self.last_error = None;
                 candidates
@@ -392,5 +631,77 @@ mod tests {
         let resources = Weights::new(0.0, 0.0, 1.0).expect("weights");
         assert_eq!(weighted_scores(&q, &latency), vec![1.0, 0.0]);
         assert_eq!(weighted_scores(&q, &resources), vec![0.0, 1.0]);
+    }
+
+    #[test]
+    fn the_rules_choice_stands_unless_beaten_by_more_than_the_margin() {
+        use BaselineDecision::{Followed, Replaced, Vetoed};
+        // One member: noop 0.0, action 1 = 1.0, action 2 = 0.5, action 3 = 3.0 (never possible).
+        let one = |s: [f64; 4]| vec![s.to_vec()];
+        let scores = one([0.0, 1.0, 0.5, 3.0]);
+        let possible = [true, true, true, false];
+        // The rules chose action 2: action 1 beats it by 0.5.
+        assert_eq!(
+            depart(Some(2), &scores, &possible, 0.4, true),
+            (1, 0.5, Replaced)
+        );
+        assert_eq!(
+            depart(Some(2), &scores, &possible, 0.5, true),
+            (1, 0.5, Followed)
+        );
+        // The rules chose the best possible action: followed, gain 0.
+        assert_eq!(
+            depart(Some(1), &scores, &possible, 0.0, true),
+            (1, 0.0, Followed)
+        );
+        // An impossible action is never the replacement, however valuable.
+        assert_eq!(
+            depart(Some(0), &scores, &possible, 0.0, false),
+            (1, 1.0, Replaced)
+        );
+        // noop best: the rule action is vetoed.
+        let low = one([0.0, -1.0, -0.2, 3.0]);
+        assert_eq!(
+            depart(Some(2), &low, &possible, 0.1, true),
+            (0, 0.2, Vetoed)
+        );
+        // Without vetoes the rule action stands (the best other action is worse than it).
+        assert_eq!(
+            depart(Some(2), &low, &possible, 0.1, false),
+            (2, 0.0, Followed)
+        );
+        assert_eq!(
+            depart(Some(2), &low, &possible, 0.2, true),
+            (0, 0.2, Followed)
+        );
+        // No catalog counterpart: followed.
+        assert_eq!(depart(None, &low, &possible, 0.0, true), (0, 0.0, Followed));
+    }
+
+    #[test]
+    fn every_member_must_agree_on_a_departure() {
+        use BaselineDecision::{Followed, Replaced};
+        // By the mean, action 1 beats the rules' action 2 by 0.5; one member disagrees.
+        let split = vec![vec![0.0, 2.0, 0.5], vec![0.0, 0.0, 0.5]];
+        let possible = [true, true, true];
+        let (best, gain, decision) = depart(Some(2), &split, &possible, 0.0, true);
+        assert_eq!((best, decision), (1, Followed));
+        assert!((gain - -0.5).abs() < 1e-12, "the least gain: {gain}");
+        // Both agree (gains 1.0 and 0.25): it departs, credited with the smaller gain.
+        let agree = vec![vec![0.0, 1.5, 0.5], vec![0.0, 0.75, 0.5]];
+        assert_eq!(
+            depart(Some(2), &agree, &possible, 0.2, false),
+            (1, 0.25, Replaced)
+        );
+        assert_eq!(
+            depart(Some(2), &agree, &possible, 0.25, false),
+            (1, 0.25, Followed)
+        );
+    }
+
+    #[test]
+    fn member_rows_average() {
+        assert_eq!(mean_rows(&[1.0, 2.0, 3.0, 4.0], 2), vec![2.0, 3.0]);
+        assert_eq!(mean_rows(&[1.0, 2.0], 2), vec![1.0, 2.0]);
     }
 }

@@ -17,7 +17,8 @@ Shapes (N = graph nodes, T = window ticks, H = hidden width):
 - policy: per-node `relu([x, risk] W1 + b1)`, mean- and max-pooled over nodes, concatenated
   with tunables and weights, two ReLU layers, `A*3` outputs reshaped to `[1, A, 3]` (Q);
   plus a behaviour-cloning twin (no weights input, `A` logits) whose log-softmax times beta
-  is added to every objective (a KL-regularised improvement of the rule policy).
+  can be added to every objective (a KL-regularised improvement of the rule policy; the
+  export uses beta = 0). `policy.onnx` stacks the ensemble members' Q: `[K, A, 3]`.
 """
 
 from __future__ import annotations
@@ -275,7 +276,14 @@ def policy_q(p, x, risk, tunables, weights, actions: int, beta: float):
     return q + beta * logp[:, :, None]
 
 
-def policy_onnx(p: dict, units: int, actions: int, beta: float) -> Graph:
+def policy_members_q(members: list[dict], x, risk, tunables, weights, actions: int, beta: float):
+    """What `policy.onnx` outputs for one state (`x [1, N, 19]`, ...): `[K, A, 3]`, member k's
+    `policy_q` in row k."""
+    return jnp.concatenate([policy_q(p, x, risk, tunables, weights, actions, beta) for p in members], axis=0)
+
+
+def policy_onnx(members: list[dict], units: int, actions: int, beta: float) -> Graph:
+    """`q: [K, A, 3]`, one row per ensemble member (`policy_members_q`)."""
     g = Graph("policy")
     x = g.input("x", ["N", 19])
     risk = g.input("risk", ["N", 2])
@@ -283,23 +291,27 @@ def policy_onnx(p: dict, units: int, actions: int, beta: float) -> Graph:
     wts = g.input("weights", [1, 3])
     xr = g.op("Concat", [x, risk], axis=1)
 
-    def pool(prefix: str) -> tuple[str, str]:
-        h = g.dense(xr, p[prefix + "w1"], p[prefix + "b1"], prefix + "node", relu=True)  # [N, Hn]
+    def pool(p: dict, prefix: str, name: str) -> tuple[str, str]:
+        h = g.dense(xr, p[prefix + "w1"], p[prefix + "b1"], name + "node", relu=True)  # [N, Hn]
         return g.op("ReduceMean", [h], axes=[0], keepdims=1), g.op("ReduceMax", [h], axes=[0], keepdims=1)
 
-    mean, mx = pool("")
-    z = g.op("Concat", [mean, mx, tun, wts], axis=1)
-    z = g.dense(z, p["w2"], p["b2"], "l2", relu=True)
-    z = g.dense(z, p["w3"], p["b3"], "l3", relu=True)
-    q = g.dense(z, p["w4"], p["b4"], "q", relu=False)
-    q = g.op("Reshape", [q, g.const([1, actions, 3], np.int64)])
-    if beta != 0.0:
-        bmean, bmx = pool("bc_")
-        c = g.op("Concat", [bmean, bmx], axis=1)
-        c = g.dense(c, p["bc_w2"], p["bc_b2"], "bc2", relu=True)
-        c = g.dense(c, p["bc_w3"], p["bc_b3"], "bc3", relu=False)  # [1, A]
-        logp = g.op("LogSoftmax", [c], axis=1)
-        logp = g.op("Unsqueeze", [g.op("Mul", [logp, g.const(float(beta))]), g.const([2], np.int64)])  # [1, A, 1]
-        q = g.op("Add", [q, logp])
-    g.output(q, "q", [1, actions, 3])
+    rows = []
+    for k, p in enumerate(members):
+        mean, mx = pool(p, "", f"m{k}_")
+        z = g.op("Concat", [mean, mx, tun, wts], axis=1)
+        z = g.dense(z, p["w2"], p["b2"], f"m{k}_l2", relu=True)
+        z = g.dense(z, p["w3"], p["b3"], f"m{k}_l3", relu=True)
+        q = g.dense(z, p["w4"], p["b4"], f"m{k}_q", relu=False)
+        q = g.op("Reshape", [q, g.const([1, actions, 3], np.int64)])
+        if beta != 0.0:
+            bmean, bmx = pool(p, "bc_", f"m{k}_bc_")
+            c = g.op("Concat", [bmean, bmx], axis=1)
+            c = g.dense(c, p["bc_w2"], p["bc_b2"], f"m{k}_bc2", relu=True)
+            c = g.dense(c, p["bc_w3"], p["bc_b3"], f"m{k}_bc3", relu=False)  # [1, A]
+            logp = g.op("LogSoftmax", [c], axis=1)
+            logp = g.op("Unsqueeze", [g.op("Mul", [logp, g.const(float(beta))]), g.const([2], np.int64)])  # [1, A, 1]
+            q = g.op("Add", [q, logp])
+        rows.append(q)
+    q = rows[0] if len(rows) == 1 else g.op("Concat", rows, axis=0)
+    g.output(q, "q", [len(members), actions, 3])
     return g

@@ -18,11 +18,26 @@ target is `r + gamma * Q_target(s', a*, w)` with `a* = argmax_a w . Q_target(s',
 the next state's unmasked actions; the conservative term `alpha * (logsumexp_a w.Q(s,a,w) -
 w.Q(s,a_t,w))` keeps the greedy policy on actions the data supports (offline RL: the data
 cannot tell what an action never tried in a state would do). The target network is a
-Polyak average. The exported scores are `q = Q + beta * log pi_rules` on every objective, so the
-runtime's `argmax_a w . q` = `argmax_a w . Q(s, a, w) + beta * log pi_rules(a | s)`: the
-KL-regularised improvement of the rule policy (it keeps to what the rules would do unless the
-learned values say another action is worth more than the log-odds). The Q target uses the
-same regularised greedy action. Judged only on the real engine (`lsmedic-bench compare`, REPORT.md).
+Polyak average. The Q target's next action is the KL-regularised improvement of the rule
+policy, `a* = argmax_a w . Q_target(s', a, w) + beta * log pi_rules(a | s')` (the deployed policy
+keeps to the rules unless the values say otherwise; the clone stands in for the rules here,
+since the data cannot replay them). Judged only on the real engine (`lsmedic-bench compare`,
+REPORT.md). The exported scores are `q = Q + export_beta * log pi_rules` on every objective.
+
+Deployment (safe policy improvement over the rules, in the spirit of SPIBB, Laroche et al. 2019:
+where the data cannot vouch for something better, do what the baseline does): the runtime has
+the rule policy itself, so it uses the rules' actual choice `r` (not its clone) as the default
+and the exported values `q = Q` (`export_beta` = 0) of an ensemble of `members` Q networks,
+each fitted on its own bootstrap resample of the transitions, to decide whether to depart from
+it. It departs (acts otherwise) only when the best action by the members' mean beats `r` in
+*every* member by more than the *deviation margin* `delta = RMS of the weighted one-step TD
+residual` of the trained values over every transition, divided by `1 - gamma` (the error bound
+a Bellman residual gives; `deviation_margin`): a departure must be worth more than the values'
+possible error, and the data must agree on it (members disagree where it is thin). A rule
+action is never dropped for `noop` unless the runtime's `learned.allow_veto` is set (off by default: the values rate acting below waiting in the
+states where the rules act, a bias of logged data in which actions come as things get worse).
+`delta` goes into the manifest
+(`policy.deviation_margin`); `policy.onnx` outputs `q: [members, A, 3]`.
 """
 
 from __future__ import annotations
@@ -47,7 +62,9 @@ class PolicyConfig:
     hidden: int = 96
     gamma: float = 0.9  # per decision (the healer decides every decision_interval_ticks)
     cql_alpha: float = 0.3
-    beta: float = 1.0  # weight of log pi_rules in the exported scores
+    beta: float = 1.0  # weight of log pi_rules in the Q target's greedy action (training)
+    export_beta: float = 0.0  # weight of log pi_rules in the exported scores (0: the runtime has the rules)
+    members: int = 5  # Q networks, each fitted on its own bootstrap resample of the transitions
     bc_steps: int = 2000
     weight_decay: float = 1e-4
     steps: int = 4000
@@ -214,12 +231,29 @@ def train_bc(data: dict[int, Transitions], units: int, actions: int, cfg: Policy
 _bc = jax.jit(nets.policy_bc_logits)
 
 
-def train(data: dict[int, Transitions], units: int, actions: int, cfg: PolicyConfig, log=print) -> tuple[dict, dict]:
-    """Behaviour cloning, then preference-conditioned conservative fitted Q; returns the merged
-    parameters (`w*`/`b*` = Q, `bc_*` = behaviour model) and training statistics."""
+def train(data: dict[int, Transitions], units: int, actions: int, cfg: PolicyConfig, log=print) -> tuple[list[dict], dict]:
+    """Behaviour cloning, then `cfg.members` preference-conditioned conservative fitted Q
+    networks, each on its own bootstrap resample of the transitions (their disagreement is
+    the values' uncertainty); returns the members' parameters, each merged with the behaviour
+    model (`w*`/`b*` = Q, `bc_*` = behaviour model), and training statistics."""
     pbc, bc_stats = train_bc(data, units, actions, cfg, log)
-    rng = np.random.default_rng(cfg.seed)
-    full = nets.policy_init(cfg.seed, units, actions, cfg.hidden_node, cfg.hidden)
+    members, td, cql = [], [], []
+    for k in range(cfg.members):
+        p, (t, c) = _train_q(data, units, actions, cfg, pbc, k, log)
+        members.append({**p, **pbc})
+        td.append(t)
+        cql.append(c)
+    return members, {"td_loss": float(np.mean(td)), "cql_gap": float(np.mean(cql)), "members": cfg.members,
+                     "td_loss_members": td, **bc_stats}
+
+
+def _train_q(data: dict[int, Transitions], units: int, actions: int, cfg: PolicyConfig, pbc: dict, member: int,
+             log=print) -> tuple[dict, tuple[float, float]]:
+    """One Q member: its own initialisation and sampling seed, and (with more than one member)
+    its own bootstrap resample of every group's transitions."""
+    seed = cfg.seed + 101 * member
+    rng = np.random.default_rng(seed)
+    full = nets.policy_init(seed, units, actions, cfg.hidden_node, cfg.hidden)
     p = to_jax({k: v for k, v in full.items() if not k.startswith("bc_")})
     pt = p
     pbcj = to_jax(pbc)
@@ -227,15 +261,21 @@ def train(data: dict[int, Transitions], units: int, actions: int, cfg: PolicyCon
     grad = jax.jit(jax.value_and_grad(_q_loss, has_aux=True), static_argnums=(14, 15, 16, 17))
     polyak = jax.jit(lambda pt, p: jax.tree_util.tree_map(lambda a, b: (1 - cfg.tau) * a + cfg.tau * b, pt, p))
     keys = sorted(data)
-    sizes = np.array([int((data[k].nxt >= 0).sum()) for k in keys], np.float64)
+    pools = {}
+    for k in keys:
+        valid = np.flatnonzero(data[k].nxt >= 0)
+        if cfg.members > 1:
+            valid = rng.choice(valid, valid.size, replace=True)
+        pools[k] = (valid, valid[data[k].action[valid] != 0])
+    sizes = np.array([pools[k][0].size for k in keys], np.float64)
     probs = sizes / sizes.sum()
     hist = []
     t0 = time.time()
     for step in range(cfg.steps):
-        d = data[keys[rng.choice(len(keys), p=probs)]]
-        valid = np.flatnonzero(d.nxt >= 0)
+        key = keys[rng.choice(len(keys), p=probs)]
+        d = data[key]
+        valid, acted = pools[key]
         # over-sample transitions where something was applied (rare but informative)
-        acted = valid[d.action[valid] != 0]
         n_act = min(len(acted), cfg.batch // 4)
         idx = np.concatenate([rng.choice(valid, cfg.batch - n_act), rng.choice(acted, n_act) if n_act else np.zeros(0, np.int64)]).astype(np.int64)
         j = d.nxt[idx]
@@ -246,41 +286,102 @@ def train(data: dict[int, Transitions], units: int, actions: int, cfg: PolicyCon
         p, opt = adam_step(p, g, opt, cfg.lr)
         pt = polyak(pt, p)
         hist.append((float(td), float(cql)))
-        if step % 500 == 0 or step == cfg.steps - 1:
+        if step % 1000 == 0 or step == cfg.steps - 1:
             h = np.mean(hist[-200:], axis=0)
-            log(f"  policy q step {step}: td {h[0]:.4f} cql {h[1]:.4f} ({time.time() - t0:.0f} s)")
+            log(f"  policy q member {member} step {step}: td {h[0]:.4f} cql {h[1]:.4f} ({time.time() - t0:.0f} s)")
     h = np.mean(hist[-200:], axis=0)
-    return {**to_numpy(p), **pbc}, {"td_loss": float(h[0]), "cql_gap": float(h[1]), **bc_stats}
+    return to_numpy(p), (float(h[0]), float(h[1]))
 
 
-_q = jax.jit(nets.policy_q, static_argnums=(5, 6))
+_values = jax.jit(nets.policy_values, static_argnums=(5,))
+_bc_logp = jax.jit(lambda p, x, r, t: jax.nn.log_softmax(nets.policy_bc_logits(p, x, r, t), axis=-1))
 
 
-def greedy(p: dict, d: Transitions, idx: np.ndarray, w: np.ndarray, actions: int, beta: float, batch: int = 1024) -> np.ndarray:
+def _padded(f, idx: np.ndarray, batch: int):
+    """Runs `f(full_idx)` on `idx` padded to `batch` rows (one compiled shape) and cuts the pad."""
     full = np.concatenate([idx, np.full(batch - idx.size, idx[0], idx.dtype)]) if idx.size < batch else idx
-    q = np.asarray(_q(to_jax(p), d.x[full], d.risk[full], d.tun[full], np.broadcast_to(w, (full.size, 3)).astype(np.float32), actions, beta))[: idx.size]
-    s = np.einsum("baj,j->ba", q, w)
-    s = np.where(d.mask[idx], s, -np.inf)
-    return s.argmax(axis=1)
+    return np.asarray(f(full))[: idx.size]
 
 
-def offline_summary(p: dict, data: dict[int, Transitions], actions: int, names: list[str], beta: float) -> dict:
-    """What the greedy policy picks on the logged states, per preference (offline only: a
-    description, not an evaluation)."""
+PREFERENCES = {"balanced": [1 / 3, 1 / 3, 1 / 3], "latency": [0.8, 0.1, 0.1], "throughput": [0.1, 0.8, 0.1],
+               "resources": [0.1, 0.1, 0.8]}
+
+
+def deviation_margin(members: list[dict], data: dict[int, Transitions], actions: int, cfg: PolicyConfig,
+                     batch: int = 1024) -> float:
+    """The deviation margin `eps / (1 - gamma)`, `eps` = the RMS over every transition and
+    member (a preference drawn per transition, seeded) of the weighted one-step TD residual
+    `w . (Q(s, a_t, w) - r - gamma Q(s', a*, w))` of the trained values (`a*` the training
+    target's greedy action): a Bellman residual `eps` bounds the values' error by
+    `eps / (1 - gamma)`, so a gain above it is not an artefact of that error. In the units of
+    the weighted scores the runtime compares."""
+    sq, n = 0.0, 0
+    for p in members:
+        pj = to_jax(p)
+        rng = np.random.default_rng(cfg.seed + 7)
+        for d in data.values():
+            valid = np.flatnonzero(d.nxt >= 0)
+            for i in range(0, valid.size, batch):
+                idx = valid[i : i + batch]
+                w = rng.dirichlet(np.ones(3), size=idx.size).astype(np.float32)
+                wf = np.concatenate([w, np.repeat(w[:1], batch - idx.size, 0)]) if idx.size < batch else w
+                q = _padded(lambda f: _values(pj, d.x[f], d.risk[f], d.tun[f], wf, actions), idx, batch)
+                j = d.nxt[idx]
+                q2 = _padded(lambda f: _values(pj, d.x[f], d.risk[f], d.tun[f], wf, actions), j, batch)
+                s2 = np.einsum("baj,bj->ba", q2, w)
+                if cfg.beta:
+                    s2 = s2 + cfg.beta * _padded(lambda f: _bc_logp(pj, d.x[f], d.risk[f], d.tun[f]), j, batch)
+                s2 = np.where(d.mask_next[idx], s2, -np.inf)
+                a2 = s2.argmax(axis=1)
+                y = d.reward[idx] + cfg.gamma * q2[np.arange(idx.size), a2]
+                e = np.einsum("bj,bj->b", q[np.arange(idx.size), d.action[idx]] - y, w)
+                sq += float((e**2).sum())
+                n += idx.size
+    return float(np.sqrt(sq / max(1, n)) / (1.0 - cfg.gamma))
+
+
+def depart(scores: np.ndarray, r: np.ndarray, possible: np.ndarray, margin: float,
+           allow_veto: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """The deployed rule, batched (healer/src/policy/learned.rs `depart` is the runtime's):
+    `scores [B, K, A]` weighted values of K members, `r [B]` the rules' choice, `possible [B, A]`.
+    The candidate is the best action by the members' mean among the possible ones, the rules'
+    choice, and noop (noop only where the rules chose it or with `allow_veto`); it replaces `r`
+    when it differs and *every* member values it above `r` by more than `margin`. Returns
+    `(best [B], departs [B])`."""
+    b = np.arange(scores.shape[0])
+    possible = possible.copy()
+    possible[:, 0] = True if allow_veto else (r == 0)
+    possible[b, r] = True
+    mean = np.where(possible, scores.mean(axis=1), -np.inf)
+    best = mean.argmax(axis=1)
+    gain = (scores[b, :, best] - scores[b, :, r]).min(axis=1)
+    return best, (best != r) & (gain > margin)
+
+
+def deviation_summary(members: list[dict], data: dict[int, Transitions], actions: int, names: list[str], margin: float,
+                      allow_veto: bool = False, batch: int = 1024) -> dict:
+    """Offline description (not an evaluation): on the logged states where the rules decided,
+    how often the deployed rule (`depart`) departs from the rules' recorded choice, per
+    preference, and to what."""
+    pjs = [to_jax(p) for p in members]
     out = {}
-    prefs = {"balanced": [1 / 3, 1 / 3, 1 / 3], "latency": [0.8, 0.1, 0.1], "throughput": [0.1, 0.8, 0.1],
-             "resources": [0.1, 0.1, 0.8]}
-    for name, w in prefs.items():
-        counts = np.zeros(actions, np.int64)
-        agree = 0
-        total = 0
+    for name, w in PREFERENCES.items():
+        wv = np.asarray(w, np.float32)
+        wb = np.broadcast_to(wv, (batch, 3)).astype(np.float32)
+        to = np.zeros(actions, np.int64)
+        total = departures = vetoes = 0
         for d in data.values():
             idx = np.flatnonzero(d.bc_valid)
-            for i in range(0, idx.size, 1024):
-                a = greedy(p, d, idx[i : i + 1024], np.asarray(w, np.float32), actions, beta)
-                counts += np.bincount(a, minlength=actions)
-                agree += int((a == d.bc_target[idx[i : i + 1024]]).sum())
-                total += a.size
-        out[name] = {"weights": w, "action_share": {names[k]: round(float(c / max(1, total)), 4) for k, c in enumerate(counts) if c},
-                     "agreement_with_rules": round(agree / max(1, total), 4)}
+            for i in range(0, idx.size, batch):
+                k = idx[i : i + batch]
+                s = np.stack([np.einsum("baj,j->ba", _padded(lambda f: _values(pj, d.x[f], d.risk[f], d.tun[f], wb, actions), k, batch), wv)
+                              for pj in pjs], axis=1)  # [B, K, A]
+                best, dep = depart(s, d.bc_target[k], d.mask[k], margin, allow_veto)
+                to += np.bincount(best[dep], minlength=actions)
+                departures += int(dep.sum())
+                vetoes += int((dep & (best == 0)).sum())
+                total += k.size
+        out[name] = {"weights": w, "decisions": total, "departures": departures, "vetoes": vetoes,
+                     "departure_share": round(departures / max(1, total), 4),
+                     "departed_to": {names[a]: int(c) for a, c in enumerate(to) if c}}
     return out

@@ -111,6 +111,44 @@ class MetricsTest(unittest.TestCase):
         self.assertEqual((c.true_alarm_runs, c.leads), (0, [0]))
 
 
+class DeviationTest(unittest.TestCase):
+    """The deployed rule: keep to the rules' choice unless beaten by more than the margin."""
+
+    def test_departures_follow_the_margin(self) -> None:
+        from lsmtrain import nets, policy
+        from lsmtrain.optim import to_jax
+
+        rng = np.random.default_rng(3)
+        m, n, units, actions = 64, 3, 13, 15
+        p = nets.policy_init(5, units, actions, 8, 16)
+        p = {k: v * 4.0 for k, v in p.items()}  # spread the values apart
+        d = policy.Transitions(
+            x=rng.normal(size=(m, n, 19)).astype(np.float32), risk=rng.uniform(size=(m, n, 2)).astype(np.float32),
+            tun=rng.normal(size=(m, units)).astype(np.float32), action=rng.integers(0, actions, m).astype(np.int32),
+            reward=rng.normal(size=(m, 3)).astype(np.float32), nxt=np.where(np.arange(m) < m - 1, np.arange(m) + 1, -1),
+            mask_next=np.ones((m, actions), bool), mask=np.ones((m, actions), bool),
+            bc_target=rng.integers(0, actions, m).astype(np.int32), bc_valid=np.ones(m, bool))
+        names = [f"a{i}" for i in range(actions)]
+        never = policy.deviation_summary([p], {n: d}, actions, names, margin=1e9, allow_veto=True)
+        always = policy.deviation_summary([p], {n: d}, actions, names, margin=-1e9, allow_veto=True)
+        floor = policy.deviation_summary([p], {n: d}, actions, names, margin=-1e9, allow_veto=False)
+        w = np.asarray(policy.PREFERENCES["balanced"], np.float32)
+        q = np.asarray(nets.policy_values(to_jax(p), d.x, d.risk, d.tun, np.broadcast_to(w, (m, 3)), actions))
+        s = np.einsum("baj,j->ba", q, w)
+        best = s.argmax(axis=1)
+        self.assertEqual(never["balanced"]["departures"], 0)
+        # with any gain enough, it departs exactly where the best action is not the rules' choice
+        self.assertEqual(always["balanced"]["departures"], int((best != d.bc_target).sum()))
+        self.assertGreater(always["balanced"]["departures"], 0)
+        self.assertEqual(always["balanced"]["vetoes"], int(((best != d.bc_target) & (best == 0)).sum()))
+        # without vetoes noop never replaces a rule action
+        self.assertEqual(floor["balanced"]["vetoes"], 0)
+        s_floor = np.where((np.arange(actions)[None] == 0) & (d.bc_target[:, None] != 0), -np.inf, s)
+        self.assertEqual(floor["balanced"]["departures"], int((s_floor.argmax(axis=1) != d.bc_target).sum()))
+        margin = policy.deviation_margin([p], {n: d}, actions, policy.PolicyConfig())
+        self.assertTrue(np.isfinite(margin) and margin > 0)
+
+
 class PipelineTest(unittest.TestCase):
     """End to end on synthetic traces: trains (few steps), exports, checks ORT vs JAX."""
 
@@ -135,12 +173,14 @@ class PipelineTest(unittest.TestCase):
             self.assertEqual(names, ["test_affine", "detector_adapt", "detector", "cascade_gnn", "policy"])
             self.assertEqual(manifest["detector"]["state"], ["head_w", "head_b"])
             self.assertEqual(len(manifest["policy"]["actions"]), 15)
+            self.assertGreater(manifest["policy"]["deviation_margin"], 0.0)
             for name in names[1:]:
                 self.assertTrue((out / f"{name}.onnx").exists())
                 g = json.loads((out / f"{name}.golden.json").read_text())
                 self.assertGreater(len(g["cases"]), 0)
             m = json.loads((tmp / "res" / "metrics.json").read_text())
             self.assertIn("maml", m["detector"]["systems"])
+            self.assertEqual(set(m["policy"]["offline_departures"]), {"balanced", "latency", "throughput", "resources"})
             # synthetic traces are refused without the test flag
             r = subprocess.run([sys.executable, str(HERE.parent / "train_models.py"), "--traces", str(tr), "--out", str(out),
                                 "--results", str(tmp / "res"), "--held-out", "w3", "--quick"], capture_output=True, text=True)

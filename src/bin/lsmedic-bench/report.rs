@@ -161,6 +161,10 @@ pub struct RunReport {
     pub faults: Vec<FaultReport>,
     /// Healer detections and actions (null with the healer off).
     pub actions: Option<Vec<HealerEntry>>,
+    /// With the learned policy keeping to the rules: ticks in which it replaced the rules'
+    /// choice with another action, and ticks in which it vetoed it (null otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub learned_departures: Option<LearnedDepartures>,
     /// Verification (null when skipped).
     pub keys_verified: Option<u64>,
     /// .
@@ -378,6 +382,7 @@ pub fn run_report(out: &RunOutput, time_scale: f64) -> RunReport {
         ops_dropped: out.ops_dropped,
         faults,
         actions: out.healer_log.clone(),
+        learned_departures: out.learned_departures,
         keys_verified: v.map(|v| v.keys_verified),
         keys_lost: v.map(|v| v.keys_lost),
         wrong_values: v.map(|v| v.wrong_values),
@@ -387,6 +392,15 @@ pub fn run_report(out: &RunOutput, time_scale: f64) -> RunReport {
         warnings: out.warnings.clone(),
         timeline,
     }
+}
+
+/// How often the learned policy departed from the rule policy's choice in a run.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct LearnedDepartures {
+    /// Ticks in which it proposed another action instead.
+    pub replaced: u64,
+    /// Ticks in which it proposed nothing instead.
+    pub vetoed: u64,
 }
 
 fn ms(v: Option<f64>) -> String {

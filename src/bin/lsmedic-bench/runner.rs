@@ -26,6 +26,7 @@ use crate::faults;
 use crate::keygen::{encode_key, mix64, value_for, InsertCursor, KeyChooser, Rng, ValueSize};
 use crate::measure::{Class, Pacer, Recorder};
 use crate::record::{HealerTick, TraceRecorder};
+use crate::report::LearnedDepartures;
 use crate::scenario::{Fault, Scenario, Workload};
 use crate::store::{Store, StoreError};
 use crate::subject::{Drive, DrivenCore, HealerEntry, HealerMode, Subject, Tapped};
@@ -860,6 +861,8 @@ pub struct RunOutput {
     pub monitor: MonitorOutput,
     /// Healer log.
     pub healer_log: Option<Vec<HealerEntry>>,
+    /// The learned policy's departures from the rules (learned runs keeping to the rules).
+    pub learned_departures: Option<LearnedDepartures>,
     /// Verification outcome (when asked for).
     pub verification: Option<Verification>,
     /// Ops the schedule wanted but the run abandoned (hard stop).
@@ -1159,6 +1162,7 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutput, Strin
         .map_err(|_| "the monitor thread panicked".to_owned())?;
     bar.finish_and_clear();
     let healer_log = subject.healer_log(t0_engine_ns);
+    let learned_departures = subject.learned_departures();
     let verification = options
         .verify
         .then(|| verify(shared.store.as_ref(), &shared.trackers));
@@ -1177,6 +1181,7 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutput, Strin
         faults: fault_events,
         monitor,
         healer_log,
+        learned_departures,
         verification,
         ops_dropped,
         wall_s,

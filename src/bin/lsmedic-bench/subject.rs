@@ -21,6 +21,7 @@
 //! that tick ([`Drive`]). With `--healer off` that core runs in advisory mode (it observes
 //! and builds features, and never acts).
 
+use crate::report::LearnedDepartures;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -413,6 +414,18 @@ impl Subject {
             }
         }
         Some(log)
+    }
+
+    /// The learned policy's departures from the rules so far (`None` unless the learned
+    /// policy decides and keeps to the rules).
+    pub fn learned_departures(&self) -> Option<LearnedDepartures> {
+        let stats = self.handle.as_ref()?.stats();
+        let follows =
+            self.mode == HealerMode::Learned && HealerConfig::default().learned.follow_rules;
+        (follows && stats.policy == LEARNED_POLICY).then_some(LearnedDepartures {
+            replaced: stats.learned_replacements,
+            vetoed: stats.learned_vetoes,
+        })
     }
 
     /// Stops the healer (if any) and closes the engine.
