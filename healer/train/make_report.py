@@ -191,9 +191,23 @@ def departures_note() -> str:
                 "its value estimates come from few transitions.")
     rep = sum(d.get("replaced", 0) for d in deps)
     veto = sum(d.get("vetoed", 0) for d in deps)
+    ps = POLICY_FACTS.get("per_scenario", {})
+    gaps = [abs(ps["learned"][k] - ps["rules"][k]) for k in ps.get("learned", {}) if k in ps.get("rules", {})]
+    noise = (f" (|S(learned) − S(rules)| per scenario: mean {f(sum(gaps) / len(gaps))}, max {f(max(gaps))})" if gaps else "")
     return (f"Over the learned runs the policy replaced the rules' choice in {rep} ticks and vetoed it in {veto}; everywhere else it "
-            "proposed exactly what the rules did, so the rest of the gap is the run-to-run noise of single runs (see the S of runs "
-            "in which neither healer acted).")
+            "proposed exactly what the rules did (their decisions differ only as the runs' timing differs), so the rest of the gap "
+            f"is the run-to-run noise of single runs{noise}. With the shipped models the learned policy does not depart from the "
+            "rules: its values do not rate any other action above the rules' choice by the margin in every ensemble member. "
+            "The miss is measured and stands; what it says is that the learned policy brings no measured improvement over the "
+            "rules, and the trials above show that departing on these values made things worse.")
+
+
+def departures_total() -> int | None:
+    """Departures (replaced + vetoed ticks) over the learned compare runs, None without data."""
+    deps = POLICY_FACTS.get("departures")
+    if deps is None:
+        return None
+    return sum(d.get("replaced", 0) + d.get("vetoed", 0) for d in deps)
 
 
 def compare_section(res: dict) -> list[str]:
@@ -455,7 +469,7 @@ def main() -> None:
         avail, why = learned_available() if built else (False, err)
         if not avail:
             L += [f"**Not run yet**: the learned healer mode is not available in `lsmedic-bench` ({why.strip()}). "
-                  "`make report` fills this section once helper-runtime's `--healer learned` exists.", ""]
+                  "(`make report` sets ORT_DYLIB_PATH up.)", ""]
         else:
             res = run_compare([str(s) for s in SCENARIOS], "off,rules,learned", None, "all")
             L += compare_section(res)
@@ -478,7 +492,12 @@ def main() -> None:
     L += ["## Targets missed, and why (measured facts only)", ""]
     misses = []
     if not t1:
-        misses.append(f"- Detector event F1 {f(mm['event_f1'])} < 0.90 on the held-out workloads.")
+        misses.append(f"- Detector event F1 {f(mm['event_f1'])} < 0.90 on the held-out workloads: {mm['detected']} of "
+                      f"{mm['events']} fault events detected (recall {f(mm['event_recall'])}), {mm['alarms'] - mm['true_alarms']} of "
+                      f"{mm['alarms']} alarm runs false (precision {f(mm['event_precision'])}); the threshold is the one chosen on the "
+                      f"development workloads ({f(mm['threshold'])}), not re-tuned on held-out data. The same method scored 0.935 on "
+                      "the earlier 62-run data set (15 held-out events); the 78-run set adds held-out runs with milder write bursts, "
+                      "whose fault windows are harder to tell from normal load.")
     if not t2:
         misses.append(f"- Detector margin over the same network without meta-learning: {f(mm['event_f1'] - nm['event_f1'])} "
                       f"(< 0.10): {f(mm['event_f1'])} vs {f(nm['event_f1'])} event F1, PR-AUC {f(mm['pr_auc'])} vs {f(nm['pr_auc'])}. "
@@ -494,9 +513,12 @@ def main() -> None:
                       f"{gs['episodes']} evaluable held-out stall episodes ({he.get('within_2s_of_fault_start', 'n/a')} of them start less "
                       f"than 2 s after the fault that causes them is injected, e.g. an option change that stalls writes at once, which no "
                       f"predictor can foresee 2 s ahead from the engine's state); precision suffers from {gs['alarm_runs']} alarm runs on "
-                      f"the held-out runs. The RocksDB trigger rule does worse (precision "
-                      f"{f(g['systems']['rocksdb_triggers']['stall']['5s']['precision'])}), the graph-free MLP too (precision "
-                      f"{f(g['systems']['mlp']['stall']['5s']['precision'])}).")
+                      f"the held-out runs. Baselines on the same episodes: "
+                      + "; ".join(f"{label} precision {f(g['systems'][k]['stall']['5s']['precision'])}, recall at ≥ 2 s "
+                                  f"{f(g['systems'][k]['stall']['5s']['recall_lead_ge_2s'])}"
+                                  for k, label in (("rocksdb_triggers", "RocksDB trigger rule"), ("mlp", "graph-free MLP")))
+                      + f". With {gs['episodes']} held-out and {g['train_episodes'].get('stall_episodes', 'n/a')} training episodes "
+                      "the numbers move by 0.1 per episode; no system meets both bars.")
     pt = POLICY_FACTS.get("totals", {})
     if "learned" in pt and "rules" in pt and pt["learned"] < pt["rules"]:
         ps = POLICY_FACTS["per_scenario"]
@@ -515,8 +537,10 @@ def main() -> None:
         misses.append(f"- Weight trade-off (learned runs, {n} scenarios): resources-heavy weights spent fewer resource units than "
                       f"latency-heavy ones in {fewer_res} of {n} scenarios (means {f(tr['resources-heavy'])} vs {f(tr['latency-heavy'])}), "
                       f"and latency-heavy weights gave the lower worst p99 in {lower_p99} of {n}: "
-                      + ("the trade-off moves as asked." if consistent else "the trade-off does **not** move consistently as asked; the "
-                         "per-objective values are not learned well enough from this data to steer every scenario."))
+                      + ("the trade-off moves as asked." if consistent else "the trade-off does **not** move consistently as asked"
+                         + ("; the learned runs made no departures from the rules, so what moves is the rule policy's own weighting, "
+                            "and the p99 differences are within run-to-run noise." if departures_total() == 0 else
+                            "; the per-objective values are not learned well enough from this data to steer every scenario.")))
     if not ok and g["held_out_episodes"].get("within_2s_of_fault_start"):
         misses.append("- Recall credited at ≥ 2 s lead for a stall that starts less than 2 s after its fault was injected comes from "
                       "alarms that were already up before the injection: chance, not foresight (counted, as the metric is defined "
