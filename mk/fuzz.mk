@@ -8,6 +8,8 @@
 #   make fuzz-smoke                      build, run every target FUZZ_SECONDS (30) s, replay
 #                                        fuzz/regressions/; fails on any crash
 #   make fuzz-run FUZZ_TARGET=ring FUZZ_SECONDS=600   one target, longer
+#   make fuzz-lint                       clippy (-D warnings) over both crates, stable
+#                                        toolchain, RocksDB linked from `make test`'s build
 #
 # Not part of `make test` (several minutes). Corpora grow in fuzz/corpus/<target>/ and crashes
 # land in fuzz/artifacts/<target>/ (both git-ignored); committed seeds are in fuzz/seeds/<target>/
@@ -48,7 +50,7 @@ FUZZ_ROCKSDB_LIB_DIR ?= $(if $(FUZZ_ROCKSDB_PREBUILT),$(shell ls -t \
 
 FUZZ_CARGO := $(CARGO) +$(FUZZ_TOOLCHAIN) fuzz
 
-.PHONY: fuzz-tools fuzz-build fuzz-build-light fuzz-build-engine fuzz-unit fuzz-smoke fuzz-run \
+.PHONY: fuzz-tools fuzz-build fuzz-build-light fuzz-build-engine fuzz-unit fuzz-smoke fuzz-run fuzz-lint \
 	fuzz-regressions
 
 fuzz-tools:
@@ -134,3 +136,15 @@ fuzz-regressions:
 		done; \
 	done; \
 	[ -z "$$failed" ]
+
+# Clippy over the fuzz crates (excluded from the workspace, so `make lint` does not see them).
+# The engine crate's lib is checked without its test cfg: it compiles the bench's scenario
+# modules by #[path], whose #[cfg(test)] code is tested (and its dev-dependencies exist) in the
+# root package. RocksDB comes prebuilt from `make test`'s target dir (no C++ build here).
+FUZZ_LINT_TARGET_DIR ?= $(HOME)/.cache/lsmedic/fuzz-lint
+fuzz-lint:
+	cd $(FUZZ_LIGHT_DIR) && CARGO_TARGET_DIR=$(FUZZ_LINT_TARGET_DIR) $(CARGO) clippy --release --all-targets -- -D warnings
+	@lib=$$(ls -t $(TARGET_DIR)/release/build/librocksdb-sys-*/out/librocksdb.a 2>/dev/null | head -n 1 | xargs -r dirname); \
+	if [ -z "$$lib" ]; then echo "fuzz-lint: no librocksdb.a under $(TARGET_DIR) (run make test first)" >&2; exit 1; fi; \
+	cd $(FUZZ_ENGINE_DIR) && ROCKSDB_LIB_DIR=$$lib ROCKSDB_STATIC=1 CARGO_TARGET_DIR=$(FUZZ_LINT_TARGET_DIR)-engine \
+		$(CARGO) clippy --release --lib --bins -- -D warnings
