@@ -530,7 +530,7 @@ svg text{font-family:inherit}.tick{font-size:11px;fill:#555}.axis{font-size:12px
     );
     let _ = write!(
         html,
-        "<p class=\"desc\">{} scenario(s), time scale {}. Latency is measured from each op's intended start (open loop: queueing behind a stall counts). <span class=\"key\"><span><i class=\"sw\" style=\"background:#e8505b44\"></i>writes stalled</span><span><i class=\"sw\" style=\"background:#f5a62355;border:1px solid #f5a623\"></i>fault window</span><span><i class=\"sw\" style=\"background:#7b3fb5\"></i>healer action</span><span><i class=\"sw\" style=\"border-left:2px dashed #2a9d4b\"></i>recovered</span><span><i class=\"sw\" style=\"border-left:2px dashed #888\"></i>phase boundary</span></span></p>",
+        "<p class=\"desc\">{} scenario(s), time scale {}. Latency is measured from each op's intended start (open loop: queueing behind a stall counts). <span class=\"key\"><span><i class=\"sw\" style=\"background:#e8505b44\"></i>writes stalled</span><span><i class=\"sw\" style=\"background:#f5a62355;border:1px solid #f5a623\"></i>fault window</span><span><i class=\"sw\" style=\"background:#7b3fb5\"></i>healer action</span><span><i class=\"sw\" style=\"background:#b58f3f\"></i>healer detection or advice (not applied)</span><span><i class=\"sw\" style=\"border-left:2px dashed #2a9d4b\"></i>recovered</span><span><i class=\"sw\" style=\"border-left:2px dashed #888\"></i>phase boundary</span></span></p>",
         report.scenarios.len(),
         report.time_scale
     );
