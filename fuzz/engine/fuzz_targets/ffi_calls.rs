@@ -1070,6 +1070,33 @@ fn cleanup(m: &mut Model) {
     }
 }
 
+/// `lsmedic_config_from_json` / `_from_toml` on `text` (no NUL inside): a config that
+/// round-trips through JSON, or NULL with an error.
+fn config_from_text(
+    m: &mut Model,
+    mode: ErrMode,
+    name: &str,
+    parse: unsafe extern "C" fn(*const c_char, *mut *mut c_char) -> *mut lsmedic_config_t,
+    text: String,
+) {
+    let c = CString::new(text).expect("checked");
+    let (handle, outcome) = with_err(mode, |err| {
+        // SAFETY: NUL-terminated text, valid errptr.
+        unsafe { parse(c.as_ptr(), err) }
+    });
+    expect(name, &outcome, None, &c);
+    if !handle.is_null() {
+        assert!(succeeded(&outcome));
+        check_config_json(handle);
+        m.configs.push(ConfigSlot::new(handle, false));
+    } else {
+        assert!(
+            !outcome.observed || outcome.error.is_some(),
+            "NULL config without an error"
+        );
+    }
+}
+
 fn step(m: &mut Model, op: Op, mode: ErrMode) {
     match op {
         Op::ConfigCreate => {
@@ -1080,42 +1107,20 @@ fn step(m: &mut Model, op: Op, mode: ErrMode) {
         Op::ConfigFromJson(text) | Op::ConfigFromToml(text) if text.contains('\0') => {
             let _ = text;
         }
-        Op::ConfigFromJson(text) => {
-            let c = CString::new(text).expect("checked");
-            let (handle, outcome) = with_err(mode, |err| {
-                // SAFETY: NUL-terminated text, valid errptr.
-                unsafe { lsmedic_config_from_json(c.as_ptr(), err) }
-            });
-            expect("lsmedic_config_from_json", &outcome, None, &c);
-            if !handle.is_null() {
-                assert!(succeeded(&outcome));
-                check_config_json(handle);
-                m.configs.push(ConfigSlot::new(handle, false));
-            } else {
-                assert!(
-                    !outcome.observed || outcome.error.is_some(),
-                    "NULL config without an error"
-                );
-            }
-        }
-        Op::ConfigFromToml(text) => {
-            let c = CString::new(text).expect("checked");
-            let (handle, outcome) = with_err(mode, |err| {
-                // SAFETY: NUL-terminated text, valid errptr.
-                unsafe { lsmedic_config_from_toml(c.as_ptr(), err) }
-            });
-            expect("lsmedic_config_from_toml", &outcome, None, &c);
-            if !handle.is_null() {
-                assert!(succeeded(&outcome));
-                check_config_json(handle);
-                m.configs.push(ConfigSlot::new(handle, false));
-            } else {
-                assert!(
-                    !outcome.observed || outcome.error.is_some(),
-                    "NULL config without an error"
-                );
-            }
-        }
+        Op::ConfigFromJson(text) => config_from_text(
+            m,
+            mode,
+            "lsmedic_config_from_json",
+            lsmedic_config_from_json,
+            text,
+        ),
+        Op::ConfigFromToml(text) => config_from_text(
+            m,
+            mode,
+            "lsmedic_config_from_toml",
+            lsmedic_config_from_toml,
+            text,
+        ),
         Op::ConfigCopy(slot) => {
             let Some(c) = pick(&mut m.configs, slot) else {
                 return;

@@ -368,8 +368,14 @@ impl LearnedPolicy {
         let context = explain_context(&record);
         let candidates = match rules {
             Some(rules) => {
-                let (candidates, baseline) =
-                    self.against_rules(rules, &q, &member_scores, &mut instances, &context);
+                let (candidates, baseline) = self.against_rules(
+                    rules,
+                    &q,
+                    &scores,
+                    &member_scores,
+                    &mut instances,
+                    &context,
+                );
                 record.baseline = Some(baseline);
                 candidates
             }
@@ -402,6 +408,7 @@ impl LearnedPolicy {
         &mut self,
         rules: &[Candidate],
         q: &[f32],
+        scores: &[f64],
         member_scores: &[Vec<f64>],
         instances: &mut [Option<catalog::Instance>],
         context: &str,
@@ -454,8 +461,7 @@ impl LearnedPolicy {
             record.rules_choice.as_deref().unwrap_or("?"),
             record.rules_rule.as_deref().unwrap_or("nothing proposed"),
         );
-        let scores = mean_scores(member_scores);
-        let mut candidate = learned_candidate(instance, best, r, q, &scores, &context);
+        let mut candidate = learned_candidate(instance, best, r, q, scores, &context);
         // Its score is the gain every member agrees on (what the margin was compared with).
         candidate.score = gain;
         (vec![candidate], record)

@@ -420,8 +420,7 @@ impl Subject {
     /// policy decides and keeps to the rules).
     pub fn learned_departures(&self) -> Option<LearnedDepartures> {
         let stats = self.handle.as_ref()?.stats();
-        let follows =
-            self.mode == HealerMode::Learned && HealerConfig::default().learned.follow_rules;
+        let follows = self.mode == HealerMode::Learned && LearnedConfig::default().follow_rules;
         (follows && stats.policy == LEARNED_POLICY).then_some(LearnedDepartures {
             replaced: stats.learned_replacements,
             vetoed: stats.learned_vetoes,
