@@ -36,8 +36,7 @@ use crate::rebuild::RebuildState;
 use crate::sampler::Sampler;
 use crate::telemetry::Telemetry;
 
-/// Name of RocksDB's default column family.
-pub const DEFAULT_CF: &str = "default";
+pub use lsmedic_telemetry::DEFAULT_CF;
 
 /// Per-write options.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]

@@ -32,6 +32,11 @@
 //! options can move together): `level0_file_num_compaction_trigger ≤
 //! level0_slowdown_writes_trigger ≤ level0_stop_writes_trigger`; soft ≤ hard pending limit
 //! when hard ≠ 0.
+//!
+//! This module is the one place that states the bounds, the cross-option rules and
+//! RocksDB's default of every tunable ([`Tunable::rocksdb_default`], [`default_cf_tunables`],
+//! [`default_global_tunables`]): the engine validates its configuration with them and the
+//! healer falls back on the defaults when an engine does not report a value.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -42,6 +47,9 @@ const KIB: u64 = 1024;
 const MIB: u64 = 1024 * KIB;
 const GIB: u64 = 1024 * MIB;
 const TIB: u64 = 1024 * GIB;
+
+/// Name of the column family every RocksDB database has and that cannot be dropped.
+pub const DEFAULT_CF: &str = "default";
 
 /// Where a tunable applies.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -181,6 +189,52 @@ impl Tunable {
         }
     }
 
+    /// RocksDB's default (RocksDB 11.8; for the engine's resources and thread pools, what
+    /// RocksDB creates when it is not told otherwise). Every default lies within
+    /// [`Tunable::bounds`] except `write_buffer_manager_size`, whose default 0 (RocksDB's
+    /// `db_write_buffer_size`) means "no write-buffer manager": the tunable exists only when
+    /// one is configured at open.
+    ///
+    /// | tunable | default |
+    /// |---|---|
+    /// | `max_background_jobs` | 2 |
+    /// | `max_subcompactions` | 1 |
+    /// | `delayed_write_rate` | 16 MiB/s (RocksDB's option is 0, which means 16 MiB/s without a rate limiter) |
+    /// | `write_buffer_size` | 64 MiB |
+    /// | `max_write_buffer_number` | 2 |
+    /// | `level0_file_num_compaction_trigger` | 4 |
+    /// | `level0_slowdown_writes_trigger` | 20 |
+    /// | `level0_stop_writes_trigger` | 36 |
+    /// | `soft_pending_compaction_bytes_limit` | 64 GiB |
+    /// | `hard_pending_compaction_bytes_limit` | 256 GiB |
+    /// | `target_file_size_base` | 64 MiB |
+    /// | `max_bytes_for_level_base` | 256 MiB |
+    /// | `disable_auto_compactions` | false (0) |
+    /// | `block_cache_capacity` | 32 MiB (the block cache RocksDB creates when none is given) |
+    /// | `write_buffer_manager_size` | 0 (no manager) |
+    /// | `background_threads_low` | 1 (the default `Env`'s pool) |
+    /// | `background_threads_high` | 1 (the default `Env`'s pool) |
+    pub const fn rocksdb_default(self) -> u64 {
+        match self {
+            Tunable::MaxBackgroundJobs => 2,
+            Tunable::MaxSubcompactions => 1,
+            Tunable::DelayedWriteRate => 16 * MIB,
+            Tunable::WriteBufferSize => 64 * MIB,
+            Tunable::MaxWriteBufferNumber => 2,
+            Tunable::Level0FileNumCompactionTrigger => 4,
+            Tunable::Level0SlowdownWritesTrigger => 20,
+            Tunable::Level0StopWritesTrigger => 36,
+            Tunable::SoftPendingCompactionBytesLimit => 64 * GIB,
+            Tunable::HardPendingCompactionBytesLimit => 256 * GIB,
+            Tunable::TargetFileSizeBase => 64 * MIB,
+            Tunable::MaxBytesForLevelBase => 256 * MIB,
+            Tunable::DisableAutoCompactions => 0,
+            Tunable::BlockCacheCapacity => 32 * MIB,
+            Tunable::WriteBufferManagerSize => 0,
+            Tunable::BackgroundThreadsLow | Tunable::BackgroundThreadsHigh => 1,
+        }
+    }
+
     /// Whether the value is a boolean stored as 0 / 1.
     pub fn is_bool(self) -> bool {
         self == Tunable::DisableAutoCompactions
@@ -203,6 +257,24 @@ impl Tunable {
             });
         }
         Ok(())
+    }
+
+    /// Checks a signed `value` against the bounds (RocksDB declares its counts as `int`, so
+    /// configurations hold them signed; a negative value is out of bounds) and returns it as
+    /// the `u64` the `Control` surface uses. The error names the tunable.
+    pub fn check_i64(self, value: i64) -> Result<u64, ControlError> {
+        match u64::try_from(value) {
+            Ok(value) => self.check(value).map(|()| value),
+            Err(_) => {
+                let (min, max) = self.bounds();
+                Err(ControlError::InvalidValue {
+                    option: self.name().to_owned(),
+                    cf: None,
+                    value: value.to_string(),
+                    reason: format!("must be in {min}..={max}"),
+                })
+            }
+        }
     }
 
     /// Parses a textual value (`"true"`/`"false"` for booleans, decimal otherwise).
@@ -236,6 +308,27 @@ impl std::fmt::Display for Tunable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
     }
+}
+
+/// Every column-family tunable at RocksDB's default ([`Tunable::rocksdb_default`]): what a
+/// column family created without options reports.
+pub fn default_cf_tunables() -> BTreeMap<Tunable, u64> {
+    Tunable::ALL
+        .into_iter()
+        .filter(|t| t.scope() == TunableScope::Cf)
+        .map(|t| (t, t.rocksdb_default()))
+        .collect()
+}
+
+/// Every DB-, engine- and process-scoped tunable at RocksDB's default
+/// ([`Tunable::rocksdb_default`]), except `write_buffer_manager_size`, which an engine
+/// reports only when a write-buffer manager is configured.
+pub fn default_global_tunables() -> BTreeMap<Tunable, u64> {
+    Tunable::ALL
+        .into_iter()
+        .filter(|&t| t.scope() != TunableScope::Cf && t != Tunable::WriteBufferManagerSize)
+        .map(|t| (t, t.rocksdb_default()))
+        .collect()
 }
 
 /// Checks the cross-option rules on the complete set of CF values a change would leave.
@@ -574,6 +667,40 @@ mod tests {
             assert!(min <= max);
         }
         assert_eq!(Tunable::from_name("level0_stop_writes_triger"), None);
+    }
+
+    #[test]
+    fn defaults_lie_within_bounds_and_pass_the_cross_rules() {
+        for tunable in Tunable::ALL {
+            if tunable == Tunable::WriteBufferManagerSize {
+                assert_eq!(tunable.rocksdb_default(), 0, "0 = no manager");
+                continue;
+            }
+            assert_eq!(
+                tunable.check(tunable.rocksdb_default()),
+                Ok(()),
+                "{tunable}"
+            );
+        }
+        let cf = default_cf_tunables();
+        assert_eq!(cf.len(), 10);
+        assert!(cf.keys().all(|t| t.scope() == TunableScope::Cf));
+        assert_eq!(check_cf_rules(DEFAULT_CF, &cf), Ok(()));
+        let global = default_global_tunables();
+        assert_eq!(global.len(), 6);
+        assert_eq!(
+            validate_global_changes(&global.into_iter().collect::<Vec<_>>()),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn signed_values_are_checked_against_the_bounds() {
+        assert_eq!(Tunable::MaxWriteBufferNumber.check_i64(4), Ok(4));
+        let err = Tunable::MaxWriteBufferNumber.check_i64(-1).unwrap_err();
+        assert!(err.to_string().contains("-1"), "{err}");
+        assert!(err.to_string().contains("2..=256"), "{err}");
+        assert!(Tunable::MaxWriteBufferNumber.check_i64(1).is_err());
     }
 
     #[test]

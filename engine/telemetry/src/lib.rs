@@ -24,8 +24,8 @@ pub mod window;
 
 pub use clock::Clock;
 pub use control::{
-    Control, ControlError, LostRange, Observe, RebuildReport, ThrottleScope, Tunable, TunableScope,
-    Tunables,
+    default_cf_tunables, default_global_tunables, Control, ControlError, LostRange, Observe,
+    RebuildReport, ThrottleScope, Tunable, TunableScope, Tunables, DEFAULT_CF,
 };
 pub use event::{
     BackgroundErrorReason, CfId, CfName, EngineEvent, EngineEventKind, InlineStr, Message, OpEvent,
