@@ -8,9 +8,9 @@
 //! Conventions, after RocksDB's C API (`rocksdb/c.h`):
 //!
 //! - **Opaque handles**: `lsmedic_t` (database), `lsmedic_config_t`, `lsmedic_writebatch_t`,
-//!   `lsmedic_iterator_t`. A handle is a number looked up in a table, never a
-//!   pointer the library dereferences (see the `handles` module), so NULL, destroyed, foreign and wrong-kind handles
-//!   are errors, never undefined behaviour.
+//!   `lsmedic_iterator_t`. A handle is a number looked up in a table, never a pointer the
+//!   library dereferences (see the `handles` module), so NULL, destroyed, foreign and
+//!   wrong-kind handles are errors, never undefined behaviour.
 //! - **Errors**: the last parameter `char** errptr`. On failure `*errptr` is set to a
 //!   message from the library's allocator (a message already there is freed first, as in
 //!   RocksDB); on success it is left alone. Free it with [`lsmedic_free`]. A NULL `errptr`
