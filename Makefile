@@ -80,7 +80,7 @@ BENCH_SCENARIOS ?= $(sort $(wildcard scenarios/*.toml))
 BENCH_TIME_SCALE ?= 0.4
 BENCH_REPORT_DIR := $(CURDIR)/target/lsmedic-report
 bench: setup
-	$(CARGO) build --release --bin lsmedic-bench
+	$(CARGO) build --release -p lsmedic-bench
 	$(TARGET_DIR)/release/lsmedic-bench compare $(BENCH_SCENARIOS) \
 		--time-scale $(BENCH_TIME_SCALE) --out $(BENCH_REPORT_DIR)
 

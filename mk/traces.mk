@@ -1,4 +1,4 @@
-# Training traces for the learned healer (issue 6; helper-data's fragment).
+# Training traces for the learned healer: `lsmedic-bench record` over a dataset of runs.
 #
 #   make traces                 build lsmedic-bench (release) and record the full training set
 #                               (workload tasks x faults x healer modes, ~35 min on 2 cores)
@@ -16,7 +16,7 @@ TRACES_BENCH = $(TARGET_DIR)/release/lsmedic-bench
 .PHONY: traces traces-plan
 
 traces: setup
-	$(CARGO) build --release --bin lsmedic-bench
+	$(CARGO) build --release -p lsmedic-bench
 	$(PYTHON) healer/train/dataset.py --dataset $(DATASET) --bench "$(TRACES_BENCH)" --out "$(TRACES_DIR)"
 
 traces-plan:

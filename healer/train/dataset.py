@@ -475,7 +475,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{len(runs)} runs ({held} on held-out tasks {held_out_tasks()})")
         return 0
     if not args.bench.exists():
-        raise SystemExit(f"{args.bench} does not exist (cargo build --release --bin lsmedic-bench)")
+        raise SystemExit(f"{args.bench} does not exist (cargo build --release -p lsmedic-bench)")
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     keep = {r.trace_file for r in runs} if args.resume else set()

@@ -47,7 +47,7 @@ def bench_binary() -> Path:
 
 def build_bench() -> tuple[bool, str]:
     env = dict(os.environ)
-    r = subprocess.run(["cargo", "build", "--release", "--bin", "lsmedic-bench"], cwd=REPO, env=env,
+    r = subprocess.run(["cargo", "build", "--release", "-p", "lsmedic-bench"], cwd=REPO, env=env,
                        capture_output=True, text=True)
     return r.returncode == 0, r.stderr[-2000:]
 

@@ -14,10 +14,10 @@ use std::sync::OnceLock;
 use arbitrary::{Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use lsmedic::telemetry::Tunable;
+use lsmedic_bench::scenario::FaultKind;
+use lsmedic_bench::workload::WorkloadKind;
 use lsmedic_fuzz::doc::{self, DocInput};
-use lsmedic_fuzz_engine::scenario::FaultKind;
 use lsmedic_fuzz_engine::scenario_checks::check_text;
-use lsmedic_fuzz_engine::workload::WorkloadKind;
 use lsmedic_fuzz_engine::SCENARIOS;
 
 struct Bases {

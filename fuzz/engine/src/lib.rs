@@ -1,18 +1,8 @@
-//! Shared code of the engine-side fuzz targets.
+//! Shared code of the engine-side fuzz targets: the checks every scenario text must pass
+//! ([`scenario_checks`]) and the shipped scenarios as seeds ([`SCENARIOS`]).
 //!
-//! The scenario parser lives in the `lsmedic-bench` binary; it is compiled here from the same
-//! files (`#[path]`), not copied, so the fuzzer tests exactly the code the bench runs.
-
-// The bench modules are compiled for their parser only; most of their items stay unused here.
-#[allow(dead_code, unused_imports)]
-#[path = "../../../src/bin/lsmedic-bench/keygen.rs"]
-pub mod keygen;
-#[allow(dead_code, unused_imports)]
-#[path = "../../../src/bin/lsmedic-bench/scenario.rs"]
-pub mod scenario;
-#[allow(dead_code, unused_imports)]
-#[path = "../../../src/bin/lsmedic-bench/workload.rs"]
-pub mod workload;
+//! The scenario parser is the `lsmedic-bench` library's, linked as a dependency, so the
+//! fuzzer tests exactly the code the bench runs.
 
 pub mod scenario_checks;
 

@@ -11,13 +11,13 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use lsmedic::telemetry::TunableScope;
-
-use crate::keygen::{KeyChooser, Rng};
-use crate::scenario::{
-    FaultKind, Scenario, ScenarioError, MAX_KEY_SPACE, MAX_THREADS, MAX_VALUE_BYTES,
+use lsmedic::telemetry::{Tunable, TunableScope};
+use lsmedic_bench::keygen::{KeyChooser, Rng};
+use lsmedic_bench::scenario::{
+    Fault, FaultKind, Phase, Scenario, ScenarioError, Workload, MAX_KEY_SPACE, MAX_THREADS,
+    MAX_VALUE_BYTES,
 };
-use crate::workload::MixChooser;
+use lsmedic_bench::workload::MixChooser;
 
 /// The file name the fuzzed text is parsed under.
 pub const FILE: &str = "fuzz.toml";
@@ -95,150 +95,169 @@ pub fn check_scenario(s: &Scenario) {
         planned.is_finite() && planned >= 0.0,
         "planned_seconds = {planned}"
     );
-
     for (p, phase) in s.phases.iter().enumerate() {
         let at = format!("phases[{p}]");
-        if let Some(d) = phase.duration_s {
-            assert!(d.is_finite() && d > 0.0, "{at}.duration_s = {d}");
-            assert_time(&format!("{at}.duration_s"), d);
-            // The runner waits up to half a phase (at least 3 s) for workloads to stop.
-            assert_time(&format!("{at} grace"), (d * 0.5).max(3.0));
-        } else {
-            assert!(
-                !phase.workloads.is_empty(),
-                "{at}: no duration and no workloads"
-            );
-            assert!(
-                phase.workloads.iter().all(|w| w.ops.is_some()),
-                "{at}: no duration and a workload without ops"
-            );
-        }
+        check_phase_timing(&at, phase);
         for (i, w) in phase.workloads.iter().enumerate() {
-            let at = format!("{at}.workloads[{i}]");
-            assert!(cfs.contains(&w.cf), "{at}: unknown cf {:?}", w.cf);
-            assert!((1..=MAX_KEY_SPACE).contains(&w.key_space), "{at}.key_space");
-            let (lo, hi) = w.key_range;
-            assert!(lo < hi && hi <= w.key_space, "{at}.key_range {lo}..{hi}");
-            assert!(
-                1 <= w.value_size.min
-                    && w.value_size.min <= w.value_size.max
-                    && w.value_size.max <= MAX_VALUE_BYTES,
-                "{at}.value_size {:?}",
-                w.value_size
-            );
-            assert!((1..=MAX_THREADS).contains(&w.threads), "{at}.threads");
-            assert_ne!(w.ops, Some(0), "{at}.ops");
-            assert!(
-                1 <= w.scan_length.0 && w.scan_length.0 <= w.scan_length.1,
-                "{at}.scan_length {:?}",
-                w.scan_length
-            );
-            if let Some(rate) = w.rate {
-                assert!(rate.is_finite() && rate > 0.0, "{at}.rate = {rate}");
-                // The runner staggers thread t's first op by t / threads / (rate / threads).
-                let threads = f64::from(w.threads);
-                let last = f64::from(w.threads - 1);
-                assert_time(
-                    &format!("{at} stagger (rate {rate})"),
-                    last / threads / (rate / threads),
-                );
-            }
-            MixChooser::new(w.kind.mix());
-            if hi - lo <= SAMPLED_SPAN {
-                let chooser = KeyChooser::new(w.distribution, hi - lo);
-                let mut rng = Rng::new(s.seed);
-                for newest in [lo, lo + 1, hi, hi.saturating_add(7)] {
-                    let key = chooser.next(&mut rng, lo, hi, newest);
-                    assert!(
-                        (lo..hi).contains(&key),
-                        "{at}: key {key} outside {lo}..{hi}"
-                    );
-                }
-            }
+            check_workload(&format!("{at}.workloads[{i}]"), w, &cfs, s.seed);
         }
         for (i, fault) in phase.faults.iter().enumerate() {
-            let at = format!("{at}.faults[{i}]");
-            assert!(fault.at_s.is_finite() && fault.at_s >= 0.0, "{at}.at_s");
-            assert_time(&format!("{at}.at_s"), fault.at_s);
-            if let Some(d) = phase.duration_s {
-                assert!(fault.at_s < d, "{at}.at_s after the phase's end");
-            }
-            if let Some(d) = fault.duration_s {
-                assert!(d.is_finite() && d > 0.0, "{at}.duration_s = {d}");
-                assert_time(&format!("{at}.duration_s"), d);
-            }
-            let known = |cf: &Option<String>| cf.as_ref().is_none_or(|cf| cfs.contains(cf));
-            match &fault.kind {
-                FaultKind::WriteBurst { cf, factor } => {
-                    assert!(known(cf), "{at}.cf");
-                    assert!(
-                        factor.is_finite() && *factor > 0.0 && *factor <= 1000.0,
-                        "{at}.factor"
-                    );
-                }
-                FaultKind::WorkingSetShift { cf, key_range } => {
-                    assert!(known(cf), "{at}.cf");
-                    assert!(key_range.0 < key_range.1, "{at}.key_range");
-                }
-                FaultKind::CompactionStarvation {
-                    cf,
-                    max_background_jobs,
-                    background_threads_low,
-                    ..
-                } => {
-                    assert!(known(cf), "{at}.cf");
-                    use lsmedic::telemetry::Tunable;
-                    assert!(Tunable::MaxBackgroundJobs
-                        .check(*max_background_jobs)
-                        .is_ok());
-                    assert!(Tunable::BackgroundThreadsLow
-                        .check(*background_threads_low)
-                        .is_ok());
-                }
-                FaultKind::DeleteStorm {
-                    cf,
-                    key_range,
-                    rate,
-                    threads,
-                } => {
-                    assert!(cfs.contains(cf), "{at}.cf");
-                    assert!(key_range.0 < key_range.1, "{at}.key_range");
-                    assert!(rate.is_none_or(|r| r.is_finite() && r > 0.0), "{at}.rate");
-                    assert!((1..=MAX_THREADS).contains(threads), "{at}.threads");
-                }
-                FaultKind::SstCorruption { cf, bytes, .. } => {
-                    assert!(cfs.contains(cf), "{at}.cf");
-                    assert!((1..=1 << 20).contains(bytes), "{at}.bytes");
-                    assert_eq!(fault.duration_s, None, "{at}: instantaneous");
-                }
-                FaultKind::Misconfiguration {
-                    cf,
-                    cf_changes,
-                    global_changes,
-                } => {
-                    assert!(known(cf), "{at}.cf");
-                    assert!(
-                        !cf_changes.is_empty() || !global_changes.is_empty(),
-                        "{at}: empty"
-                    );
-                    for (tunable, value) in cf_changes {
-                        assert_eq!(
-                            tunable.scope(),
-                            TunableScope::Cf,
-                            "{at}: {tunable} under options"
-                        );
-                        assert!(tunable.check(*value).is_ok(), "{at}: {tunable} = {value}");
-                    }
-                    for (tunable, value) in global_changes {
-                        assert_ne!(
-                            tunable.scope(),
-                            TunableScope::Cf,
-                            "{at}: {tunable} under global"
-                        );
-                        assert!(tunable.check(*value).is_ok(), "{at}: {tunable} = {value}");
-                    }
-                }
-            }
+            check_fault(&format!("{at}.faults[{i}]"), fault, phase, &cfs);
         }
+    }
+}
+
+/// A phase has a runnable duration, or workloads that all stop after their ops.
+fn check_phase_timing(at: &str, phase: &Phase) {
+    if let Some(d) = phase.duration_s {
+        assert!(d.is_finite() && d > 0.0, "{at}.duration_s = {d}");
+        assert_time(&format!("{at}.duration_s"), d);
+        // The runner waits up to half a phase (at least 3 s) for workloads to stop.
+        assert_time(&format!("{at} grace"), (d * 0.5).max(3.0));
+    } else {
+        assert!(
+            !phase.workloads.is_empty(),
+            "{at}: no duration and no workloads"
+        );
+        assert!(
+            phase.workloads.iter().all(|w| w.ops.is_some()),
+            "{at}: no duration and a workload without ops"
+        );
+    }
+}
+
+/// A workload's fields are in range, and its mix and key chooser build and draw in range.
+fn check_workload(at: &str, w: &Workload, cfs: &[String], seed: u64) {
+    assert!(cfs.contains(&w.cf), "{at}: unknown cf {:?}", w.cf);
+    assert!((1..=MAX_KEY_SPACE).contains(&w.key_space), "{at}.key_space");
+    let (lo, hi) = w.key_range;
+    assert!(lo < hi && hi <= w.key_space, "{at}.key_range {lo}..{hi}");
+    assert!(
+        1 <= w.value_size.min
+            && w.value_size.min <= w.value_size.max
+            && w.value_size.max <= MAX_VALUE_BYTES,
+        "{at}.value_size {:?}",
+        w.value_size
+    );
+    assert!((1..=MAX_THREADS).contains(&w.threads), "{at}.threads");
+    assert_ne!(w.ops, Some(0), "{at}.ops");
+    assert!(
+        1 <= w.scan_length.0 && w.scan_length.0 <= w.scan_length.1,
+        "{at}.scan_length {:?}",
+        w.scan_length
+    );
+    if let Some(rate) = w.rate {
+        assert!(rate.is_finite() && rate > 0.0, "{at}.rate = {rate}");
+        // The runner staggers thread t's first op by t / threads / (rate / threads).
+        let threads = f64::from(w.threads);
+        let last = f64::from(w.threads - 1);
+        assert_time(
+            &format!("{at} stagger (rate {rate})"),
+            last / threads / (rate / threads),
+        );
+    }
+    MixChooser::new(w.kind.mix());
+    if hi - lo <= SAMPLED_SPAN {
+        let chooser = KeyChooser::new(w.distribution, hi - lo);
+        let mut rng = Rng::new(seed);
+        for newest in [lo, lo + 1, hi, hi.saturating_add(7)] {
+            let key = chooser.next(&mut rng, lo, hi, newest);
+            assert!(
+                (lo..hi).contains(&key),
+                "{at}: key {key} outside {lo}..{hi}"
+            );
+        }
+    }
+}
+
+/// A fault's times fit its phase and the runner's clocks, and its kind's fields are valid.
+fn check_fault(at: &str, fault: &Fault, phase: &Phase, cfs: &[String]) {
+    assert!(fault.at_s.is_finite() && fault.at_s >= 0.0, "{at}.at_s");
+    assert_time(&format!("{at}.at_s"), fault.at_s);
+    if let Some(d) = phase.duration_s {
+        assert!(fault.at_s < d, "{at}.at_s after the phase's end");
+    }
+    if let Some(d) = fault.duration_s {
+        assert!(d.is_finite() && d > 0.0, "{at}.duration_s = {d}");
+        assert_time(&format!("{at}.duration_s"), d);
+    }
+    let known = |cf: &Option<String>| cf.as_ref().is_none_or(|cf| cfs.contains(cf));
+    match &fault.kind {
+        FaultKind::WriteBurst { cf, factor } => {
+            assert!(known(cf), "{at}.cf");
+            assert!(
+                factor.is_finite() && *factor > 0.0 && *factor <= 1000.0,
+                "{at}.factor"
+            );
+        }
+        FaultKind::WorkingSetShift { cf, key_range } => {
+            assert!(known(cf), "{at}.cf");
+            assert!(key_range.0 < key_range.1, "{at}.key_range");
+        }
+        FaultKind::CompactionStarvation {
+            cf,
+            max_background_jobs,
+            background_threads_low,
+            ..
+        } => {
+            assert!(known(cf), "{at}.cf");
+            assert!(Tunable::MaxBackgroundJobs
+                .check(*max_background_jobs)
+                .is_ok());
+            assert!(Tunable::BackgroundThreadsLow
+                .check(*background_threads_low)
+                .is_ok());
+        }
+        FaultKind::DeleteStorm {
+            cf,
+            key_range,
+            rate,
+            threads,
+        } => {
+            assert!(cfs.contains(cf), "{at}.cf");
+            assert!(key_range.0 < key_range.1, "{at}.key_range");
+            assert!(rate.is_none_or(|r| r.is_finite() && r > 0.0), "{at}.rate");
+            assert!((1..=MAX_THREADS).contains(threads), "{at}.threads");
+        }
+        FaultKind::SstCorruption { cf, bytes, .. } => {
+            assert!(cfs.contains(cf), "{at}.cf");
+            assert!((1..=1 << 20).contains(bytes), "{at}.bytes");
+            assert_eq!(fault.duration_s, None, "{at}: instantaneous");
+        }
+        FaultKind::Misconfiguration {
+            cf,
+            cf_changes,
+            global_changes,
+        } => check_misconfiguration(at, known(cf), cf_changes, global_changes),
+    }
+}
+
+/// Misconfiguration changes are tunables of the right scope with values in bounds.
+fn check_misconfiguration(
+    at: &str,
+    known_cf: bool,
+    cf_changes: &[(Tunable, u64)],
+    global_changes: &[(Tunable, u64)],
+) {
+    assert!(known_cf, "{at}.cf");
+    assert!(
+        !cf_changes.is_empty() || !global_changes.is_empty(),
+        "{at}: empty"
+    );
+    for (tunable, value) in cf_changes {
+        assert_eq!(
+            tunable.scope(),
+            TunableScope::Cf,
+            "{at}: {tunable} under options"
+        );
+        assert!(tunable.check(*value).is_ok(), "{at}: {tunable} = {value}");
+    }
+    for (tunable, value) in global_changes {
+        assert_ne!(
+            tunable.scope(),
+            TunableScope::Cf,
+            "{at}: {tunable} under global"
+        );
+        assert!(tunable.check(*value).is_ok(), "{at}: {tunable} = {value}");
     }
 }

@@ -1,6 +1,6 @@
 //! `lsmedic-bench` end to end: the shipped scenarios parse, bad ones are located, each
-//! fault kind the issue names shows with the healer off (time-scaled runs), and `compare`
-//! and `record` write what they promise.
+//! fault kind shows its effect with the healer off (time-scaled runs), and `compare` and
+//! `record` write what they promise.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -9,13 +9,13 @@ fn bench() -> Command {
     Command::new(env!("CARGO_BIN_EXE_lsmedic-bench"))
 }
 
+/// The shipped scenarios, at the root of the source tree beside this package.
 fn scenarios_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios")
 }
 
-/// Runs `run SCENARIO --time-scale SCALE` with the healer off; returns `runs[0]`.
-/// Scenario runs measure latency: on a 2-core machine two at once would measure each other,
-/// so they take turns.
+/// Scenario runs measure latency: two at once would measure each other (and the tests run in
+/// parallel), so they take turns.
 fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
     static MEASURING: std::sync::Mutex<()> = std::sync::Mutex::new(());
     MEASURING
@@ -23,6 +23,7 @@ fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// Runs `run SCENARIO --time-scale SCALE` with the healer off; returns `runs[0]`.
 fn run_scenario(name: &str, scale: f64) -> serde_json::Value {
     let _turn = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
@@ -141,7 +142,7 @@ fn compaction_starvation_stalls_writes() {
 /// A timeline series' median during the first fault (from 0.3 s in, once it has taken hold)
 /// and its baseline: the lower of the medians over the two seconds before the fault and the
 /// two seconds after it (from 0.5 s after its end). Taking the quieter side keeps a burst of
-/// scheduler noise on this 2-core machine from passing for the baseline.
+/// scheduler noise (other processes on a small machine) from passing for the baseline.
 fn baseline_and_during(run: &serde_json::Value, series: &str) -> (f64, f64) {
     let fault = &run["faults"][0];
     let (start, end) = (f(&fault["start_s"]), f(&fault["end_s"]));
@@ -155,7 +156,7 @@ fn cache_shift_raises_read_latency() {
     let run = run_scenario("cache-shift", 0.2);
     // The working set leaves the block cache, and with `use_direct_reads` a miss is a device
     // read rather than a page-cache copy: the tail rises by orders of magnitude on a quiet
-    // machine (seen: p99 10 µs -> 3.3 ms). With both cores busy elsewhere the baseline p99
+    // machine (seen: p99 10 µs -> 3.3 ms). With every core busy elsewhere the baseline p99
     // itself reaches a millisecond of run-queue wait (seen: 1.3 ms -> 4.5 ms), hence only x3.
     let (p50_base, p50_during) = baseline_and_during(&run, "read_p50_us");
     let (p99_base, p99_during) = baseline_and_during(&run, "read_p99_us");

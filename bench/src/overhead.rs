@@ -66,9 +66,9 @@ pub struct OverheadReport {
     pub ratio_p25: f64,
     /// Third quartile.
     pub ratio_p75: f64,
-    /// Smallest and largest ratio.
+    /// Smallest ratio.
     pub ratio_min: f64,
-    /// .
+    /// Largest ratio.
     pub ratio_max: f64,
     /// Mean ops/s of the raw side.
     pub raw_ops_per_s: f64,
@@ -178,63 +178,113 @@ pub fn run(args: OverheadArgs) -> Result<(), String> {
     let engine =
         Arc::new(Engine::open(dir.path().join("engine"), config).map_err(|e| e.to_string())?);
     let stop = Arc::new(AtomicBool::new(false));
-    let drainer = {
-        let (engine, stop) = (Arc::clone(&engine), Arc::clone(&stop));
-        std::thread::spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                engine.telemetry().drain_ops(|op| {
-                    std::hint::black_box(op);
-                });
-                engine.telemetry().drain_events(|event| {
-                    std::hint::black_box(event);
-                });
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        })
-    };
+    let drainer = spawn_drainer(Arc::clone(&engine), Arc::clone(&stop));
     let size = ValueSize::fixed(args.value_size);
     eprintln!("loading {} keys into each database", args.key_space);
     load(&raw, args.key_space, size)?;
     load(engine.as_ref(), args.key_space, size)?;
-    let (mut raw_rec, mut engine_rec) =
-        (Recorder::new(Instant::now()), Recorder::new(Instant::now()));
-    let (mut raw_rates, mut engine_rates, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    let pairs = measure_pairs(&raw, engine.as_ref(), &args)?;
+    stop.store(true, Ordering::Relaxed);
+    let _ = drainer.join();
+    let report = pairs.report(args.workload);
+    print_report(&report, &args);
+    if let Some(path) = &args.json {
+        let text = serde_json::to_string_pretty(&serde_json::json!({ "overhead": report }))
+            .map_err(|e| e.to_string())?;
+        std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        println!("JSON: {}", path.display());
+    }
+    drop(raw);
+    if let Ok(engine) = Arc::try_unwrap(engine) {
+        engine.close().map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// Empties the engine's rings every 20 ms until `stop`, as the healer would.
+fn spawn_drainer(engine: Arc<Engine>, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        while !stop.load(Ordering::Relaxed) {
+            engine.telemetry().drain_ops(|op| {
+                std::hint::black_box(op);
+            });
+            engine.telemetry().drain_events(|event| {
+                std::hint::black_box(event);
+            });
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    })
+}
+
+/// What the alternating blocks measured, per side.
+struct Pairs {
+    raw: Recorder,
+    engine: Recorder,
+    raw_rates: Vec<f64>,
+    engine_rates: Vec<f64>,
+    /// Engine ops/s ÷ raw ops/s of each pair.
+    ratios: Vec<f64>,
+}
+
+/// Runs `args.blocks` pairs of blocks, the side that goes first alternating.
+fn measure_pairs(
+    raw: &dyn Store,
+    engine: &dyn Store,
+    args: &OverheadArgs,
+) -> Result<Pairs, String> {
+    let mut pairs = Pairs {
+        raw: Recorder::new(Instant::now()),
+        engine: Recorder::new(Instant::now()),
+        raw_rates: Vec::new(),
+        engine_rates: Vec::new(),
+        ratios: Vec::new(),
+    };
     for pair in 0..args.blocks {
         let seed = args.seed ^ (pair as u64).wrapping_mul(0x1000_0001);
         let (r, e) = if pair % 2 == 0 {
-            let r = block(&raw, &args, seed, &mut raw_rec)?;
-            (r, block(engine.as_ref(), &args, seed, &mut engine_rec)?)
+            let r = block(raw, args, seed, &mut pairs.raw)?;
+            (r, block(engine, args, seed, &mut pairs.engine)?)
         } else {
-            let e = block(engine.as_ref(), &args, seed, &mut engine_rec)?;
-            (block(&raw, &args, seed, &mut raw_rec)?, e)
+            let e = block(engine, args, seed, &mut pairs.engine)?;
+            (block(raw, args, seed, &mut pairs.raw)?, e)
         };
-        raw_rates.push(r);
-        engine_rates.push(e);
-        ratios.push(e / r);
+        pairs.raw_rates.push(r);
+        pairs.engine_rates.push(e);
+        pairs.ratios.push(e / r);
     }
-    stop.store(true, Ordering::Relaxed);
-    let _ = drainer.join();
-    ratios.sort_by(|a, b| a.total_cmp(b));
-    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
-    let latency = |r: &Recorder| {
-        [
-            percentiles_us(&r.totals.latency[Class::Write as usize]),
-            percentiles_us(&r.totals.latency[Class::Read as usize]),
-        ]
-    };
-    let report = OverheadReport {
-        workload: args.workload.name(),
-        pairs: ratios.len(),
-        ratio_median: quantile(&ratios, 0.5),
-        ratio_p25: quantile(&ratios, 0.25),
-        ratio_p75: quantile(&ratios, 0.75),
-        ratio_min: ratios[0],
-        ratio_max: ratios[ratios.len() - 1],
-        raw_ops_per_s: mean(&raw_rates),
-        engine_ops_per_s: mean(&engine_rates),
-        raw_latency_us: latency(&raw_rec),
-        engine_latency_us: latency(&engine_rec),
-    };
+    Ok(pairs)
+}
+
+impl Pairs {
+    /// The figures: quantiles of the ratios, mean rates, latency percentiles.
+    fn report(mut self, workload: WorkloadKind) -> OverheadReport {
+        let ratios = &mut self.ratios;
+        ratios.sort_by(|a, b| a.total_cmp(b));
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+        let latency = |r: &Recorder| {
+            [
+                percentiles_us(&r.totals.latency[Class::Write as usize]),
+                percentiles_us(&r.totals.latency[Class::Read as usize]),
+            ]
+        };
+        OverheadReport {
+            workload: workload.name(),
+            pairs: ratios.len(),
+            ratio_median: quantile(ratios, 0.5),
+            ratio_p25: quantile(ratios, 0.25),
+            ratio_p75: quantile(ratios, 0.75),
+            ratio_min: ratios[0],
+            ratio_max: ratios[ratios.len() - 1],
+            raw_ops_per_s: mean(&self.raw_rates),
+            engine_ops_per_s: mean(&self.engine_rates),
+            raw_latency_us: latency(&self.raw),
+            engine_latency_us: latency(&self.engine),
+        }
+    }
+}
+
+/// The summary lines on stdout.
+fn print_report(report: &OverheadReport, args: &OverheadArgs) {
     println!(
         "overhead ({}, {} threads, {} pairs of {} ops): throughput ratio lsmedic/raw = {:.3} (quartiles {:.3}–{:.3}, range {:.3}–{:.3}); raw {:.0} ops/s, lsmedic {:.0} ops/s",
         report.workload,
@@ -264,15 +314,4 @@ pub fn run(args: OverheadArgs) -> Result<(), String> {
             show(lat[1])
         );
     }
-    if let Some(path) = &args.json {
-        let text = serde_json::to_string_pretty(&serde_json::json!({ "overhead": report }))
-            .map_err(|e| e.to_string())?;
-        std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-        println!("JSON: {}", path.display());
-    }
-    drop(raw);
-    if let Ok(engine) = Arc::try_unwrap(engine) {
-        engine.close().map_err(|e| e.to_string())?;
-    }
-    Ok(())
 }

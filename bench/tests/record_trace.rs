@@ -57,7 +57,7 @@ const DIM: usize = 19;
 const ACTIONS: usize = 15;
 const TUNABLES: usize = 13;
 
-/// Runs measure latency: on a 2-core machine two at once would measure each other.
+/// Runs measure latency: two at once would measure each other, so they take turns.
 fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
     static MEASURING: std::sync::Mutex<()> = std::sync::Mutex::new(());
     MEASURING

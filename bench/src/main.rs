@@ -1,35 +1,18 @@
-//! `lsmedic-bench`: workloads, fault scenarios, healer comparison, reports and training
-//! traces for lsmedic (ARCHITECTURE §6). See the README's `## lsmedic-bench` section.
-//!
-//! Layout, in data-flow order: `keygen` (distributions, keys, values) → `workload` (mixes)
-//! → `scenario` (TOML schema, validation) → `subject` (engine ± healer) → `runner`
-//! (workers, faults, monitor, verification) with `measure` (latency accounting) and
-//! `faults` → `report` (JSON, table), `html`, `record` (traces), `overhead`.
-
-mod faults;
-mod html;
-mod keygen;
-mod measure;
-mod overhead;
-mod record;
-mod report;
-mod runner;
-mod scenario;
-mod store;
-mod subject;
-mod workload;
+//! The `lsmedic-bench` command line: `run`, `compare`, `record`, `overhead`, `check` and
+//! `list` over the [`lsmedic_bench`] library. See the README's `## lsmedic-bench` section.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::keygen::{Distribution, ValueSize};
-use crate::report::{Report, ScenarioReport, Skipped};
-use crate::runner::RunOptions;
-use crate::scenario::{Phase, Scenario, Workload};
-use crate::subject::HealerMode;
-use crate::workload::WorkloadKind;
+use lsmedic_bench::keygen::{self, Distribution, ValueSize};
+use lsmedic_bench::report::{self, Report, ScenarioReport, Skipped};
+use lsmedic_bench::runner::{self, RunOptions};
+use lsmedic_bench::scenario::{self, Phase, Scenario, Workload};
+use lsmedic_bench::subject::{self, HealerMode};
+use lsmedic_bench::workload::WorkloadKind;
+use lsmedic_bench::{html, overhead, record};
 
 #[derive(Parser)]
 #[command(
@@ -188,6 +171,12 @@ struct RecordArgs {
     no_verify: bool,
 }
 
+/// The shipped scenarios: `scenarios/` at the root of the source tree, beside this package.
+fn shipped_scenarios_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+    dir.canonicalize().unwrap_or(dir)
+}
+
 /// Resolves a scenario argument: a path, or a name under `scenarios/` (here or in the
 /// source tree).
 fn resolve(arg: &str) -> PathBuf {
@@ -200,10 +189,7 @@ fn resolve(arg: &str) -> PathBuf {
     } else {
         format!("{arg}.toml")
     };
-    for base in [
-        PathBuf::from("scenarios"),
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios"),
-    ] {
+    for base in [PathBuf::from("scenarios"), shipped_scenarios_dir()] {
         let candidate = base.join(&file);
         if candidate.exists() {
             return candidate;
@@ -553,7 +539,7 @@ fn list_cmd() {
         keygen::ZIPFIAN_THETA
     );
     println!("fault kinds: {}", scenario::FaultKind::NAMES.join(", "));
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let dir = shipped_scenarios_dir();
     if let Ok(entries) = std::fs::read_dir(&dir) {
         let mut names: Vec<String> = entries
             .filter_map(|e| e.ok())

@@ -141,8 +141,15 @@ fn axes(svg: &mut String, f: &Frame, y_label: &str) {
 
 /// Shading and marks shared by a run's charts: stalls, faults, phases, healer actions.
 fn context(svg: &mut String, f: &Frame, run: &RunReport) {
+    stalls(svg, f, run);
+    faults(svg, f, run);
+    phases(svg, f, run);
+    healer_marks(svg, f, run);
+}
+
+/// Stalled bins, merged into runs, shaded red.
+fn stalls(svg: &mut String, f: &Frame, run: &RunReport) {
     let t = &run.timeline;
-    // Stalled bins, merged into runs.
     let mut i = 0;
     while i < t.stalled.len() {
         if t.stalled[i] {
@@ -164,6 +171,11 @@ fn context(svg: &mut String, f: &Frame, run: &RunReport) {
             i += 1;
         }
     }
+}
+
+/// Fault windows shaded orange (an instantaneous corruption as a line), with recoveries.
+fn faults(svg: &mut String, f: &Frame, run: &RunReport) {
+    let t = &run.timeline;
     let run_end = t.t_s.last().map_or(0.0, |s| s + t.bin_s);
     for fault in &run.faults {
         let x0 = f.x(fault.start_s);
@@ -215,6 +227,10 @@ fn context(svg: &mut String, f: &Frame, run: &RunReport) {
             );
         }
     }
+}
+
+/// Phase boundaries as dashed lines, with the phases' names where there is room.
+fn phases(svg: &mut String, f: &Frame, run: &RunReport) {
     for phase in run.phases.iter().skip(1) {
         let x = f.x(phase.start_s);
         let _ = write!(
@@ -239,6 +255,10 @@ fn context(svg: &mut String, f: &Frame, run: &RunReport) {
             if phase.warmup { " (warm-up)" } else { "" }
         );
     }
+}
+
+/// Healer actions (purple) and detections or advice not applied (gold) as triangles.
+fn healer_marks(svg: &mut String, f: &Frame, run: &RunReport) {
     for entry in run.actions.iter().flatten() {
         let x = f.x(entry.at_s);
         let colour = if entry.what == "act" {
