@@ -1,0 +1,25 @@
+//! `lsmedic-bench`: workloads, fault scenarios, healer comparisons, reports and training
+//! traces for lsmedic. The `lsmedic-bench` binary is a thin command line over this library;
+//! the engine-side fuzz targets link it to fuzz the very scenario parser the binary runs.
+//! The scenario schema and the commands are documented in the README's `## lsmedic-bench`.
+//!
+//! Layout, in data-flow order: [`keygen`] (distributions, keys, values) → [`workload`]
+//! (operation mixes) → [`scenario`] (TOML schema, validation, located errors) → [`subject`]
+//! (the engine with or without a healer) → [`runner`] (workers, faults, monitor,
+//! verification; latency accounting in [`measure`]) → [`report`] (JSON, table), [`html`],
+//! [`record`] (training traces), and [`overhead`] (engine against raw RocksDB).
+
+#![warn(missing_docs)]
+
+pub(crate) mod faults;
+pub mod html;
+pub mod keygen;
+pub mod measure;
+pub mod overhead;
+pub mod record;
+pub mod report;
+pub mod runner;
+pub mod scenario;
+pub(crate) mod store;
+pub mod subject;
+pub mod workload;

@@ -1,0 +1,286 @@
+//! The scenario schema: the file as written (stage 1, deserialised strictly by serde) and
+//! the validated [`Scenario`] the runner executes (stage 2, built by the validator).
+
+use std::collections::BTreeMap;
+
+use lsmedic::engine::EngineConfig;
+use lsmedic::telemetry::Tunable;
+use serde::Deserialize;
+
+use crate::keygen::{Distribution, ValueSize};
+use crate::workload::WorkloadKind;
+
+// ----- the file as written (stage 1) -------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ScenarioFile {
+    pub(super) name: Option<String>,
+    pub(super) description: Option<String>,
+    pub(super) seed: Option<u64>,
+    #[serde(default)]
+    pub(super) engine: EngineConfig,
+    #[serde(default)]
+    pub(super) phases: Vec<PhaseFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PhaseFile {
+    pub(super) name: Option<String>,
+    pub(super) duration_s: Option<f64>,
+    #[serde(default)]
+    pub(super) warmup: bool,
+    #[serde(default)]
+    pub(super) workloads: Vec<WorkloadFile>,
+    #[serde(default)]
+    pub(super) faults: Vec<toml::Table>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(super) enum ValueSizeFile {
+    Fixed(u32),
+    Range([u32; 2]),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct WorkloadFile {
+    pub(super) workload: String,
+    pub(super) cf: Option<String>,
+    pub(super) key_space: Option<u64>,
+    pub(super) key_range: Option<[u64; 2]>,
+    pub(super) value_size: Option<ValueSizeFile>,
+    pub(super) threads: Option<u32>,
+    pub(super) rate: Option<f64>,
+    pub(super) ops: Option<u64>,
+    pub(super) distribution: Option<Distribution>,
+    pub(super) scan_length: Option<ValueSizeFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct WriteBurstFile {
+    pub(super) cf: Option<String>,
+    pub(super) factor: f64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct WorkingSetShiftFile {
+    pub(super) cf: Option<String>,
+    pub(super) key_range: [u64; 2],
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CompactionStarvationFile {
+    pub(super) cf: Option<String>,
+    pub(super) max_background_jobs: Option<u64>,
+    pub(super) background_threads_low: Option<u64>,
+    pub(super) disable_auto_compactions: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct DeleteStormFile {
+    pub(super) cf: Option<String>,
+    pub(super) key_range: [u64; 2],
+    pub(super) rate: Option<f64>,
+    pub(super) threads: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SstCorruptionFile {
+    pub(super) cf: Option<String>,
+    pub(super) bytes: Option<usize>,
+    pub(super) compact: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct MisconfigurationFile {
+    pub(super) cf: Option<String>,
+    #[serde(default)]
+    pub(super) options: BTreeMap<String, toml::Value>,
+    #[serde(default)]
+    pub(super) global: BTreeMap<String, toml::Value>,
+}
+
+// ----- the validated scenario (stage 2) ----------------------------------------------------
+
+/// A validated scenario, times unscaled (seconds as written).
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    /// Name (the file stem unless `name` is set).
+    pub name: String,
+    /// One line saying what it shows.
+    pub description: String,
+    /// Seed of every generator (overridable on the command line).
+    pub seed: u64,
+    /// The engine as opened at the start of every run.
+    pub engine: EngineConfig,
+    /// Phases, run in order.
+    pub phases: Vec<Phase>,
+}
+
+/// A span of time (or a number of ops) running some workloads, with faults.
+#[derive(Clone, Debug)]
+pub struct Phase {
+    /// Name shown in reports.
+    pub name: String,
+    /// Length in seconds; `None` = until every workload has done its `ops`.
+    pub duration_s: Option<f64>,
+    /// Left out of the summary figures (loading, warming caches); still charted.
+    pub warmup: bool,
+    /// Workloads running at the same time.
+    pub workloads: Vec<Workload>,
+    /// Faults, timed from the phase's start.
+    pub faults: Vec<Fault>,
+}
+
+/// One workload on one column family.
+#[derive(Clone, Debug)]
+pub struct Workload {
+    /// Which mix.
+    pub kind: WorkloadKind,
+    /// Logical column family.
+    pub cf: String,
+    /// Keys `0..key_space` make up the column family's data set.
+    pub key_space: u64,
+    /// The keys this workload touches (default the whole key space).
+    pub key_range: (u64, u64),
+    /// Value sizes written.
+    pub value_size: ValueSize,
+    /// Worker threads.
+    pub threads: u32,
+    /// Target ops/s over all threads (open loop); `None` = as fast as possible.
+    pub rate: Option<f64>,
+    /// Stop after this many ops (all threads together).
+    pub ops: Option<u64>,
+    /// Key distribution.
+    pub distribution: Distribution,
+    /// Entries read per scan, uniform in the range.
+    pub scan_length: (u32, u32),
+}
+
+/// A fault injected `at_s` seconds into its phase.
+#[derive(Clone, Debug)]
+pub struct Fault {
+    /// Start, seconds from the phase start.
+    pub at_s: f64,
+    /// How long it lasts; `None` = until the end of the run (or instantaneous).
+    pub duration_s: Option<f64>,
+    /// What it does.
+    pub kind: FaultKind,
+}
+
+/// What a fault does.
+#[derive(Clone, Debug)]
+pub enum FaultKind {
+    /// Multiplies the rate of the write-bearing workloads (of `cf`, or all) by `factor`.
+    WriteBurst {
+        /// Column family, `None` = every workload that writes.
+        cf: Option<String>,
+        /// Rate multiplier.
+        factor: f64,
+    },
+    /// Moves the keys that workloads (of `cf`, or all) touch to `key_range`.
+    WorkingSetShift {
+        /// Column family, `None` = every workload.
+        cf: Option<String>,
+        /// New keys `[lo, hi)`.
+        key_range: (u64, u64),
+    },
+    /// Cuts background work: compaction threads, jobs, and (optionally) auto compactions.
+    CompactionStarvation {
+        /// Column family whose auto compactions stop, `None` = all.
+        cf: Option<String>,
+        /// `max_background_jobs` during the fault.
+        max_background_jobs: u64,
+        /// `background_threads_low` (compaction pool) during the fault.
+        background_threads_low: u64,
+        /// Also set `disable_auto_compactions`.
+        disable_auto_compactions: bool,
+    },
+    /// Deletes every key of `key_range` in order, as fast as `rate` allows.
+    DeleteStorm {
+        /// Column family.
+        cf: String,
+        /// Keys `[lo, hi)`.
+        key_range: (u64, u64),
+        /// Deletes/s over all storm threads, `None` = as fast as possible.
+        rate: Option<f64>,
+        /// Storm threads.
+        threads: u32,
+    },
+    /// Flips `bytes` bytes in the middle of a live SST of `cf`.
+    SstCorruption {
+        /// Column family.
+        cf: String,
+        /// Bytes flipped.
+        bytes: usize,
+        /// Compact the column family right after, so a background job reads the damage.
+        compact: bool,
+    },
+    /// Bad option values (tiny memtables, low L0 triggers, tiny cache …).
+    Misconfiguration {
+        /// Column family of `cf_changes`, `None` = all.
+        cf: Option<String>,
+        /// Column-family tunables.
+        cf_changes: Vec<(Tunable, u64)>,
+        /// DB/engine/process tunables.
+        global_changes: Vec<(Tunable, u64)>,
+    },
+}
+
+impl FaultKind {
+    /// Name as written in scenario files (`kind = "..."`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            FaultKind::WriteBurst { .. } => "write_burst",
+            FaultKind::WorkingSetShift { .. } => "working_set_shift",
+            FaultKind::CompactionStarvation { .. } => "compaction_starvation",
+            FaultKind::DeleteStorm { .. } => "delete_storm",
+            FaultKind::SstCorruption { .. } => "sst_corruption",
+            FaultKind::Misconfiguration { .. } => "misconfiguration",
+        }
+    }
+
+    /// Every fault kind's name.
+    pub const NAMES: [&'static str; 6] = [
+        "write_burst",
+        "working_set_shift",
+        "compaction_starvation",
+        "delete_storm",
+        "sst_corruption",
+        "misconfiguration",
+    ];
+}
+
+impl Scenario {
+    /// Seconds the timed phases add up to (op-count phases count as 0).
+    pub fn planned_seconds(&self) -> f64 {
+        self.phases.iter().filter_map(|p| p.duration_s).sum()
+    }
+
+    /// Every column family the scenario uses.
+    pub fn column_families(&self) -> Vec<String> {
+        let mut names = vec![lsmedic::engine::DEFAULT_CF.to_owned()];
+        names.extend(self.engine.column_families.iter().map(|cf| cf.name.clone()));
+        names
+    }
+
+    /// The key space of a column family (largest declared by its workloads).
+    pub fn key_space(&self, cf: &str) -> u64 {
+        self.phases
+            .iter()
+            .flat_map(|p| &p.workloads)
+            .filter(|w| w.cf == cf)
+            .map(|w| w.key_space)
+            .max()
+            .unwrap_or(0)
+    }
+}
