@@ -22,7 +22,7 @@ use crate::action::{Action, ActionKind};
 use crate::config::{AuditConfig, Mode, Weights};
 use crate::detect::HeadState;
 use crate::error::HealerError;
-use crate::guard::{OutcomeVerdict, Verdict};
+use crate::guard::{OutcomeVerdict, PendingVerification, Review, Verdict, VerificationResult};
 use crate::objective::{ObjectiveComparison, ObjectiveSample};
 use crate::observation::Observation;
 use crate::predict::NodeRisk;
@@ -212,6 +212,57 @@ pub struct OutcomeRecord {
     pub comparison: Option<ObjectiveComparison>,
     /// Errors, reports (e.g. a rebuild's lost ranges), notes.
     pub detail: Option<String>,
+}
+
+impl CandidateRecord {
+    /// The record of a reviewed candidate.
+    pub fn of(review: &Review) -> CandidateRecord {
+        CandidateRecord {
+            kind: review.candidate.kind,
+            proposed: review.candidate.action.clone(),
+            action: review.action.clone(),
+            rule: review.candidate.rule.clone(),
+            reason: review.candidate.reason.clone(),
+            score: review.candidate.score,
+            verdict: review.verdict,
+            detail: review.detail.clone(),
+        }
+    }
+}
+
+impl OutcomeRecord {
+    /// A verification dropped before its verdict (the healer left active mode): the action
+    /// is kept.
+    pub fn abandoned(pending: &PendingVerification) -> OutcomeRecord {
+        OutcomeRecord {
+            decision_seq: pending.decision_seq,
+            kind: pending.kind,
+            action: pending.action.clone(),
+            verdict: OutcomeVerdict::Abandoned,
+            before: Some(pending.before),
+            after: None,
+            comparison: None,
+            detail: Some("left active mode before the verdict; kept".to_owned()),
+        }
+    }
+
+    /// A finished verification, with the verdict it ended on once acted upon.
+    pub fn verified(
+        result: VerificationResult,
+        verdict: OutcomeVerdict,
+        detail: Option<String>,
+    ) -> OutcomeRecord {
+        OutcomeRecord {
+            decision_seq: result.pending.decision_seq,
+            kind: result.pending.kind,
+            action: result.pending.action,
+            verdict,
+            before: Some(result.pending.before),
+            after: Some(result.after),
+            comparison: result.comparison,
+            detail,
+        }
+    }
 }
 
 /// The inputs of a decision in a few numbers per column family.

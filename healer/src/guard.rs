@@ -10,8 +10,8 @@
 //! It also runs verify-after-act: for every applied action of a verified family it keeps the
 //! previous values of what the action changed and the objective before; after
 //! `settle_ticks + measure_ticks` it compares, and a result worse than `margin` is rolled
-//! back (by the caller, through `Control::restore`) and the family's cooldown on that target
-//! is stretched. When another change was made inside the window (from its baseline to its
+//! back (by the [actuator](crate::act), through `Control::restore`) and the family's
+//! cooldown on that target is stretched. When another change was made inside the window (from its baseline to its
 //! end), the measurement cannot be attributed and the verdict is `Inconclusive` (kept): a
 //! throttle engaged in the same burst must not get a thread raise rolled back.
 //!
@@ -522,6 +522,14 @@ impl Guard {
     pub fn penalise(&mut self, kind: ActionKind, action: &Action, now_ns: u64) {
         let factor = self.config.verify.rollback_cooldown_factor.max(1);
         self.block(key_of(kind, action), now_ns, factor);
+    }
+
+    /// Records that `action`, found worse, was rolled back in `tick`: its family's cooldown
+    /// on that target is stretched, and the roll-back counts as a change for the
+    /// verifications still measuring.
+    pub fn record_roll_back(&mut self, tick: u64, kind: ActionKind, action: &Action, now_ns: u64) {
+        self.penalise(kind, action, now_ns);
+        self.record_applied(tick, 0, kind, action);
     }
 
     /// The action with every value inside the bounds, or why nothing is left to do.

@@ -9,8 +9,11 @@ use lsmedic_telemetry::WindowError;
 use serde::{Deserialize, Serialize};
 
 use crate::action::ActionKind;
+use crate::audit::{BaselineDecision, LearnedRecord};
 use crate::config::{Mode, Weights};
 use crate::error::HealerError;
+use crate::graph::ComponentGraph;
+use crate::healer::TickReport;
 use crate::model::ModelStatus;
 
 /// A snapshot of the healer's statistics.
@@ -102,10 +105,11 @@ impl HealerStats {
     }
 }
 
-/// The mutable statistics behind [`HealerStats`] (shared under a lock).
+/// The mutable statistics behind [`HealerStats`] (shared under a lock). The healer records
+/// what happened through the `record_*` methods; only [`snapshot`](Self::snapshot) reads.
 #[derive(Debug)]
 pub(crate) struct StatsCell {
-    pub(crate) stats: HealerStats,
+    stats: HealerStats,
     tick_us: Histogram<u64>,
 }
 
@@ -120,11 +124,41 @@ impl StatsCell {
         })
     }
 
-    pub(crate) fn record_tick(&mut self, micros: u64) {
-        self.tick_us.saturating_record(micros.max(1));
+    /// The policy that decides from now on.
+    pub(crate) fn record_policy(&mut self, policy: &str) {
+        self.stats.policy = policy.to_owned();
     }
 
-    pub(crate) fn count(&mut self, kind: ActionKind, verdict: &str) {
+    /// What became of the configured models.
+    pub(crate) fn record_model_status(&mut self, status: ModelStatus) {
+        self.stats.model = status;
+    }
+
+    /// The component graph now in use; `rebuilt` when the column families changed.
+    pub(crate) fn record_graph(&mut self, graph: &ComponentGraph, rebuilt: bool) {
+        if rebuilt {
+            self.stats.graph_rebuilds += 1;
+        }
+        self.stats.column_families = graph.cfs().len();
+        self.stats.graph_nodes = graph.node_count();
+        self.stats.graph_edges = graph.edge_count();
+    }
+
+    /// One drain of the rings; `ops` and `events` are the totals drained so far.
+    pub(crate) fn record_drain(&mut self, ops: u64, events: u64) {
+        self.stats.drains += 1;
+        self.stats.ops_drained = ops;
+        self.stats.events_drained = events;
+    }
+
+    /// The audit log's totals after an append.
+    pub(crate) fn record_audit_log(&mut self, entries_written: u64, write_errors: u64) {
+        self.stats.audit_entries = entries_written;
+        self.stats.audit_write_errors = write_errors;
+    }
+
+    /// One more action of `kind` reaching `verdict` (a guard or outcome verdict name).
+    pub(crate) fn record_verdict(&mut self, kind: ActionKind, verdict: &str) {
         *self
             .stats
             .actions
@@ -132,6 +166,60 @@ impl StatsCell {
             .or_default()
             .entry(verdict.to_owned())
             .or_insert(0) += 1;
+    }
+
+    /// A finished tick: its number, its cost, the rings' drop counters, the verifications
+    /// in flight and every candidate's verdict.
+    pub(crate) fn record_tick(&mut self, tick: &TickReport, dropped: (u64, u64), pending: usize) {
+        self.stats.ticks = tick.tick;
+        let micros = u64::try_from(tick.duration.as_micros()).unwrap_or(u64::MAX);
+        self.tick_us.saturating_record(micros.max(1));
+        (self.stats.dropped_ops, self.stats.dropped_events) = dropped;
+        self.stats.verifications_pending = pending;
+        for review in &tick.reviews {
+            self.record_verdict(review.candidate.kind, review.verdict.name());
+        }
+    }
+
+    /// A failed tick, drain or control call.
+    pub(crate) fn record_error(&mut self, message: String, panicked: bool) {
+        self.stats.errors += 1;
+        if panicked {
+            self.stats.panics += 1;
+        }
+        self.stats.last_error = Some(message);
+    }
+
+    /// A tick in which the learned policy failed and the rule policy decided.
+    pub(crate) fn record_model_failure(&mut self, message: String) {
+        self.stats.model_failures += 1;
+        self.stats.last_error = Some(message);
+    }
+
+    /// The learned policy was dropped for good: `policy` decides, for `reason`.
+    pub(crate) fn record_learned_dropped(&mut self, policy: &str, reason: String) {
+        self.record_policy(policy);
+        self.stats.model = ModelStatus::Fallback { reason };
+    }
+
+    /// A tick of the learned policy: its detector's adaptations so far and what its models
+    /// saw (`None` when they did not run).
+    pub(crate) fn record_learned_tick(&mut self, adaptations: u64, seen: Option<&LearnedRecord>) {
+        self.stats.adaptations = adaptations;
+        self.stats.detector_score = seen.and_then(|record| record.detector.score);
+        match seen
+            .and_then(|record| record.baseline.as_ref())
+            .map(|baseline| baseline.decision)
+        {
+            None | Some(BaselineDecision::Followed) => {}
+            Some(BaselineDecision::Replaced) => self.stats.learned_replacements += 1,
+            Some(BaselineDecision::Vetoed) => self.stats.learned_vetoes += 1,
+        }
+    }
+
+    /// The healer switched itself off.
+    pub(crate) fn record_disabled(&mut self, reason: String) {
+        self.stats.disabled_reason = Some(reason);
     }
 
     pub(crate) fn snapshot(&self) -> HealerStats {

@@ -1,11 +1,13 @@
 //! Policies: from what the healer sees to scored candidate actions. A policy only proposes;
 //! the [guard](crate::guard) decides what is done, and the actuator does it.
 //!
-//! [`RulePolicy`] is the hand-written baseline (TiKV flow controller / ADOC style) and the
-//! fallback when learned models cannot be loaded.
+//! [`RulePolicy`] is the hand-written baseline (TiKV flow controller / ADOC style);
+//! [`LearnedPolicy`] runs the trained models over the [`catalog`]; [`FallbackPolicy`] is the
+//! one the healer calls: the learned policy when it loaded, the rules whenever it fails.
 
 pub mod catalog;
 pub mod explore;
+pub mod fallback;
 pub mod learned;
 pub mod rules;
 
@@ -19,6 +21,7 @@ use crate::observation::Observation;
 
 pub use catalog::{CatalogAction, ACTION_COUNT, TUNABLE_COUNT, TUNABLE_NAMES};
 pub use explore::ExplorePolicy;
+pub use fallback::{FallbackPolicy, LearnedFailure};
 pub use learned::LearnedPolicy;
 pub use rules::{RuleConfig, RulePolicy};
 
