@@ -33,7 +33,7 @@ use ort::session::Session;
 use ort::value::{TensorElementType, TensorRef};
 use serde::{Deserialize, Serialize};
 
-use crate::features::FEATURE_SCHEMA_VERSION;
+use crate::features::{FEATURE_DIM, FEATURE_SCHEMA_VERSION};
 
 /// The environment variable naming the ONNX Runtime shared library.
 pub const ORT_DYLIB_ENV: &str = "ORT_DYLIB_PATH";
@@ -894,215 +894,265 @@ fn check_tensor(
     Ok(())
 }
 
+/// `ModelError::Mismatch` for a model with the wrong number of inputs or outputs.
+fn count_error(model: &str, side: &str, want: usize, got: usize) -> ModelError {
+    ModelError::Mismatch {
+        model: model.to_owned(),
+        what: format!("number of {side}s"),
+        expected: want.to_string(),
+        found: got.to_string(),
+    }
+}
+
+/// `ModelError::Manifest` about the learned set.
+fn learned_set_error(reason: impl Into<String>) -> ModelError {
+    ModelError::Manifest {
+        what: "learned set".into(),
+        reason: reason.into(),
+    }
+}
+
+/// The four models of a learned set, found in a manifest.
+struct LearnedSpecs<'a> {
+    adapt: &'a ModelSpec,
+    detect: &'a ModelSpec,
+    gnn: &'a ModelSpec,
+    policy: &'a ModelSpec,
+}
+
 impl ModelManifest {
     /// Checks the learned set's contract (model names, input/output names and shapes, the
     /// detector and policy sections) when the manifest has any of its models; a manifest
     /// with none of them (e.g. a runtime test model only) passes.
     pub fn check_learned_set(&self) -> Result<(), ModelError> {
-        use crate::features::FEATURE_DIM;
+        let Some(specs) = self.learned_specs()? else {
+            return Ok(());
+        };
+        let (window_ticks, detector, policy) = self.checked_learned_sections()?;
+        check_detector_models(specs.adapt, specs.detect, detector)?;
+        check_gnn_model(specs.gnn, window_ticks)?;
+        check_policy_model(specs.policy, policy)
+    }
+
+    /// The learned set's models: `None` when the manifest has none of them, an error when it
+    /// has only some.
+    fn learned_specs(&self) -> Result<Option<LearnedSpecs<'_>>, ModelError> {
         let present: Vec<&str> = names::LEARNED
             .iter()
             .copied()
             .filter(|name| self.model(name).is_some())
             .collect();
         if present.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
-        let manifest_error = |reason: String| ModelError::Manifest {
-            what: "learned set".into(),
-            reason,
-        };
-        if present.len() != names::LEARNED.len() {
-            return Err(manifest_error(format!(
+        let incomplete = || {
+            learned_set_error(format!(
                 "has {present:?} but the learned set needs all of {:?}",
                 names::LEARNED
-            )));
-        }
+            ))
+        };
+        let spec = |name: &str| self.model(name).ok_or_else(incomplete);
+        Ok(Some(LearnedSpecs {
+            adapt: spec(names::DETECTOR_ADAPT)?,
+            detect: spec(names::DETECTOR)?,
+            gnn: spec(names::CASCADE_GNN)?,
+            policy: spec(names::POLICY)?,
+        }))
+    }
+
+    /// `window_ticks` and the detector and policy sections, each present and consistent.
+    fn checked_learned_sections(
+        &self,
+    ) -> Result<(usize, &DetectorManifest, &PolicyManifest), ModelError> {
         let window_ticks = self
             .window_ticks
             .filter(|&t| t >= 1)
-            .ok_or_else(|| manifest_error("window_ticks (>= 1) is missing".into()))?;
+            .ok_or_else(|| learned_set_error("window_ticks (>= 1) is missing"))?;
         let detector = self
             .detector
             .as_ref()
-            .ok_or_else(|| manifest_error("the detector section is missing".into()))?;
+            .ok_or_else(|| learned_set_error("the detector section is missing"))?;
         let policy = self
             .policy
             .as_ref()
-            .ok_or_else(|| manifest_error("the policy section is missing".into()))?;
+            .ok_or_else(|| learned_set_error("the policy section is missing"))?;
         if detector.window_ticks == 0 {
-            return Err(manifest_error("detector.window_ticks must be >= 1".into()));
+            return Err(learned_set_error("detector.window_ticks must be >= 1"));
         }
         if !(1..=10).contains(&detector.support_windows) {
-            return Err(manifest_error(format!(
+            return Err(learned_set_error(format!(
                 "detector.support_windows must be in 1..=10, got {}",
                 detector.support_windows
             )));
         }
         if detector.support_stride_ticks == Some(0) {
-            return Err(manifest_error(
-                "detector.support_stride_ticks must be >= 1".into(),
+            return Err(learned_set_error(
+                "detector.support_stride_ticks must be >= 1",
             ));
         }
         if !detector.threshold.is_finite() {
-            return Err(manifest_error("detector.threshold must be finite".into()));
+            return Err(learned_set_error("detector.threshold must be finite"));
         }
         if detector.state.is_empty() {
-            return Err(manifest_error(
-                "detector.state must name at least one tensor".into(),
+            return Err(learned_set_error(
+                "detector.state must name at least one tensor",
             ));
         }
         if policy.actions.first().map(String::as_str) != Some("noop") {
-            return Err(manifest_error(
-                "policy.actions must start with noop (index 0)".into(),
+            return Err(learned_set_error(
+                "policy.actions must start with noop (index 0)",
             ));
         }
-        let f = FEATURE_DIM as i64;
-        let t_detect = detector.window_ticks as i64;
-        let t_gnn = window_ticks as i64;
-        let actions = policy.actions.len() as i64;
-        let tunables = policy.tunables.len() as i64;
-        let spec = |name: &str| self.model(name).expect("presence checked above");
-        use Dim::{Dynamic as D, Fixed as F};
+        Ok((window_ticks, detector, policy))
+    }
+}
 
-        let adapt = spec(names::DETECTOR_ADAPT);
-        check_tensor(
+/// `detector_adapt.onnx` (support → state) and `detector.onnx` (window + state → scores),
+/// whose state tensors must match one another and the manifest.
+fn check_detector_models(
+    adapt: &ModelSpec,
+    detect: &ModelSpec,
+    detector: &DetectorManifest,
+) -> Result<(), ModelError> {
+    use Dim::{Dynamic as D, Fixed as F};
+    let f = FEATURE_DIM as i64;
+    let t_detect = detector.window_ticks as i64;
+    check_tensor(
+        &adapt.name,
+        "input",
+        adapt.inputs.first(),
+        "support",
+        &[D, D, F(t_detect), F(f)],
+    )?;
+    check_tensor(
+        &detect.name,
+        "input",
+        detect.inputs.first(),
+        "window",
+        &[D, F(t_detect), F(f)],
+    )?;
+    if adapt.inputs.len() != 1 {
+        return Err(count_error(&adapt.name, "input", 1, adapt.inputs.len()));
+    }
+    if adapt.outputs.len() != detector.state.len() {
+        return Err(count_error(
             &adapt.name,
-            "input",
-            adapt.inputs.first(),
-            "support",
-            &[D, D, F(t_detect), F(f)],
-        )?;
-        let detect = spec(names::DETECTOR);
-        check_tensor(
-            &detect.name,
-            "input",
-            detect.inputs.first(),
-            "window",
-            &[D, F(t_detect), F(f)],
-        )?;
-        let count_error = |model: &str, side: &str, want: usize, got: usize| ModelError::Mismatch {
-            model: model.to_owned(),
-            what: format!("number of {side}s"),
-            expected: want.to_string(),
-            found: got.to_string(),
-        };
-        if adapt.inputs.len() != 1 {
-            return Err(count_error(&adapt.name, "input", 1, adapt.inputs.len()));
-        }
-        if adapt.outputs.len() != detector.state.len() {
-            return Err(count_error(
-                &adapt.name,
-                "output",
-                detector.state.len(),
-                adapt.outputs.len(),
-            ));
-        }
-        if detect.inputs.len() != 1 + detector.state.len() {
-            return Err(count_error(
-                &detect.name,
-                "input",
-                1 + detector.state.len(),
-                detect.inputs.len(),
-            ));
-        }
-        for (index, state) in detector.state.iter().enumerate() {
-            let out = &adapt.outputs[index];
-            let input = &detect.inputs[1 + index];
-            let fixed: Vec<Dim> = out.shape.iter().map(|&d| F(d)).collect();
-            if out.shape.iter().any(|&d| d < 0) {
-                return Err(ModelError::Mismatch {
-                    model: adapt.name.clone(),
-                    what: format!("output {state} shape"),
-                    expected: "fixed dimensions (the state does not depend on N or K)".into(),
-                    found: shape_text(&out.shape),
-                });
-            }
-            check_tensor(&adapt.name, "output", Some(out), state, &fixed)?;
-            check_tensor(&detect.name, "input", Some(input), state, &fixed)?;
-        }
-        if detect.outputs.len() != 2 {
-            return Err(count_error(&detect.name, "output", 2, detect.outputs.len()));
-        }
-        check_tensor(
-            &detect.name,
             "output",
-            detect.outputs.first(),
-            "node_score",
-            &[D],
-        )?;
-        check_tensor(
+            detector.state.len(),
+            adapt.outputs.len(),
+        ));
+    }
+    if detect.inputs.len() != 1 + detector.state.len() {
+        return Err(count_error(
             &detect.name,
-            "output",
-            detect.outputs.get(1),
-            "score",
-            &[F(1)],
-        )?;
-
-        let gnn = spec(names::CASCADE_GNN);
-        if gnn.inputs.len() != 3 {
-            return Err(count_error(&gnn.name, "input", 3, gnn.inputs.len()));
-        }
-        if gnn.outputs.len() != 1 {
-            return Err(count_error(&gnn.name, "output", 1, gnn.outputs.len()));
-        }
-        check_tensor(
-            &gnn.name,
             "input",
-            gnn.inputs.first(),
-            "x",
-            &[D, F(t_gnn), F(f)],
-        )?;
-        check_tensor(&gnn.name, "input", gnn.inputs.get(1), "node_score", &[D])?;
-        check_tensor(&gnn.name, "input", gnn.inputs.get(2), "adj", &[D, D])?;
-        check_tensor(&gnn.name, "output", gnn.outputs.first(), "risk", &[D, F(2)])?;
-
-        let pol = spec(names::POLICY);
-        if pol.inputs.len() != 4 {
-            return Err(count_error(&pol.name, "input", 4, pol.inputs.len()));
-        }
-        if pol.outputs.len() != 1 {
-            return Err(count_error(&pol.name, "output", 1, pol.outputs.len()));
-        }
-        check_tensor(&pol.name, "input", pol.inputs.first(), "x", &[D, F(f)])?;
-        check_tensor(&pol.name, "input", pol.inputs.get(1), "risk", &[D, F(2)])?;
-        check_tensor(
-            &pol.name,
-            "input",
-            pol.inputs.get(2),
-            "tunables",
-            &[F(1), F(tunables)],
-        )?;
-        check_tensor(
-            &pol.name,
-            "input",
-            pol.inputs.get(3),
-            "weights",
-            &[F(1), F(3)],
-        )?;
-        // q: [K, A, 3], one row per ensemble member (K >= 1, fixed).
-        let members = pol
-            .outputs
-            .first()
-            .and_then(|q| q.shape.first().copied())
-            .unwrap_or(1);
-        if !(1..=MAX_POLICY_MEMBERS).contains(&members) {
+            1 + detector.state.len(),
+            detect.inputs.len(),
+        ));
+    }
+    for (index, state) in detector.state.iter().enumerate() {
+        let out = &adapt.outputs[index];
+        let input = &detect.inputs[1 + index];
+        let fixed: Vec<Dim> = out.shape.iter().map(|&d| F(d)).collect();
+        if out.shape.iter().any(|&d| d < 0) {
             return Err(ModelError::Mismatch {
-                model: pol.name.clone(),
-                what: "output q members (first dimension)".into(),
-                expected: format!("a fixed count in 1..={MAX_POLICY_MEMBERS}"),
-                found: members.to_string(),
+                model: adapt.name.clone(),
+                what: format!("output {state} shape"),
+                expected: "fixed dimensions (the state does not depend on N or K)".into(),
+                found: shape_text(&out.shape),
             });
         }
-        check_tensor(
-            &pol.name,
-            "output",
-            pol.outputs.first(),
-            "q",
-            &[F(members), F(actions), F(3)],
-        )?;
-        Ok(())
+        check_tensor(&adapt.name, "output", Some(out), state, &fixed)?;
+        check_tensor(&detect.name, "input", Some(input), state, &fixed)?;
     }
+    if detect.outputs.len() != 2 {
+        return Err(count_error(&detect.name, "output", 2, detect.outputs.len()));
+    }
+    check_tensor(
+        &detect.name,
+        "output",
+        detect.outputs.first(),
+        "node_score",
+        &[D],
+    )?;
+    check_tensor(
+        &detect.name,
+        "output",
+        detect.outputs.get(1),
+        "score",
+        &[F(1)],
+    )
+}
+
+/// `cascade_gnn.onnx`: (x over `window_ticks`, node scores, adjacency) → risk.
+fn check_gnn_model(gnn: &ModelSpec, window_ticks: usize) -> Result<(), ModelError> {
+    use Dim::{Dynamic as D, Fixed as F};
+    let f = FEATURE_DIM as i64;
+    if gnn.inputs.len() != 3 {
+        return Err(count_error(&gnn.name, "input", 3, gnn.inputs.len()));
+    }
+    if gnn.outputs.len() != 1 {
+        return Err(count_error(&gnn.name, "output", 1, gnn.outputs.len()));
+    }
+    check_tensor(
+        &gnn.name,
+        "input",
+        gnn.inputs.first(),
+        "x",
+        &[D, F(window_ticks as i64), F(f)],
+    )?;
+    check_tensor(&gnn.name, "input", gnn.inputs.get(1), "node_score", &[D])?;
+    check_tensor(&gnn.name, "input", gnn.inputs.get(2), "adj", &[D, D])?;
+    check_tensor(&gnn.name, "output", gnn.outputs.first(), "risk", &[D, F(2)])
+}
+
+/// `policy.onnx`: (x, risk, tunables, weights) → q `[K, A, 3]`, one row per ensemble member.
+fn check_policy_model(pol: &ModelSpec, policy: &PolicyManifest) -> Result<(), ModelError> {
+    use Dim::{Dynamic as D, Fixed as F};
+    let f = FEATURE_DIM as i64;
+    if pol.inputs.len() != 4 {
+        return Err(count_error(&pol.name, "input", 4, pol.inputs.len()));
+    }
+    if pol.outputs.len() != 1 {
+        return Err(count_error(&pol.name, "output", 1, pol.outputs.len()));
+    }
+    check_tensor(&pol.name, "input", pol.inputs.first(), "x", &[D, F(f)])?;
+    check_tensor(&pol.name, "input", pol.inputs.get(1), "risk", &[D, F(2)])?;
+    check_tensor(
+        &pol.name,
+        "input",
+        pol.inputs.get(2),
+        "tunables",
+        &[F(1), F(policy.tunables.len() as i64)],
+    )?;
+    check_tensor(
+        &pol.name,
+        "input",
+        pol.inputs.get(3),
+        "weights",
+        &[F(1), F(3)],
+    )?;
+    // q: [K, A, 3], one row per ensemble member (K >= 1, fixed).
+    let members = pol
+        .outputs
+        .first()
+        .and_then(|q| q.shape.first().copied())
+        .unwrap_or(1);
+    if !(1..=MAX_POLICY_MEMBERS).contains(&members) {
+        return Err(ModelError::Mismatch {
+            model: pol.name.clone(),
+            what: "output q members (first dimension)".into(),
+            expected: format!("a fixed count in 1..={MAX_POLICY_MEMBERS}"),
+            found: members.to_string(),
+        });
+    }
+    check_tensor(
+        &pol.name,
+        "output",
+        pol.outputs.first(),
+        "q",
+        &[F(members), F(policy.actions.len() as i64), F(3)],
+    )
 }
 
 #[cfg(test)]

@@ -14,8 +14,9 @@ use std::collections::HashMap;
 
 use lsmedic_telemetry::sample::SAMPLED_LEVELS;
 use lsmedic_telemetry::{
-    CfId, CfName, DbStatistics, EngineEvent, EngineEventKind, EventCounters, Observe, OpCounters,
-    OpKind, Percentiles, StallCondition, ThrottleScope, Tunable, Tunables, Window,
+    CfId, CfName, CfProperties, DbStatistics, EngineEvent, EngineEventKind, EventCounters, Observe,
+    OpCounters, OpKind, Percentiles, Sample, StallCondition, ThrottleScope, Tunable, Tunables,
+    Window,
 };
 use serde::{Deserialize, Serialize};
 
@@ -473,10 +474,45 @@ impl Collector {
         let sample = engine.sample();
         self.tick += 1;
         let start_ns = self.window.start_ns();
-        let duration_secs = ((end_ns - start_ns) as f64 / 1e9).max(1e-3);
-        let per_sec = |count: u64| count as f64 / duration_secs;
+        let rate = Rate {
+            duration_secs: ((end_ns - start_ns) as f64 / 1e9).max(1e-3),
+        };
+        let ops_by_name = self.ops_by_name(engine);
+        let (events_by_name, unattributed_corruption) = self.events_by_name(engine);
+        let delta = self.statistics_delta(&sample);
+        let cfs: Vec<CfObservation> = sample
+            .cfs
+            .iter()
+            .map(|props| {
+                let ops = ops_by_name.get(&props.name).copied().unwrap_or_default();
+                let events = events_by_name.get(&props.name).copied().unwrap_or_default();
+                cf_observation(props, tunables, &ops, events, rate)
+            })
+            .collect();
+        let mut global = self.global_observation(&sample, tunables, &cfs, rate);
+        global.unattributed_corruption_signals = unattributed_corruption;
+        (global.dropped_ops, global.dropped_events) = self.dropped_delta(engine);
+        if let Some(delta) = delta {
+            add_statistics(&mut global, &delta, rate);
+        }
+        let observation = Observation {
+            tick: self.tick,
+            start_ns,
+            end_ns,
+            duration_secs: rate.duration_secs,
+            cfs,
+            global,
+        };
+        self.window.reset(end_ns);
+        self.extras
+            .iter_mut()
+            .for_each(|(_, e)| *e = EventExtras::default());
+        observation
+    }
 
-        // Op counters per logical name (several ids may map to one name across a rebuild).
+    /// The window's op counters per logical column family (several ids may map to one name
+    /// across a rebuild).
+    fn ops_by_name<E: Observe + ?Sized>(&mut self, engine: &E) -> HashMap<String, OpCounters> {
         let op_ids: Vec<CfId> = self.window.op_cfs().collect();
         let mut ops_by_name: HashMap<String, OpCounters> = HashMap::new();
         for id in op_ids {
@@ -500,9 +536,17 @@ impl Collector {
             entry.not_found += counters.not_found;
             entry.throttled += counters.throttled;
         }
-        // Listener events per logical name.
+        ops_by_name
+    }
+
+    /// The window's listener events per logical column family, and the corruption reports
+    /// that name none.
+    fn events_by_name<E: Observe + ?Sized>(
+        &mut self,
+        engine: &E,
+    ) -> (HashMap<String, CfEvents>, u64) {
         let physical: Vec<String> = self.window.event_cf_names().map(str::to_owned).collect();
-        let mut events_by_name: HashMap<String, (EventCounters, EventExtras)> = HashMap::new();
+        let mut events_by_name: HashMap<String, CfEvents> = HashMap::new();
         let mut unattributed_corruption = 0;
         for name in physical {
             let counters = self.window.events(Some(&name));
@@ -522,143 +566,31 @@ impl Collector {
                 continue;
             };
             let entry = events_by_name.entry(logical).or_default();
-            add_event_counts(&mut entry.0, &counters);
-            entry.0.stall_condition = worse(entry.0.stall_condition, counters.stall_condition);
-            entry.1.corruption_signals += extras.corruption_signals;
-            entry.1.sealed_deletes += extras.sealed_deletes;
-            entry.1.sealed_entries += extras.sealed_entries;
+            add_event_counts(&mut entry.counters, &counters);
+            entry.counters.stall_condition =
+                worse(entry.counters.stall_condition, counters.stall_condition);
+            entry.extras.corruption_signals += extras.corruption_signals;
+            entry.extras.sealed_deletes += extras.sealed_deletes;
+            entry.extras.sealed_entries += extras.sealed_entries;
         }
+        (events_by_name, unattributed_corruption)
+    }
 
-        let statistics = sample.statistics.as_ref();
-        let delta = match (statistics, self.prev_statistics.as_ref()) {
+    /// RocksDB statistics counted during the tick (`None` without statistics or on the first
+    /// tick that has them).
+    fn statistics_delta(&mut self, sample: &Sample) -> Option<DbStatistics> {
+        let delta = match (sample.statistics.as_ref(), self.prev_statistics.as_ref()) {
             (Some(now), Some(before)) => Some(statistics_delta(now, before)),
             _ => None,
         };
         self.prev_statistics = sample.statistics.clone();
+        delta
+    }
 
-        let cfs: Vec<CfObservation> = sample
-            .cfs
-            .iter()
-            .map(|props| {
-                let name = props.name.clone();
-                let value = |t: Tunable, default: u64| tunables.cf(&name, t).unwrap_or(default);
-                let ops = ops_by_name.get(&name).copied().unwrap_or_default();
-                let (events, extras) = events_by_name.get(&name).copied().unwrap_or_default();
-                let mut files_per_level = [0u64; SAMPLED_LEVELS];
-                for (slot, files) in files_per_level.iter_mut().zip(&props.num_files_at_level) {
-                    *slot = files.unwrap_or(0);
-                }
-                let write_ops: u64 = OpKind::ALL
-                    .iter()
-                    .filter(|k| k.is_write())
-                    .map(|k| ops.ops[k.index()])
-                    .sum();
-                let write_bytes: u64 = OpKind::ALL
-                    .iter()
-                    .filter(|k| k.is_write())
-                    .map(|k| ops.bytes[k.index()])
-                    .sum();
-                let read_ops: u64 = OpKind::ALL
-                    .iter()
-                    .filter(|k| k.is_read())
-                    .map(|k| ops.ops[k.index()])
-                    .sum();
-                let delete_ops =
-                    ops.ops[OpKind::Delete.index()] + ops.ops[OpKind::DeleteRange.index()];
-                let property_stall = if props.is_write_stopped.unwrap_or(0) > 0 {
-                    Some(StallCondition::Stopped)
-                } else if props.actual_delayed_write_rate.unwrap_or(0) > 0 {
-                    Some(StallCondition::Delayed)
-                } else {
-                    None
-                };
-                // RocksDB's write controller is DB-wide: when the properties say nothing is
-                // delayed or stopped, a stall remembered from the listener is stale (e.g. from
-                // the physical column family a rebuild replaced).
-                let properties_say_normal =
-                    props.is_write_stopped == Some(0) && props.actual_delayed_write_rate == Some(0);
-                let stall = if properties_say_normal {
-                    Stall::Normal
-                } else {
-                    events
-                        .stall_condition
-                        .or(property_stall)
-                        .map_or(Stall::Normal, Stall::from)
-                };
-                CfObservation {
-                    files_per_level,
-                    level0_file_num_compaction_trigger: value(
-                        Tunable::Level0FileNumCompactionTrigger,
-                        rocksdb_defaults::L0_COMPACTION_TRIGGER,
-                    ),
-                    level0_slowdown_writes_trigger: value(
-                        Tunable::Level0SlowdownWritesTrigger,
-                        rocksdb_defaults::L0_SLOWDOWN_TRIGGER,
-                    ),
-                    level0_stop_writes_trigger: value(
-                        Tunable::Level0StopWritesTrigger,
-                        rocksdb_defaults::L0_STOP_TRIGGER,
-                    ),
-                    pending_compaction_bytes: props.estimate_pending_compaction_bytes.unwrap_or(0),
-                    soft_pending_compaction_bytes_limit: value(
-                        Tunable::SoftPendingCompactionBytesLimit,
-                        rocksdb_defaults::SOFT_PENDING_LIMIT,
-                    ),
-                    hard_pending_compaction_bytes_limit: value(
-                        Tunable::HardPendingCompactionBytesLimit,
-                        rocksdb_defaults::HARD_PENDING_LIMIT,
-                    ),
-                    immutable_memtables: props.num_immutable_mem_table.unwrap_or(0),
-                    max_write_buffer_number: value(
-                        Tunable::MaxWriteBufferNumber,
-                        rocksdb_defaults::MAX_WRITE_BUFFER_NUMBER,
-                    ),
-                    write_buffer_size: value(
-                        Tunable::WriteBufferSize,
-                        rocksdb_defaults::WRITE_BUFFER_SIZE,
-                    ),
-                    memtable_bytes: props.cur_size_all_mem_tables.unwrap_or(0),
-                    active_memtable_entries: props.num_entries_active_mem_table.unwrap_or(0),
-                    active_memtable_deletes: props.num_deletes_active_mem_table.unwrap_or(0),
-                    immutable_memtable_deletes: props.num_deletes_imm_mem_tables.unwrap_or(0),
-                    flush_pending: props.mem_table_flush_pending.unwrap_or(0) > 0,
-                    compaction_pending: props.compaction_pending.unwrap_or(0) > 0,
-                    stall,
-                    actual_delayed_write_rate: props.actual_delayed_write_rate.unwrap_or(0),
-                    write_ops_per_sec: per_sec(write_ops),
-                    write_bytes_per_sec: per_sec(write_bytes),
-                    delete_ops_per_sec: per_sec(delete_ops),
-                    read_ops_per_sec: per_sec(read_ops),
-                    scan_ops_per_sec: per_sec(ops.ops[OpKind::Scan.index()]),
-                    op_errors: ops.errors,
-                    throttled: ops.throttled,
-                    flushes_per_sec: per_sec(events.flush_completed),
-                    flush_bytes_per_sec: per_sec(events.flush_bytes),
-                    compactions_per_sec: per_sec(events.compaction_completed),
-                    compaction_input_bytes_per_sec: per_sec(events.compaction_input_bytes),
-                    compactions_failed: events.compaction_failed,
-                    memtables_sealed: events.memtables_sealed,
-                    sealed_deletes: extras.sealed_deletes,
-                    sealed_entries: extras.sealed_entries,
-                    background_errors: events.background_errors,
-                    corruption_signals: extras.corruption_signals,
-                    live_sst_bytes: props.live_sst_files_size.unwrap_or(0),
-                    estimate_num_keys: props.estimate_num_keys.unwrap_or(0),
-                    write_rate_limit: tunables
-                        .write_rate_limits
-                        .get(&ThrottleScope::Cf(name.clone()))
-                        .copied(),
-                    name,
-                }
-            })
-            .collect();
-
-        let all_ops = self.window.op_counters(None);
-        let db_events = self.window.events(None);
-        let first_cf = sample.cfs.first();
-        let global_value = |t: Tunable, default: u64| tunables.global(t).unwrap_or(default);
+    /// Op and listener events the rings dropped during the tick.
+    fn dropped_delta<E: Observe + ?Sized>(&mut self, engine: &E) -> (u64, u64) {
         let dropped = engine.dropped();
-        let dropped_delta = match self.prev_dropped {
+        let delta = match self.prev_dropped {
             Some((ops, events)) => (
                 dropped.0.saturating_sub(ops),
                 dropped.1.saturating_sub(events),
@@ -666,27 +598,28 @@ impl Collector {
             None => (0, 0),
         };
         self.prev_dropped = Some(dropped);
-        let write_ops: u64 = OpKind::ALL
-            .iter()
-            .filter(|k| k.is_write())
-            .map(|k| all_ops.ops[k.index()])
-            .sum();
-        let read_ops: u64 = OpKind::ALL
-            .iter()
-            .filter(|k| k.is_read())
-            .map(|k| all_ops.ops[k.index()])
-            .sum();
-        let write_bytes: u64 = OpKind::ALL
-            .iter()
-            .filter(|k| k.is_write())
-            .map(|k| all_ops.bytes[k.index()])
-            .sum();
-        let worst_stall = cfs.iter().map(|cf| cf.stall).max().unwrap_or_default();
-        let mut global = GlobalObservation {
-            ops_per_sec: per_sec(all_ops.ops(None)),
-            write_ops_per_sec: per_sec(write_ops),
-            read_ops_per_sec: per_sec(read_ops),
-            write_bytes_per_sec: per_sec(write_bytes),
+        delta
+    }
+
+    /// The engine-wide readings of the window and the sample; the corruption, drop and
+    /// statistics fields are left for the caller.
+    fn global_observation(
+        &self,
+        sample: &Sample,
+        tunables: &Tunables,
+        cfs: &[CfObservation],
+        rate: Rate,
+    ) -> GlobalObservation {
+        let all_ops = self.window.op_counters(None);
+        let db_events = self.window.events(None);
+        let first_cf = sample.cfs.first();
+        let first = |read: fn(&CfProperties) -> Option<u64>| first_cf.and_then(read).unwrap_or(0);
+        let global_value = |t: Tunable, default: u64| tunables.global(t).unwrap_or(default);
+        GlobalObservation {
+            ops_per_sec: rate.per_sec(all_ops.ops(None)),
+            write_ops_per_sec: rate.per_sec(sum_ops(&all_ops, OpKind::is_write)),
+            read_ops_per_sec: rate.per_sec(sum_ops(&all_ops, OpKind::is_read)),
+            write_bytes_per_sec: rate.per_sec(sum_bytes(&all_ops, OpKind::is_write)),
             write_latency: self.window.write_latency(),
             read_latency: self.window.read_latency(),
             get_latency: self.window.latency(OpKind::Get),
@@ -694,19 +627,15 @@ impl Collector {
             op_errors: all_ops.errors,
             throttled: all_ops.throttled,
             not_found: all_ops.not_found,
-            statistics_available: statistics.is_some(),
-            block_cache_usage: first_cf.and_then(|cf| cf.block_cache_usage).unwrap_or(0),
-            block_cache_pinned_usage: first_cf
-                .and_then(|cf| cf.block_cache_pinned_usage)
-                .unwrap_or(0),
+            statistics_available: sample.statistics.is_some(),
+            block_cache_usage: first(|cf| cf.block_cache_usage),
+            block_cache_pinned_usage: first(|cf| cf.block_cache_pinned_usage),
             block_cache_capacity: tunables
                 .global(Tunable::BlockCacheCapacity)
                 .or_else(|| first_cf.and_then(|cf| cf.block_cache_capacity))
                 .unwrap_or(0),
-            running_flushes: first_cf.and_then(|cf| cf.num_running_flushes).unwrap_or(0),
-            running_compactions: first_cf
-                .and_then(|cf| cf.num_running_compactions)
-                .unwrap_or(0),
+            running_flushes: first(|cf| cf.num_running_flushes),
+            running_compactions: first(|cf| cf.num_running_compactions),
             max_background_jobs: global_value(
                 Tunable::MaxBackgroundJobs,
                 rocksdb_defaults::MAX_BACKGROUND_JOBS,
@@ -720,42 +649,173 @@ impl Collector {
             delayed_write_rate: global_value(Tunable::DelayedWriteRate, 16 << 20),
             write_rate_limit: tunables.write_rate_limits.get(&ThrottleScope::All).copied(),
             stall_changes: db_events.stall_changes,
-            worst_stall,
+            worst_stall: cfs.iter().map(|cf| cf.stall).max().unwrap_or_default(),
             background_errors: db_events.background_errors,
-            unattributed_corruption_signals: unattributed_corruption,
-            dropped_ops: dropped_delta.0,
-            dropped_events: dropped_delta.1,
             ..GlobalObservation::default()
-        };
-        if let Some(delta) = delta {
-            let tick_micros = duration_secs * 1e6;
-            global.stall_fraction = (delta.stall_micros as f64 / tick_micros).clamp(0.0, 1.0);
-            global.block_cache_hits_per_sec = per_sec(delta.block_cache_hit);
-            global.block_cache_misses_per_sec = per_sec(delta.block_cache_miss);
-            global.block_cache_hit_ratio = delta.block_cache_hit_ratio();
-            let gets = delta.memtable_hit + delta.memtable_miss;
-            global.memtable_hit_ratio = (gets > 0).then(|| delta.memtable_hit as f64 / gets as f64);
-            global.wal_bytes_per_sec = per_sec(delta.wal_bytes);
-            global.wal_syncs_per_sec = per_sec(delta.wal_synced);
-            global.compaction_bytes_per_sec =
-                per_sec(delta.compact_read_bytes + delta.compact_write_bytes);
-            global.flush_bytes_per_sec = per_sec(delta.flush_write_bytes);
         }
-
-        let observation = Observation {
-            tick: self.tick,
-            start_ns,
-            end_ns,
-            duration_secs,
-            cfs,
-            global,
-        };
-        self.window.reset(end_ns);
-        self.extras
-            .iter_mut()
-            .for_each(|(_, e)| *e = EventExtras::default());
-        observation
     }
+}
+
+/// Listener events of one logical column family in a tick.
+#[derive(Clone, Copy, Debug, Default)]
+struct CfEvents {
+    counters: EventCounters,
+    extras: EventExtras,
+}
+
+/// Counts over the tick turned into rates.
+#[derive(Clone, Copy, Debug)]
+struct Rate {
+    /// Length of the tick (≥ 1 ms).
+    duration_secs: f64,
+}
+
+impl Rate {
+    fn per_sec(self, count: u64) -> f64 {
+        count as f64 / self.duration_secs
+    }
+}
+
+/// Completed operations of the kinds `which` selects.
+fn sum_ops(counters: &OpCounters, which: fn(OpKind) -> bool) -> u64 {
+    OpKind::ALL
+        .iter()
+        .filter(|k| which(**k))
+        .map(|k| counters.ops[k.index()])
+        .sum()
+}
+
+/// Payload bytes of the kinds `which` selects.
+fn sum_bytes(counters: &OpCounters, which: fn(OpKind) -> bool) -> u64 {
+    OpKind::ALL
+        .iter()
+        .filter(|k| which(**k))
+        .map(|k| counters.bytes[k.index()])
+        .sum()
+}
+
+/// RocksDB's stall condition of a column family: from its listener events, else from the
+/// properties; `Normal` whenever the (DB-wide) properties say nothing is delayed or stopped.
+fn cf_stall(props: &CfProperties, events: &EventCounters) -> Stall {
+    // RocksDB's write controller is DB-wide: when the properties say nothing is delayed or
+    // stopped, a stall remembered from the listener is stale (e.g. from the physical column
+    // family a rebuild replaced).
+    let properties_say_normal =
+        props.is_write_stopped == Some(0) && props.actual_delayed_write_rate == Some(0);
+    if properties_say_normal {
+        return Stall::Normal;
+    }
+    let property_stall = if props.is_write_stopped.unwrap_or(0) > 0 {
+        Some(StallCondition::Stopped)
+    } else if props.actual_delayed_write_rate.unwrap_or(0) > 0 {
+        Some(StallCondition::Delayed)
+    } else {
+        None
+    };
+    events
+        .stall_condition
+        .or(property_stall)
+        .map_or(Stall::Normal, Stall::from)
+}
+
+/// One column family's observation from its properties, the options in force and its ops
+/// and events in the tick.
+fn cf_observation(
+    props: &CfProperties,
+    tunables: &Tunables,
+    ops: &OpCounters,
+    events: CfEvents,
+    rate: Rate,
+) -> CfObservation {
+    let name = props.name.clone();
+    let value = |t: Tunable, default: u64| tunables.cf(&name, t).unwrap_or(default);
+    let CfEvents { counters, extras } = events;
+    let mut files_per_level = [0u64; SAMPLED_LEVELS];
+    for (slot, files) in files_per_level.iter_mut().zip(&props.num_files_at_level) {
+        *slot = files.unwrap_or(0);
+    }
+    let delete_ops = ops.ops[OpKind::Delete.index()] + ops.ops[OpKind::DeleteRange.index()];
+    CfObservation {
+        files_per_level,
+        level0_file_num_compaction_trigger: value(
+            Tunable::Level0FileNumCompactionTrigger,
+            rocksdb_defaults::L0_COMPACTION_TRIGGER,
+        ),
+        level0_slowdown_writes_trigger: value(
+            Tunable::Level0SlowdownWritesTrigger,
+            rocksdb_defaults::L0_SLOWDOWN_TRIGGER,
+        ),
+        level0_stop_writes_trigger: value(
+            Tunable::Level0StopWritesTrigger,
+            rocksdb_defaults::L0_STOP_TRIGGER,
+        ),
+        pending_compaction_bytes: props.estimate_pending_compaction_bytes.unwrap_or(0),
+        soft_pending_compaction_bytes_limit: value(
+            Tunable::SoftPendingCompactionBytesLimit,
+            rocksdb_defaults::SOFT_PENDING_LIMIT,
+        ),
+        hard_pending_compaction_bytes_limit: value(
+            Tunable::HardPendingCompactionBytesLimit,
+            rocksdb_defaults::HARD_PENDING_LIMIT,
+        ),
+        immutable_memtables: props.num_immutable_mem_table.unwrap_or(0),
+        max_write_buffer_number: value(
+            Tunable::MaxWriteBufferNumber,
+            rocksdb_defaults::MAX_WRITE_BUFFER_NUMBER,
+        ),
+        write_buffer_size: value(
+            Tunable::WriteBufferSize,
+            rocksdb_defaults::WRITE_BUFFER_SIZE,
+        ),
+        memtable_bytes: props.cur_size_all_mem_tables.unwrap_or(0),
+        active_memtable_entries: props.num_entries_active_mem_table.unwrap_or(0),
+        active_memtable_deletes: props.num_deletes_active_mem_table.unwrap_or(0),
+        immutable_memtable_deletes: props.num_deletes_imm_mem_tables.unwrap_or(0),
+        flush_pending: props.mem_table_flush_pending.unwrap_or(0) > 0,
+        compaction_pending: props.compaction_pending.unwrap_or(0) > 0,
+        stall: cf_stall(props, &counters),
+        actual_delayed_write_rate: props.actual_delayed_write_rate.unwrap_or(0),
+        write_ops_per_sec: rate.per_sec(sum_ops(ops, OpKind::is_write)),
+        write_bytes_per_sec: rate.per_sec(sum_bytes(ops, OpKind::is_write)),
+        delete_ops_per_sec: rate.per_sec(delete_ops),
+        read_ops_per_sec: rate.per_sec(sum_ops(ops, OpKind::is_read)),
+        scan_ops_per_sec: rate.per_sec(ops.ops[OpKind::Scan.index()]),
+        op_errors: ops.errors,
+        throttled: ops.throttled,
+        flushes_per_sec: rate.per_sec(counters.flush_completed),
+        flush_bytes_per_sec: rate.per_sec(counters.flush_bytes),
+        compactions_per_sec: rate.per_sec(counters.compaction_completed),
+        compaction_input_bytes_per_sec: rate.per_sec(counters.compaction_input_bytes),
+        compactions_failed: counters.compaction_failed,
+        memtables_sealed: counters.memtables_sealed,
+        sealed_deletes: extras.sealed_deletes,
+        sealed_entries: extras.sealed_entries,
+        background_errors: counters.background_errors,
+        corruption_signals: extras.corruption_signals,
+        live_sst_bytes: props.live_sst_files_size.unwrap_or(0),
+        estimate_num_keys: props.estimate_num_keys.unwrap_or(0),
+        write_rate_limit: tunables
+            .write_rate_limits
+            .get(&ThrottleScope::Cf(name.clone()))
+            .copied(),
+        name,
+    }
+}
+
+/// The statistics-based fields of `global`, from the tick's statistics `delta`.
+fn add_statistics(global: &mut GlobalObservation, delta: &DbStatistics, rate: Rate) {
+    let tick_micros = rate.duration_secs * 1e6;
+    global.stall_fraction = (delta.stall_micros as f64 / tick_micros).clamp(0.0, 1.0);
+    global.block_cache_hits_per_sec = rate.per_sec(delta.block_cache_hit);
+    global.block_cache_misses_per_sec = rate.per_sec(delta.block_cache_miss);
+    global.block_cache_hit_ratio = delta.block_cache_hit_ratio();
+    let gets = delta.memtable_hit + delta.memtable_miss;
+    global.memtable_hit_ratio = (gets > 0).then(|| delta.memtable_hit as f64 / gets as f64);
+    global.wal_bytes_per_sec = rate.per_sec(delta.wal_bytes);
+    global.wal_syncs_per_sec = rate.per_sec(delta.wal_synced);
+    global.compaction_bytes_per_sec =
+        rate.per_sec(delta.compact_read_bytes + delta.compact_write_bytes);
+    global.flush_bytes_per_sec = rate.per_sec(delta.flush_write_bytes);
 }
 
 fn add_event_counts(into: &mut EventCounters, from: &EventCounters) {

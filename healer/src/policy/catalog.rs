@@ -327,143 +327,16 @@ fn cf_instance(
     cf: &str,
     guard: &GuardConfig,
 ) -> Option<Instance> {
-    let obs = input.observation.cf(cf);
-    let now = |t: Tunable, default: u64| input.tunables.cf(cf, t).unwrap_or(default);
-    let base = |t: Tunable| input.baseline.cf(cf, t);
-    let restore = |tunables: &[Tunable]| -> Vec<(Tunable, u64)> {
-        tunables
-            .iter()
-            .filter_map(|&t| base(t).map(|b| (t, b)))
-            .collect()
-    };
+    let target = CfTarget { input, cf, guard };
     let (kind, action) = match entry {
-        CatalogAction::RaiseWriteBuffer => {
-            let size = now(
-                Tunable::WriteBufferSize,
-                rocksdb_defaults::WRITE_BUFFER_SIZE,
-            );
-            let count = now(
-                Tunable::MaxWriteBufferNumber,
-                rocksdb_defaults::MAX_WRITE_BUFFER_NUMBER,
-            );
-            let changes = [
-                (Tunable::WriteBufferSize, size.saturating_mul(2)),
-                (Tunable::MaxWriteBufferNumber, count + 1),
-            ];
-            (
-                ActionKind::GrowMemtable,
-                set_cf(input, cf, &changes, guard)?,
-            )
-        }
-        CatalogAction::RestoreWriteBuffer => {
-            let changes = restore(&[Tunable::WriteBufferSize, Tunable::MaxWriteBufferNumber]);
-            let action = set_cf(input, cf, &changes, guard)?;
-            let kind = if lowers(input, &action) {
-                ActionKind::ShrinkMemtable
-            } else {
-                ActionKind::GrowMemtable
-            };
-            (kind, action)
-        }
-        CatalogAction::RaiseL0Triggers => {
-            let slowdown = now(
-                Tunable::Level0SlowdownWritesTrigger,
-                rocksdb_defaults::L0_SLOWDOWN_TRIGGER,
-            );
-            let stop = now(
-                Tunable::Level0StopWritesTrigger,
-                rocksdb_defaults::L0_STOP_TRIGGER,
-            );
-            let soft = now(
-                Tunable::SoftPendingCompactionBytesLimit,
-                rocksdb_defaults::SOFT_PENDING_LIMIT,
-            );
-            let hard = now(
-                Tunable::HardPendingCompactionBytesLimit,
-                rocksdb_defaults::HARD_PENDING_LIMIT,
-            );
-            let new_slowdown = slowdown * 2;
-            let mut changes = vec![
-                (Tunable::Level0SlowdownWritesTrigger, new_slowdown),
-                (
-                    Tunable::Level0StopWritesTrigger,
-                    (stop * 2).max(new_slowdown),
-                ),
-            ];
-            // 0 = limit off: nothing to raise.
-            if soft > 0 {
-                changes.push((
-                    Tunable::SoftPendingCompactionBytesLimit,
-                    soft.saturating_mul(2),
-                ));
-            }
-            if hard > 0 {
-                changes.push((
-                    Tunable::HardPendingCompactionBytesLimit,
-                    hard.saturating_mul(2),
-                ));
-            }
-            (
-                ActionKind::ReleaseThrottle,
-                set_cf(input, cf, &changes, guard)?,
-            )
-        }
-        CatalogAction::RestoreL0Triggers => {
-            let changes = restore(&[
-                Tunable::Level0FileNumCompactionTrigger,
-                Tunable::Level0SlowdownWritesTrigger,
-                Tunable::Level0StopWritesTrigger,
-                Tunable::SoftPendingCompactionBytesLimit,
-                Tunable::HardPendingCompactionBytesLimit,
-            ]);
-            let action = set_cf(input, cf, &changes, guard)?;
-            // Lowering triggers tightens RocksDB's own write controller.
-            let kind = if lowers(input, &action) {
-                ActionKind::Throttle
-            } else {
-                ActionKind::ReleaseThrottle
-            };
-            (kind, action)
-        }
-        CatalogAction::ThrottleTighten => {
-            let scope = ThrottleScope::Cf(cf.to_owned());
-            let bounds = guard.write_rate_limit_bounds;
-            let target = match input.tunables.write_rate_limits.get(&scope) {
-                Some(&limit) => {
-                    let next = bounds.clamp(scaled(limit, 0.7));
-                    (next < limit).then_some(next)?
-                }
-                None => {
-                    let flow = obs?.write_bytes_per_sec;
-                    if flow < MIN_THROTTLE_FLOW {
-                        return None;
-                    }
-                    bounds.clamp(scaled(flow as u64, 0.8))
-                }
-            };
-            (
-                ActionKind::Throttle,
-                Action::SetWriteRateLimit {
-                    scope,
-                    rate_bytes_per_sec: Some(target),
-                },
-            )
-        }
-        CatalogAction::ThrottleRelease => {
-            let scope = ThrottleScope::Cf(cf.to_owned());
-            if !input.tunables.write_rate_limits.contains_key(&scope) {
-                return None;
-            }
-            (
-                ActionKind::ReleaseThrottle,
-                Action::SetWriteRateLimit {
-                    scope,
-                    rate_bytes_per_sec: None,
-                },
-            )
-        }
+        CatalogAction::RaiseWriteBuffer => target.raise_write_buffer()?,
+        CatalogAction::RestoreWriteBuffer => target.restore_write_buffer()?,
+        CatalogAction::RaiseL0Triggers => target.raise_l0_triggers()?,
+        CatalogAction::RestoreL0Triggers => target.restore_l0_triggers()?,
+        CatalogAction::ThrottleTighten => target.throttle_tighten()?,
+        CatalogAction::ThrottleRelease => target.throttle_release()?,
         CatalogAction::FlushCf => {
-            if obs?.memtable_bytes == 0 {
+            if target.observation()?.memtable_bytes == 0 {
                 return None;
             }
             (ActionKind::Flush, Action::Flush { cf: cf.to_owned() })
@@ -473,8 +346,7 @@ fn cf_instance(
             Action::CompactRange { cf: cf.to_owned() },
         ),
         CatalogAction::RebuildCf => {
-            let obs = obs?;
-            if cf == DEFAULT_CF || trouble(obs) < FEW_ERRORS {
+            if cf == DEFAULT_CF || trouble(target.observation()?) < FEW_ERRORS {
                 return None;
             }
             (
@@ -482,15 +354,7 @@ fn cf_instance(
                 Action::RebuildCf { cf: cf.to_owned() },
             )
         }
-        CatalogAction::ResumeCompactions => {
-            if now(Tunable::DisableAutoCompactions, 0) == 0 {
-                return None;
-            }
-            (
-                ActionKind::ReleaseThrottle,
-                set_cf(input, cf, &[(Tunable::DisableAutoCompactions, 0)], guard)?,
-            )
-        }
+        CatalogAction::ResumeCompactions => target.resume_compactions()?,
         _ => return None,
     };
     Some(Instance {
@@ -498,6 +362,165 @@ fn cf_instance(
         kind,
         action,
     })
+}
+
+/// One column family a per-CF catalog action is built for, in the current state.
+struct CfTarget<'a> {
+    input: &'a PolicyInput<'a>,
+    cf: &'a str,
+    guard: &'a GuardConfig,
+}
+
+impl CfTarget<'_> {
+    fn observation(&self) -> Option<&CfObservation> {
+        self.input.observation.cf(self.cf)
+    }
+
+    /// The value in force, else `default`.
+    fn now(&self, tunable: Tunable, default: u64) -> u64 {
+        self.input.tunables.cf(self.cf, tunable).unwrap_or(default)
+    }
+
+    /// Changes back to the configured values of `tunables` (those that have one).
+    fn restore(&self, tunables: &[Tunable]) -> Vec<(Tunable, u64)> {
+        tunables
+            .iter()
+            .filter_map(|&t| self.input.baseline.cf(self.cf, t).map(|b| (t, b)))
+            .collect()
+    }
+
+    fn set_cf(&self, changes: &[(Tunable, u64)]) -> Option<Action> {
+        set_cf(self.input, self.cf, changes, self.guard)
+    }
+
+    fn raise_write_buffer(&self) -> Option<(ActionKind, Action)> {
+        let size = self.now(
+            Tunable::WriteBufferSize,
+            rocksdb_defaults::WRITE_BUFFER_SIZE,
+        );
+        let count = self.now(
+            Tunable::MaxWriteBufferNumber,
+            rocksdb_defaults::MAX_WRITE_BUFFER_NUMBER,
+        );
+        let changes = [
+            (Tunable::WriteBufferSize, size.saturating_mul(2)),
+            (Tunable::MaxWriteBufferNumber, count + 1),
+        ];
+        Some((ActionKind::GrowMemtable, self.set_cf(&changes)?))
+    }
+
+    fn restore_write_buffer(&self) -> Option<(ActionKind, Action)> {
+        let changes = self.restore(&[Tunable::WriteBufferSize, Tunable::MaxWriteBufferNumber]);
+        let action = self.set_cf(&changes)?;
+        let kind = if lowers(self.input, &action) {
+            ActionKind::ShrinkMemtable
+        } else {
+            ActionKind::GrowMemtable
+        };
+        Some((kind, action))
+    }
+
+    fn raise_l0_triggers(&self) -> Option<(ActionKind, Action)> {
+        let slowdown = self.now(
+            Tunable::Level0SlowdownWritesTrigger,
+            rocksdb_defaults::L0_SLOWDOWN_TRIGGER,
+        );
+        let stop = self.now(
+            Tunable::Level0StopWritesTrigger,
+            rocksdb_defaults::L0_STOP_TRIGGER,
+        );
+        let soft = self.now(
+            Tunable::SoftPendingCompactionBytesLimit,
+            rocksdb_defaults::SOFT_PENDING_LIMIT,
+        );
+        let hard = self.now(
+            Tunable::HardPendingCompactionBytesLimit,
+            rocksdb_defaults::HARD_PENDING_LIMIT,
+        );
+        let new_slowdown = slowdown * 2;
+        let mut changes = vec![
+            (Tunable::Level0SlowdownWritesTrigger, new_slowdown),
+            (
+                Tunable::Level0StopWritesTrigger,
+                (stop * 2).max(new_slowdown),
+            ),
+        ];
+        // 0 = limit off: nothing to raise.
+        if soft > 0 {
+            changes.push((
+                Tunable::SoftPendingCompactionBytesLimit,
+                soft.saturating_mul(2),
+            ));
+        }
+        if hard > 0 {
+            changes.push((
+                Tunable::HardPendingCompactionBytesLimit,
+                hard.saturating_mul(2),
+            ));
+        }
+        Some((ActionKind::ReleaseThrottle, self.set_cf(&changes)?))
+    }
+
+    fn restore_l0_triggers(&self) -> Option<(ActionKind, Action)> {
+        let changes = self.restore(&[
+            Tunable::Level0FileNumCompactionTrigger,
+            Tunable::Level0SlowdownWritesTrigger,
+            Tunable::Level0StopWritesTrigger,
+            Tunable::SoftPendingCompactionBytesLimit,
+            Tunable::HardPendingCompactionBytesLimit,
+        ]);
+        let action = self.set_cf(&changes)?;
+        // Lowering triggers tightens RocksDB's own write controller.
+        let kind = if lowers(self.input, &action) {
+            ActionKind::Throttle
+        } else {
+            ActionKind::ReleaseThrottle
+        };
+        Some((kind, action))
+    }
+
+    fn throttle_tighten(&self) -> Option<(ActionKind, Action)> {
+        let scope = ThrottleScope::Cf(self.cf.to_owned());
+        let bounds = self.guard.write_rate_limit_bounds;
+        let target = match self.input.tunables.write_rate_limits.get(&scope) {
+            Some(&limit) => {
+                let next = bounds.clamp(scaled(limit, 0.7));
+                (next < limit).then_some(next)?
+            }
+            None => {
+                let flow = self.observation()?.write_bytes_per_sec;
+                if flow < MIN_THROTTLE_FLOW {
+                    return None;
+                }
+                bounds.clamp(scaled(flow as u64, 0.8))
+            }
+        };
+        let action = Action::SetWriteRateLimit {
+            scope,
+            rate_bytes_per_sec: Some(target),
+        };
+        Some((ActionKind::Throttle, action))
+    }
+
+    fn throttle_release(&self) -> Option<(ActionKind, Action)> {
+        let scope = ThrottleScope::Cf(self.cf.to_owned());
+        if !self.input.tunables.write_rate_limits.contains_key(&scope) {
+            return None;
+        }
+        let action = Action::SetWriteRateLimit {
+            scope,
+            rate_bytes_per_sec: None,
+        };
+        Some((ActionKind::ReleaseThrottle, action))
+    }
+
+    fn resume_compactions(&self) -> Option<(ActionKind, Action)> {
+        if self.now(Tunable::DisableAutoCompactions, 0) == 0 {
+            return None;
+        }
+        let action = self.set_cf(&[(Tunable::DisableAutoCompactions, 0)])?;
+        Some((ActionKind::ReleaseThrottle, action))
+    }
 }
 
 /// Failed ops, corruption reports and background errors of a CF in the tick.

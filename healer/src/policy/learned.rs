@@ -44,7 +44,9 @@
 use crate::action::{Candidate, Effect};
 use crate::audit::{ActionScore, BaselineDecision, BaselineRecord, DetectorRecord, LearnedRecord};
 use crate::config::{GuardConfig, LearnedConfig, Weights};
-use crate::detect::{AdaptReason, Detector, DetectorEvent, DetectorParams, FeatureHistory};
+use crate::detect::{
+    AdaptReason, Detector, DetectorEvent, DetectorOutput, DetectorParams, FeatureHistory,
+};
 use crate::features::FEATURE_DIM;
 use crate::model::{names, LoadedModels, Model, ModelError, ModelOutput};
 use crate::policy::catalog::{self, CatalogAction, ACTION_COUNT, TUNABLE_COUNT, TUNABLE_NAMES};
@@ -273,12 +275,54 @@ impl LearnedPolicy {
         self.explanation = None;
         self.veto_edge = false;
         let passed = || rules.map(<[Candidate]>::to_vec).unwrap_or_default();
-        let graph = input.graph;
-        let nodes = graph.node_count();
-        if input.features.node_count() != nodes {
+        if input.features.node_count() != input.graph.node_count() {
             self.vetoed = None;
             return Ok(passed());
         }
+        let (detection, mut record) = self.detect(input)?;
+        let ready = self.history.len() >= self.detector.params().window_ticks;
+        let risk = if ready {
+            self.predictor
+                .predict(&self.history, input.graph, &detection.node_scores)?
+        } else {
+            None
+        };
+        let Some(risk) = risk else {
+            self.explanation = Some(record);
+            self.vetoed = None;
+            return Ok(passed());
+        };
+        record.top_risks = top_risks(input.graph, &risk, self.config.top_risks);
+        let values = self.values(input, &risk)?;
+        let mut instances: Vec<Option<catalog::Instance>> = CatalogAction::ALL
+            .iter()
+            .map(|&entry| catalog::instantiate_with(input, entry, &self.guard))
+            .collect();
+        record.action_scores = values.action_scores(&instances);
+        let context = explain_context(&record);
+        let candidates = match rules {
+            Some(rules) => {
+                let (candidates, baseline) =
+                    self.against_rules(rules, &values, &mut instances, &context);
+                record.baseline = Some(baseline);
+                candidates
+            }
+            None => {
+                self.vetoed = None;
+                self.values_alone(&values, &mut instances, &context)
+            }
+        };
+        self.explanation = Some(record);
+        Ok(candidates)
+    }
+
+    /// Adds the tick to the history and steps the detector: its output, and the record of
+    /// what it saw (risks and values are filled in later).
+    fn detect(
+        &mut self,
+        input: &PolicyInput<'_>,
+    ) -> Result<(DetectorOutput, LearnedRecord), ModelError> {
+        let graph = input.graph;
         if !graph.matches(&self.history_cfs) {
             // Node i means something else now (even when the count is the same).
             self.history.clear();
@@ -301,7 +345,7 @@ impl LearnedPolicy {
             .collect();
         top_nodes.sort_by(|a, b| b.1.total_cmp(&a.1));
         top_nodes.truncate(self.config.top_risks);
-        let mut record = LearnedRecord {
+        let record = LearnedRecord {
             detector: DetectorRecord {
                 score: detection.score,
                 threshold: self.detector.params().threshold,
@@ -315,25 +359,20 @@ impl LearnedPolicy {
             action_scores: Vec::new(),
             baseline: None,
         };
-        let ready = self.history.len() >= self.detector.params().window_ticks;
-        let risk = if ready {
-            self.predictor
-                .predict(&self.history, graph, &detection.node_scores)?
-        } else {
-            None
-        };
-        let Some(risk) = risk else {
-            self.explanation = Some(record);
-            self.vetoed = None;
-            return Ok(passed());
-        };
-        record.top_risks = top_risks(graph, &risk, self.config.top_risks);
+        Ok((detection, record))
+    }
 
+    /// Runs the policy network on the tick and weighs its values.
+    fn values(
+        &mut self,
+        input: &PolicyInput<'_>,
+        risk: &[f32],
+    ) -> Result<ActionValues, ModelError> {
         let tunables = catalog::tunable_vector(input.tunables, input.baseline);
         let raw = self.run_policy(
             input.features.as_slice(),
-            nodes,
-            &risk,
+            input.graph.node_count(),
+            risk,
             &tunables,
             &input.weights,
         )?;
@@ -343,63 +382,35 @@ impl LearnedPolicy {
             .collect();
         let q = mean_rows(&raw, 3 * ACTION_COUNT);
         let scores = weighted_scores(&q, &input.weights);
-        let mut instances = Vec::with_capacity(ACTION_COUNT);
-        for entry in CatalogAction::ALL {
-            instances.push(catalog::instantiate_with(input, entry, &self.guard));
-        }
-        record.action_scores = CatalogAction::ALL
-            .iter()
-            .map(|entry| {
-                let a = entry.index();
-                ActionScore {
-                    index: a,
-                    name: entry.name().to_owned(),
-                    q: [q[3 * a], q[3 * a + 1], q[3 * a + 2]],
-                    score: scores[a],
-                    score_range: member_scores
-                        .iter()
-                        .fold([f64::INFINITY, f64::NEG_INFINITY], |[lo, hi], m| {
-                            [lo.min(m[a]), hi.max(m[a])]
-                        }),
-                    masked: a != 0 && instances[a].is_none(),
-                }
-            })
+        Ok(ActionValues {
+            q,
+            scores,
+            member_scores,
+        })
+    }
+
+    /// Without the rules: the possible actions beating `noop` by more than the minimum
+    /// advantage, best first, at most `max_candidates`.
+    fn values_alone(
+        &self,
+        values: &ActionValues,
+        instances: &mut [Option<catalog::Instance>],
+        context: &str,
+    ) -> Vec<Candidate> {
+        let scores = &values.scores;
+        let noop = scores[CatalogAction::Noop.index()];
+        let mut ranked: Vec<usize> = (1..ACTION_COUNT)
+            .filter(|&a| instances[a].is_some() && scores[a] - noop > self.config.min_advantage)
             .collect();
-        let context = explain_context(&record);
-        let candidates = match rules {
-            Some(rules) => {
-                let (candidates, baseline) = self.against_rules(
-                    rules,
-                    &q,
-                    &scores,
-                    &member_scores,
-                    &mut instances,
-                    &context,
-                );
-                record.baseline = Some(baseline);
-                candidates
-            }
-            None => {
-                self.vetoed = None;
-                let noop = scores[CatalogAction::Noop.index()];
-                let mut ranked: Vec<usize> = (1..ACTION_COUNT)
-                    .filter(|&a| {
-                        instances[a].is_some() && scores[a] - noop > self.config.min_advantage
-                    })
-                    .collect();
-                ranked.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
-                ranked.truncate(self.config.max_candidates);
-                ranked
-                    .into_iter()
-                    .filter_map(|a| {
-                        let instance = instances[a].take()?;
-                        Some(learned_candidate(instance, a, 0, &q, &scores, &context))
-                    })
-                    .collect()
-            }
-        };
-        self.explanation = Some(record);
-        Ok(candidates)
+        ranked.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
+        ranked.truncate(self.config.max_candidates);
+        ranked
+            .into_iter()
+            .filter_map(|a| {
+                let instance = instances[a].take()?;
+                Some(learned_candidate(instance, a, 0, values, context))
+            })
+            .collect()
     }
 
     /// Keeps to the rules' choice unless the best possible action beats it by more than the
@@ -407,9 +418,7 @@ impl LearnedPolicy {
     fn against_rules(
         &mut self,
         rules: &[Candidate],
-        q: &[f32],
-        scores: &[f64],
-        member_scores: &[Vec<f64>],
+        values: &ActionValues,
         instances: &mut [Option<catalog::Instance>],
         context: &str,
     ) -> (Vec<Candidate>, BaselineRecord) {
@@ -427,7 +436,7 @@ impl LearnedPolicy {
         let r = rules_choice.map(CatalogAction::index);
         let (best, gain, decision) = depart(
             r,
-            member_scores,
+            &values.member_scores,
             &possible,
             self.margin,
             self.config.allow_veto,
@@ -461,10 +470,46 @@ impl LearnedPolicy {
             record.rules_choice.as_deref().unwrap_or("?"),
             record.rules_rule.as_deref().unwrap_or("nothing proposed"),
         );
-        let mut candidate = learned_candidate(instance, best, r, q, scores, &context);
+        let mut candidate = learned_candidate(instance, best, r, values, &context);
         // Its score is the gain every member agrees on (what the margin was compared with).
         candidate.score = gain;
         (vec![candidate], record)
+    }
+}
+
+/// The policy network's values of every catalog action in one tick.
+struct ActionValues {
+    /// The members' mean `q`, `[A × 3]` row-major.
+    q: Vec<f32>,
+    /// Weighted score of every action, from the mean `q`.
+    scores: Vec<f64>,
+    /// Weighted score of every action by each ensemble member.
+    member_scores: Vec<Vec<f64>>,
+}
+
+impl ActionValues {
+    /// Every action's values for the record; `instances[a]`: action `a` is possible now.
+    fn action_scores(&self, instances: &[Option<catalog::Instance>]) -> Vec<ActionScore> {
+        let q = &self.q;
+        CatalogAction::ALL
+            .iter()
+            .map(|entry| {
+                let a = entry.index();
+                ActionScore {
+                    index: a,
+                    name: entry.name().to_owned(),
+                    q: [q[3 * a], q[3 * a + 1], q[3 * a + 2]],
+                    score: self.scores[a],
+                    score_range: self
+                        .member_scores
+                        .iter()
+                        .fold([f64::INFINITY, f64::NEG_INFINITY], |[lo, hi], m| {
+                            [lo.min(m[a]), hi.max(m[a])]
+                        }),
+                    masked: a != 0 && instances[a].is_none(),
+                }
+            })
+            .collect()
     }
 }
 
@@ -543,10 +588,10 @@ fn learned_candidate(
     instance: catalog::Instance,
     a: usize,
     reference: usize,
-    q: &[f32],
-    scores: &[f64],
+    values: &ActionValues,
     context: &str,
 ) -> Candidate {
+    let (q, scores) = (&values.q, &values.scores);
     let delta = |j: usize| f64::from(q[3 * a + j] - q[3 * reference + j]);
     let reference_name = CatalogAction::from_index(reference).map_or("?", CatalogAction::name);
     Candidate {

@@ -242,6 +242,13 @@ impl Default for RuleConfig {
 
 impl RuleConfig {
     pub(crate) fn validate(&self) -> Result<(), HealerError> {
+        self.validate_non_negative()?;
+        self.validate_positive()?;
+        self.validate_relations()
+    }
+
+    /// Every threshold a finite number ≥ 0.
+    fn validate_non_negative(&self) -> Result<(), HealerError> {
         // Every threshold first: NaN passes every `<`/`>` comparison below as false, so a NaN
         // ratio would otherwise slip through (found by the healer_config fuzz target).
         let all = [
@@ -300,6 +307,11 @@ impl RuleConfig {
                 ));
             }
         }
+        Ok(())
+    }
+
+    /// The ratios a rule divides by or scales with, > 0.
+    fn validate_positive(&self) -> Result<(), HealerError> {
         let positive = [
             ("rules.l0_engage_ratio", self.l0_engage_ratio),
             ("rules.pending_engage_ratio", self.pending_engage_ratio),
@@ -321,6 +333,12 @@ impl RuleConfig {
                 ));
             }
         }
+        Ok(())
+    }
+
+    /// Factors on the right side of 1, fractions within 0..=1, release below engage, a job
+    /// cap and a flow history.
+    fn validate_relations(&self) -> Result<(), HealerError> {
         if !(self.throttle_decay < 1.0 && self.throttle_fraction <= 1.0) {
             return Err(HealerError::config(
                 "rules.throttle_decay",
@@ -517,7 +535,13 @@ impl RulePolicy {
 
     fn throttle_rules(&mut self, input: &PolicyInput<'_>, out: &mut Vec<Candidate>) {
         let (fraction, decay) = self.throttle_shape(&input.weights);
-        let config = &self.config;
+        let step = ThrottleStep {
+            config: &self.config,
+            tick: input.tick,
+            weights: &input.weights,
+            fraction,
+            decay,
+        };
         for cf in &input.observation.cfs {
             let Some(state) = self.cfs.get_mut(&cf.name) else {
                 continue;
@@ -526,263 +550,131 @@ impl RulePolicy {
             if limit.is_some() && limit != state.owned_limit {
                 continue; // an operator's limit: not ours to move
             }
-            let memtable_ratio = if cf.max_write_buffer_number >= 3 {
-                cf.memtable_ratio()
-            } else {
-                0.0
+            let reading = ThrottleReading::of(cf, step.config);
+            state.last_pressure = reading.pressure;
+            let candidate = match limit {
+                None if reading.pressure >= 1.0 || cf.stall == Stall::Stopped => {
+                    step.engage(state, cf, &reading)
+                }
+                Some(current) if reading.pressure >= 1.0 || reading.severe => {
+                    step.tighten(state, cf, current, &reading)
+                }
+                Some(current) if reading.released => step.release(state, cf, current, &reading),
+                _ => None,
             };
-            let l0_stop_ratio = ratio_of(cf.l0_files(), cf.level0_stop_writes_trigger);
-            let pressure = (l0_stop_ratio / config.l0_engage_ratio)
-                .max(cf.pending_ratio() / config.pending_engage_ratio)
-                .max(memtable_ratio);
-            let severe = cf.stall == Stall::Stopped
-                || l0_stop_ratio >= 0.9
-                || (cf.hard_pending_compaction_bytes_limit > 0
-                    && ratio_of(
-                        cf.pending_compaction_bytes,
-                        cf.hard_pending_compaction_bytes_limit,
-                    ) >= 0.9);
-            let released = l0_stop_ratio < config.l0_release_ratio
-                && cf.pending_ratio() < config.pending_release_ratio
-                && memtable_ratio <= 0.5
-                && cf.stall == Stall::Normal;
-            state.last_pressure = pressure;
-            let scope = ThrottleScope::Cf(cf.name.clone());
-            let reason_numbers = format!(
-                "L0 {} / stop {} ({:.2}), pending {} B ({:.2} of soft limit), \
-                 immutable memtables {}/{}, stall {:?}",
-                cf.l0_files(),
-                cf.level0_stop_writes_trigger,
-                l0_stop_ratio,
-                cf.pending_compaction_bytes,
-                cf.pending_ratio(),
-                cf.immutable_memtables,
-                cf.max_write_buffer_number,
-                cf.stall
-            );
-            match limit {
-                None if pressure >= 1.0 || cf.stall == Stall::Stopped => {
-                    let flow = state.flow_p90().max(cf.write_bytes_per_sec);
-                    if flow < config.throttle_min_flow_bytes_per_sec {
-                        continue;
-                    }
-                    state.flow_before_throttle = flow;
-                    out.push(throttle_candidate(
-                        scope,
-                        (flow * fraction) as u64,
-                        pressure,
-                        &input.weights,
-                        "throttle_engage",
-                        format!(
-                            "pressure {pressure:.2} >= 1: {reason_numbers}; limit at \
-                             {fraction:.2} x p90 write flow {flow:.0} B/s"
-                        ),
-                    ));
-                }
-                Some(current) if pressure >= 1.0 || severe => {
-                    let waited = input.tick.saturating_sub(state.limit_set_tick);
-                    let improving = pressure < state.pressure_at_set * 0.98;
-                    if waited < config.throttle_adjust_ticks || (improving && !severe) {
-                        continue;
-                    }
-                    let factor = if severe { decay * decay } else { decay };
-                    let floor = if l0_stop_ratio >= config.throttle_floor_l0_stop_ratio
-                        || state.flow_before_throttle <= 0.0
-                    {
-                        config.throttle_min_flow_bytes_per_sec
-                    } else {
-                        (state.flow_before_throttle * config.throttle_floor_fraction)
-                            .max(config.throttle_min_flow_bytes_per_sec)
-                    };
-                    let next = ((current as f64) * factor).max(floor) as u64;
-                    if next >= current {
-                        continue; // at the floor
-                    }
-                    out.push(throttle_candidate(
-                        scope,
-                        next,
-                        pressure,
-                        &input.weights,
-                        "throttle_tighten",
-                        format!(
-                            "still over (pressure {pressure:.2}, was {:.2}{}): {reason_numbers}; \
-                             limit x {factor:.2} (floor {floor:.0} B/s)",
-                            state.pressure_at_set,
-                            if severe { ", severe" } else { "" }
-                        ),
-                    ));
-                }
-                Some(current) if released => {
-                    let waited = input.tick.saturating_sub(state.limit_set_tick);
-                    if waited < config.throttle_adjust_ticks {
-                        continue;
-                    }
-                    let next = (current as f64) * config.throttle_release_step;
-                    let lift =
-                        state.flow_before_throttle <= 0.0 || next >= state.flow_before_throttle;
-                    let effect = Effect::new(0.2, 0.5, 0.0);
-                    out.push(Candidate {
-                        kind: ActionKind::ReleaseThrottle,
-                        action: Action::SetWriteRateLimit {
-                            scope,
-                            rate_bytes_per_sec: if lift { None } else { Some(next as u64) },
-                        },
-                        score: score(1.0, effect, &input.weights),
-                        rule: "throttle_release".into(),
-                        reason: format!(
-                            "pressure cleared ({reason_numbers}); {}",
-                            if lift {
-                                "lifting the limit".to_owned()
-                            } else {
-                                format!("limit x {:.2}", config.throttle_release_step)
-                            }
-                        ),
-                        effect,
-                    });
-                }
-                _ => {}
-            }
+            out.extend(candidate);
         }
     }
 
     fn background_job_rules(&mut self, input: &PolicyInput<'_>, out: &mut Vec<Candidate>) {
-        let config = &self.config;
         let g = &input.observation.global;
-        let worst = input
-            .observation
-            .cfs
-            .iter()
-            .map(|cf| {
-                let (l0, pending) = base_ratios(cf, input);
-                (cf, l0, pending)
-            })
-            .max_by(|a, b| a.1.max(a.2).total_cmp(&b.1.max(b.2)));
-        let lag = worst.map_or(0.0, |(_, l0, pending)| l0.max(pending));
-        let max_l0_ratio = input
-            .observation
-            .cfs
-            .iter()
-            .map(|cf| base_ratios(cf, input).0)
-            .fold(0.0, f64::max);
-        let levels = config
-            .compaction_lag_thresholds
-            .iter()
-            .filter(|&&t| lag >= t)
-            .count() as u64;
+        let lag = CompactionLag::of(input);
         let baseline_jobs = input
             .baseline
             .global(Tunable::MaxBackgroundJobs)
             .unwrap_or(g.max_background_jobs);
-        let current = g.max_background_jobs;
-        let mut changes: Vec<(Tunable, u64)> = Vec::new();
-        let mut reasons: Vec<String> = Vec::new();
-        let mut urgency: f64 = 0.0;
+        let mut raise = GlobalChanges::default();
+        let levels = lag.levels_crossed(&self.config.compaction_lag_thresholds);
         if levels > 0 {
-            let cap = ((self.cores as f64 * config.max_background_jobs_per_core).ceil() as u64)
-                .max(baseline_jobs);
-            let target = (baseline_jobs + levels * config.background_jobs_step).min(cap);
-            let jobs = target.max(current);
-            if target > current {
-                changes.push((Tunable::MaxBackgroundJobs, target));
-            }
-            // RocksDB gives compactions jobs − jobs/4 of the jobs: make the pool that large.
-            let compactions = (jobs - jobs / 4).max(1);
-            if g.background_threads_low < compactions {
-                changes.push((Tunable::BackgroundThreadsLow, compactions));
-            }
-            if max_l0_ratio >= 0.85 && g.max_subcompactions < 2 {
-                changes.push((Tunable::MaxSubcompactions, 2));
-            }
-            if let Some((cf, l0, pending)) = worst {
-                reasons.push(format!(
-                    "compaction lag {lag:.2} in {:?} (pending ratio {pending:.2}, L0 ratio \
-                     {l0:.2} of the configured triggers) crosses {levels} level(s): \
-                     max_background_jobs {current} -> {target}",
-                    cf.name,
-                ));
-            }
-            urgency = lag;
-        } else if lag >= 0.3 || input.observation.cfs.iter().any(|cf| cf.compaction_pending) {
-            // Repair: background jobs or the compaction pool were cut below what was
-            // configured while compaction work is waiting.
-            let baseline_low = input
-                .baseline
-                .global(Tunable::BackgroundThreadsLow)
-                .unwrap_or(0);
-            if current < baseline_jobs {
-                changes.push((Tunable::MaxBackgroundJobs, baseline_jobs));
-            }
-            let jobs = baseline_jobs.max(current);
-            let compactions = (jobs - jobs / 4).max(1).max(baseline_low);
-            if !changes.is_empty() || g.background_threads_low < baseline_low {
-                if g.background_threads_low < compactions {
-                    changes.push((Tunable::BackgroundThreadsLow, compactions));
-                }
-                reasons.push(format!(
-                    "compaction work waiting (lag {lag:.2}) with max_background_jobs {current} \
-                     / background_threads_low {} below the configured {baseline_jobs} / \
-                     {baseline_low}: restoring",
-                    g.background_threads_low
-                ));
-                urgency = 1.0;
-            }
+            self.raise_jobs_for_lag(input, &lag, levels, baseline_jobs, &mut raise);
+        } else if lag.lag >= 0.3 || input.observation.cfs.iter().any(|cf| cf.compaction_pending) {
+            restore_starved_jobs(input, lag.lag, baseline_jobs, &mut raise);
         }
-        let flush_backlog = input
-            .observation
-            .cfs
-            .iter()
-            .any(|cf| cf.flush_pending && cf.immutable_memtables >= 2)
-            && g.running_flushes >= g.background_threads_high;
-        if flush_backlog {
-            changes.push((
-                Tunable::BackgroundThreadsHigh,
-                g.background_threads_high + 1,
-            ));
-            reasons.push(format!(
-                "flush backlog with all {} flush threads busy",
-                g.background_threads_high
-            ));
-            urgency = urgency.max(1.0);
-        }
-        if !changes.is_empty() {
+        add_flush_thread_on_backlog(input, &mut raise);
+        if !raise.changes.is_empty() {
             let effect = Effect::new(0.4, 0.5, 0.4);
             out.push(Candidate {
                 kind: ActionKind::RaiseBackgroundJobs,
-                action: Action::SetGlobal { changes },
-                score: score(urgency, effect, &input.weights),
+                action: Action::SetGlobal {
+                    changes: raise.changes,
+                },
+                score: score(raise.urgency, effect, &input.weights),
                 rule: "background_jobs_raise".into(),
-                reason: reasons.join("; "),
+                reason: raise.reasons.join("; "),
                 effect,
             });
             self.calm_compaction_ticks = 0;
             return;
         }
-        if lag < 0.3 {
+        if lag.lag < 0.3 {
             self.calm_compaction_ticks += 1;
         } else {
             self.calm_compaction_ticks = 0;
         }
-        if self.calm_compaction_ticks >= self.calm_ticks(&input.weights) && current > baseline_jobs
-        {
-            let target = current
-                .saturating_sub(self.config.background_jobs_step)
-                .max(baseline_jobs);
-            let effect = Effect::new(-0.1, -0.1, -0.4);
-            out.push(Candidate {
-                kind: ActionKind::LowerBackgroundJobs,
-                action: Action::SetGlobal {
-                    changes: vec![(Tunable::MaxBackgroundJobs, target)],
-                },
-                score: score(1.0, effect, &input.weights),
-                rule: "background_jobs_lower".into(),
-                reason: format!(
-                    "compaction calm for {} ticks (lag {lag:.2}): max_background_jobs \
-                     {current} -> {target}",
-                    self.calm_compaction_ticks
-                ),
-                effect,
-            });
+        out.extend(self.lower_jobs_when_calm(input, lag.lag, baseline_jobs));
+    }
+
+    /// More jobs (and the compaction pool and subcompactions to use them) per lag level
+    /// crossed, up to the per-core cap.
+    fn raise_jobs_for_lag(
+        &self,
+        input: &PolicyInput<'_>,
+        lag: &CompactionLag<'_>,
+        levels: u64,
+        baseline_jobs: u64,
+        raise: &mut GlobalChanges,
+    ) {
+        let config = &self.config;
+        let g = &input.observation.global;
+        let current = g.max_background_jobs;
+        let cap = ((self.cores as f64 * config.max_background_jobs_per_core).ceil() as u64)
+            .max(baseline_jobs);
+        let target = (baseline_jobs + levels * config.background_jobs_step).min(cap);
+        let jobs = target.max(current);
+        if target > current {
+            raise.changes.push((Tunable::MaxBackgroundJobs, target));
         }
+        // RocksDB gives compactions jobs − jobs/4 of the jobs: make the pool that large.
+        let compactions = (jobs - jobs / 4).max(1);
+        if g.background_threads_low < compactions {
+            raise
+                .changes
+                .push((Tunable::BackgroundThreadsLow, compactions));
+        }
+        if lag.max_l0_ratio >= 0.85 && g.max_subcompactions < 2 {
+            raise.changes.push((Tunable::MaxSubcompactions, 2));
+        }
+        if let Some((cf, l0, pending)) = lag.worst {
+            raise.reasons.push(format!(
+                "compaction lag {:.2} in {:?} (pending ratio {pending:.2}, L0 ratio \
+                 {l0:.2} of the configured triggers) crosses {levels} level(s): \
+                 max_background_jobs {current} -> {target}",
+                lag.lag, cf.name,
+            ));
+        }
+        raise.urgency = lag.lag;
+    }
+
+    /// After a calm period, background jobs step back toward the configured value.
+    fn lower_jobs_when_calm(
+        &self,
+        input: &PolicyInput<'_>,
+        lag: f64,
+        baseline_jobs: u64,
+    ) -> Option<Candidate> {
+        let current = input.observation.global.max_background_jobs;
+        if self.calm_compaction_ticks < self.calm_ticks(&input.weights) || current <= baseline_jobs
+        {
+            return None;
+        }
+        let target = current
+            .saturating_sub(self.config.background_jobs_step)
+            .max(baseline_jobs);
+        let effect = Effect::new(-0.1, -0.1, -0.4);
+        Some(Candidate {
+            kind: ActionKind::LowerBackgroundJobs,
+            action: Action::SetGlobal {
+                changes: vec![(Tunable::MaxBackgroundJobs, target)],
+            },
+            score: score(1.0, effect, &input.weights),
+            rule: "background_jobs_lower".into(),
+            reason: format!(
+                "compaction calm for {} ticks (lag {lag:.2}): max_background_jobs \
+                 {current} -> {target}",
+                self.calm_compaction_ticks
+            ),
+            effect,
+        })
     }
 
     fn stall_relief_rules(&mut self, input: &PolicyInput<'_>, out: &mut Vec<Candidate>) {
@@ -791,133 +683,16 @@ impl RulePolicy {
             let Some(state) = self.cfs.get_mut(&cf.name) else {
                 continue;
             };
-            let (l0_ratio, pending_ratio) = base_ratios(cf, input);
-            let base = |t: Tunable| input.baseline.cf(&cf.name, t);
-            let now = |t: Tunable| input.tunables.cf(&cf.name, t);
-            let mut changes: Vec<(Tunable, u64)> = Vec::new();
-            let mut reasons: Vec<String> = Vec::new();
-            let mut urgency = l0_ratio.max(pending_ratio).max(1.0);
-
-            // Repair: automatic compactions paused while L0 / pending compaction builds up.
-            let repair = now(Tunable::DisableAutoCompactions) == Some(1)
-                && l0_ratio.max(pending_ratio) >= config.compaction_repair_ratio;
-            if repair {
-                changes.push((Tunable::DisableAutoCompactions, 0));
-                reasons.push(format!(
-                    "automatic compactions are paused with L0 {} at {l0_ratio:.2} of the \
-                     slowdown trigger and pending at {pending_ratio:.2} of the soft limit: \
-                     switching them back on",
-                    cf.l0_files()
-                ));
-                urgency = urgency.max(2.0);
-            }
-
-            // Headroom: the triggers RocksDB stalls on, raised while compaction catches up.
-            let triggers = [
-                (
-                    Tunable::Level0SlowdownWritesTrigger,
-                    cf.level0_slowdown_writes_trigger,
-                ),
-                (
-                    Tunable::Level0StopWritesTrigger,
-                    cf.level0_stop_writes_trigger,
-                ),
-                (
-                    Tunable::SoftPendingCompactionBytesLimit,
-                    cf.soft_pending_compaction_bytes_limit,
-                ),
-                (
-                    Tunable::HardPendingCompactionBytesLimit,
-                    cf.hard_pending_compaction_bytes_limit,
-                ),
-            ];
-            let pressed = l0_ratio >= config.headroom_engage_ratio
-                || pending_ratio >= config.headroom_engage_ratio
-                || cf.stall != Stall::Normal;
-            let calm = l0_ratio < config.headroom_release_ratio
-                && pending_ratio < config.headroom_release_ratio
-                && cf.stall == Stall::Normal;
-            if calm {
+            let relief = StallRelief::of(cf, input, config);
+            if relief.calm {
                 state.calm_headroom_ticks += 1;
             } else {
                 state.calm_headroom_ticks = 0;
             }
-            if pressed {
-                let mut raised = Vec::new();
-                for (tunable, current) in triggers {
-                    // 0 = limit off: nothing to raise.
-                    let Some(configured) = base(tunable).filter(|&b| b > 0 && current > 0) else {
-                        continue;
-                    };
-                    let target = (configured as f64 * config.headroom_factor).round() as u64;
-                    if target > current {
-                        changes.push((tunable, target));
-                        raised.push(format!("{tunable} {current} -> {target}"));
-                    }
-                }
-                if !raised.is_empty() {
-                    reasons.push(format!(
-                        "L0 {} at {l0_ratio:.2} of the configured slowdown trigger, pending at \
-                         {pending_ratio:.2} of the configured soft limit, stall {:?}: headroom \
-                         while compaction catches up ({})",
-                        cf.l0_files(),
-                        cf.stall,
-                        raised.join(", ")
-                    ));
-                }
-            }
-            if !changes.is_empty() {
-                let effect = Effect::new(0.6, 0.5, 0.1);
-                let mut score = score(urgency, effect, &input.weights);
-                if repair {
-                    // A paused compaction is a misconfiguration, not a preference.
-                    score = score.max(1.0);
-                }
-                out.push(Candidate {
-                    kind: ActionKind::ReleaseThrottle,
-                    action: Action::SetCf {
-                        cf: cf.name.clone(),
-                        changes,
-                    },
-                    score,
-                    rule: "stall_relief".into(),
-                    reason: reasons.join("; "),
-                    effect,
-                });
-                continue;
-            }
-            if state.calm_headroom_ticks >= config.headroom_calm_ticks {
-                let mut lowered = Vec::new();
-                for (tunable, current) in triggers {
-                    if let Some(configured) = base(tunable) {
-                        if current > configured {
-                            changes.push((tunable, configured));
-                            lowered.push(format!("{tunable} {current} -> {configured}"));
-                        }
-                    }
-                }
-                if !changes.is_empty() {
-                    // Giving RocksDB's own write controller its configured triggers back.
-                    let effect = Effect::new(0.0, 0.0, -0.3);
-                    out.push(Candidate {
-                        kind: ActionKind::Throttle,
-                        action: Action::SetCf {
-                            cf: cf.name.clone(),
-                            changes,
-                        },
-                        // Restoring the operator's own triggers is not a preference: a fixed
-                        // small score whatever the weights.
-                        score: 0.1,
-                        rule: "stall_relief_restore".into(),
-                        reason: format!(
-                            "calm for {} ticks (L0 at {l0_ratio:.2} of the configured slowdown \
-                             trigger): back to the configured triggers ({})",
-                            state.calm_headroom_ticks,
-                            lowered.join(", ")
-                        ),
-                        effect,
-                    });
-                }
+            if let Some(candidate) = relief.relieve(config, &input.weights) {
+                out.push(candidate);
+            } else if state.calm_headroom_ticks >= config.headroom_calm_ticks {
+                out.extend(relief.give_back(state.calm_headroom_ticks));
             }
         }
     }
@@ -1170,6 +945,480 @@ impl RulePolicy {
                 effect,
             });
         }
+    }
+}
+
+/// What the throttle rule reads from one column family.
+struct ThrottleReading {
+    /// L0 files / stop trigger in force.
+    l0_stop_ratio: f64,
+    /// The largest of the engage ratios (≥ 1 = engage).
+    pressure: f64,
+    /// Writes stopped, or L0 or pending at 90 % of where RocksDB stops writes.
+    severe: bool,
+    /// Everything well below the engage levels and no stall.
+    released: bool,
+    /// The numbers behind it, for the reason.
+    numbers: String,
+}
+
+impl ThrottleReading {
+    fn of(cf: &CfObservation, config: &RuleConfig) -> ThrottleReading {
+        let memtable_ratio = if cf.max_write_buffer_number >= 3 {
+            cf.memtable_ratio()
+        } else {
+            0.0
+        };
+        let l0_stop_ratio = ratio_of(cf.l0_files(), cf.level0_stop_writes_trigger);
+        let pressure = (l0_stop_ratio / config.l0_engage_ratio)
+            .max(cf.pending_ratio() / config.pending_engage_ratio)
+            .max(memtable_ratio);
+        let severe = cf.stall == Stall::Stopped
+            || l0_stop_ratio >= 0.9
+            || (cf.hard_pending_compaction_bytes_limit > 0
+                && ratio_of(
+                    cf.pending_compaction_bytes,
+                    cf.hard_pending_compaction_bytes_limit,
+                ) >= 0.9);
+        let released = l0_stop_ratio < config.l0_release_ratio
+            && cf.pending_ratio() < config.pending_release_ratio
+            && memtable_ratio <= 0.5
+            && cf.stall == Stall::Normal;
+        let numbers = format!(
+            "L0 {} / stop {} ({:.2}), pending {} B ({:.2} of soft limit), \
+             immutable memtables {}/{}, stall {:?}",
+            cf.l0_files(),
+            cf.level0_stop_writes_trigger,
+            l0_stop_ratio,
+            cf.pending_compaction_bytes,
+            cf.pending_ratio(),
+            cf.immutable_memtables,
+            cf.max_write_buffer_number,
+            cf.stall
+        );
+        ThrottleReading {
+            l0_stop_ratio,
+            pressure,
+            severe,
+            released,
+            numbers,
+        }
+    }
+}
+
+/// The throttle rule's settings for one tick (its shape follows the weights).
+struct ThrottleStep<'a> {
+    config: &'a RuleConfig,
+    tick: u64,
+    weights: &'a Weights,
+    /// First limit = this × p90 of the recent write flow.
+    fraction: f64,
+    /// Limit multiplier while still over.
+    decay: f64,
+}
+
+impl ThrottleStep<'_> {
+    /// A first limit on a column family under pressure (unless its flow is too small).
+    fn engage(
+        &self,
+        state: &mut CfState,
+        cf: &CfObservation,
+        reading: &ThrottleReading,
+    ) -> Option<Candidate> {
+        let flow = state.flow_p90().max(cf.write_bytes_per_sec);
+        if flow < self.config.throttle_min_flow_bytes_per_sec {
+            return None;
+        }
+        state.flow_before_throttle = flow;
+        let (pressure, fraction) = (reading.pressure, self.fraction);
+        Some(throttle_candidate(
+            ThrottleScope::Cf(cf.name.clone()),
+            (flow * fraction) as u64,
+            pressure,
+            self.weights,
+            "throttle_engage",
+            format!(
+                "pressure {pressure:.2} >= 1: {}; limit at {fraction:.2} x p90 write flow \
+                 {flow:.0} B/s",
+                reading.numbers
+            ),
+        ))
+    }
+
+    /// A tighter limit while still over and not improving, down to the floor.
+    fn tighten(
+        &self,
+        state: &CfState,
+        cf: &CfObservation,
+        current: u64,
+        reading: &ThrottleReading,
+    ) -> Option<Candidate> {
+        let config = self.config;
+        let (pressure, severe) = (reading.pressure, reading.severe);
+        let waited = self.tick.saturating_sub(state.limit_set_tick);
+        let improving = pressure < state.pressure_at_set * 0.98;
+        if waited < config.throttle_adjust_ticks || (improving && !severe) {
+            return None;
+        }
+        let factor = if severe {
+            self.decay * self.decay
+        } else {
+            self.decay
+        };
+        let floor = if reading.l0_stop_ratio >= config.throttle_floor_l0_stop_ratio
+            || state.flow_before_throttle <= 0.0
+        {
+            config.throttle_min_flow_bytes_per_sec
+        } else {
+            (state.flow_before_throttle * config.throttle_floor_fraction)
+                .max(config.throttle_min_flow_bytes_per_sec)
+        };
+        let next = ((current as f64) * factor).max(floor) as u64;
+        if next >= current {
+            return None; // at the floor
+        }
+        Some(throttle_candidate(
+            ThrottleScope::Cf(cf.name.clone()),
+            next,
+            pressure,
+            self.weights,
+            "throttle_tighten",
+            format!(
+                "still over (pressure {pressure:.2}, was {:.2}{}): {}; limit x {factor:.2} \
+                 (floor {floor:.0} B/s)",
+                state.pressure_at_set,
+                if severe { ", severe" } else { "" },
+                reading.numbers
+            ),
+        ))
+    }
+
+    /// A looser limit once the pressure cleared, lifted when it reaches the flow before.
+    fn release(
+        &self,
+        state: &CfState,
+        cf: &CfObservation,
+        current: u64,
+        reading: &ThrottleReading,
+    ) -> Option<Candidate> {
+        let config = self.config;
+        let waited = self.tick.saturating_sub(state.limit_set_tick);
+        if waited < config.throttle_adjust_ticks {
+            return None;
+        }
+        let next = (current as f64) * config.throttle_release_step;
+        let lift = state.flow_before_throttle <= 0.0 || next >= state.flow_before_throttle;
+        let effect = Effect::new(0.2, 0.5, 0.0);
+        Some(Candidate {
+            kind: ActionKind::ReleaseThrottle,
+            action: Action::SetWriteRateLimit {
+                scope: ThrottleScope::Cf(cf.name.clone()),
+                rate_bytes_per_sec: if lift { None } else { Some(next as u64) },
+            },
+            score: score(1.0, effect, self.weights),
+            rule: "throttle_release".into(),
+            reason: format!(
+                "pressure cleared ({}); {}",
+                reading.numbers,
+                if lift {
+                    "lifting the limit".to_owned()
+                } else {
+                    format!("limit x {:.2}", config.throttle_release_step)
+                }
+            ),
+            effect,
+        })
+    }
+}
+
+/// How far compaction is behind, against the configured triggers and limits.
+struct CompactionLag<'a> {
+    /// The column family furthest behind, with its L0 and pending ratios.
+    worst: Option<(&'a CfObservation, f64, f64)>,
+    /// Its larger ratio (0 without column families).
+    lag: f64,
+    /// The largest L0 ratio of any column family.
+    max_l0_ratio: f64,
+}
+
+impl<'a> CompactionLag<'a> {
+    fn of(input: &'a PolicyInput<'_>) -> CompactionLag<'a> {
+        let worst = input
+            .observation
+            .cfs
+            .iter()
+            .map(|cf| {
+                let (l0, pending) = base_ratios(cf, input);
+                (cf, l0, pending)
+            })
+            .max_by(|a, b| a.1.max(a.2).total_cmp(&b.1.max(b.2)));
+        let max_l0_ratio = input
+            .observation
+            .cfs
+            .iter()
+            .map(|cf| base_ratios(cf, input).0)
+            .fold(0.0, f64::max);
+        CompactionLag {
+            worst,
+            lag: worst.map_or(0.0, |(_, l0, pending)| l0.max(pending)),
+            max_l0_ratio,
+        }
+    }
+
+    /// How many of `thresholds` the lag reaches.
+    fn levels_crossed(&self, thresholds: &[f64]) -> u64 {
+        thresholds.iter().filter(|&&t| self.lag >= t).count() as u64
+    }
+}
+
+/// Global changes one rule gathers from several findings, with their reasons.
+#[derive(Debug, Default)]
+struct GlobalChanges {
+    changes: Vec<(Tunable, u64)>,
+    reasons: Vec<String>,
+    urgency: f64,
+}
+
+/// Repair: background jobs or the compaction pool were cut below what was configured while
+/// compaction work is waiting.
+fn restore_starved_jobs(
+    input: &PolicyInput<'_>,
+    lag: f64,
+    baseline_jobs: u64,
+    raise: &mut GlobalChanges,
+) {
+    let g = &input.observation.global;
+    let current = g.max_background_jobs;
+    let baseline_low = input
+        .baseline
+        .global(Tunable::BackgroundThreadsLow)
+        .unwrap_or(0);
+    if current < baseline_jobs {
+        raise
+            .changes
+            .push((Tunable::MaxBackgroundJobs, baseline_jobs));
+    }
+    let jobs = baseline_jobs.max(current);
+    let compactions = (jobs - jobs / 4).max(1).max(baseline_low);
+    if raise.changes.is_empty() && g.background_threads_low >= baseline_low {
+        return;
+    }
+    if g.background_threads_low < compactions {
+        raise
+            .changes
+            .push((Tunable::BackgroundThreadsLow, compactions));
+    }
+    raise.reasons.push(format!(
+        "compaction work waiting (lag {lag:.2}) with max_background_jobs {current} \
+         / background_threads_low {} below the configured {baseline_jobs} / \
+         {baseline_low}: restoring",
+        g.background_threads_low
+    ));
+    raise.urgency = 1.0;
+}
+
+/// A flush backlog (flush pending, ≥ 2 immutable memtables, every flush thread busy) adds a
+/// flush thread.
+fn add_flush_thread_on_backlog(input: &PolicyInput<'_>, raise: &mut GlobalChanges) {
+    let g = &input.observation.global;
+    let backlog = input
+        .observation
+        .cfs
+        .iter()
+        .any(|cf| cf.flush_pending && cf.immutable_memtables >= 2)
+        && g.running_flushes >= g.background_threads_high;
+    if !backlog {
+        return;
+    }
+    raise.changes.push((
+        Tunable::BackgroundThreadsHigh,
+        g.background_threads_high + 1,
+    ));
+    raise.reasons.push(format!(
+        "flush backlog with all {} flush threads busy",
+        g.background_threads_high
+    ));
+    raise.urgency = raise.urgency.max(1.0);
+}
+
+/// The stall-relief rule's view of one column family in one tick.
+struct StallRelief<'a> {
+    cf: &'a CfObservation,
+    input: &'a PolicyInput<'a>,
+    /// L0 / configured slowdown trigger.
+    l0_ratio: f64,
+    /// Pending / configured soft limit.
+    pending_ratio: f64,
+    /// Automatic compactions are paused while compaction work builds up.
+    repair: bool,
+    /// Close enough to a stall for headroom.
+    pressed: bool,
+    /// Calm enough to count toward giving the headroom back.
+    calm: bool,
+}
+
+impl<'a> StallRelief<'a> {
+    fn of(
+        cf: &'a CfObservation,
+        input: &'a PolicyInput<'a>,
+        config: &RuleConfig,
+    ) -> StallRelief<'a> {
+        let (l0_ratio, pending_ratio) = base_ratios(cf, input);
+        let repair = input.tunables.cf(&cf.name, Tunable::DisableAutoCompactions) == Some(1)
+            && l0_ratio.max(pending_ratio) >= config.compaction_repair_ratio;
+        let pressed = l0_ratio >= config.headroom_engage_ratio
+            || pending_ratio >= config.headroom_engage_ratio
+            || cf.stall != Stall::Normal;
+        let calm = l0_ratio < config.headroom_release_ratio
+            && pending_ratio < config.headroom_release_ratio
+            && cf.stall == Stall::Normal;
+        StallRelief {
+            cf,
+            input,
+            l0_ratio,
+            pending_ratio,
+            repair,
+            pressed,
+            calm,
+        }
+    }
+
+    fn configured(&self, tunable: Tunable) -> Option<u64> {
+        self.input.baseline.cf(&self.cf.name, tunable)
+    }
+
+    /// The triggers RocksDB stalls on, with the values in force.
+    fn triggers(&self) -> [(Tunable, u64); 4] {
+        let cf = self.cf;
+        [
+            (
+                Tunable::Level0SlowdownWritesTrigger,
+                cf.level0_slowdown_writes_trigger,
+            ),
+            (
+                Tunable::Level0StopWritesTrigger,
+                cf.level0_stop_writes_trigger,
+            ),
+            (
+                Tunable::SoftPendingCompactionBytesLimit,
+                cf.soft_pending_compaction_bytes_limit,
+            ),
+            (
+                Tunable::HardPendingCompactionBytesLimit,
+                cf.hard_pending_compaction_bytes_limit,
+            ),
+        ]
+    }
+
+    /// Compaction repair and stall-trigger headroom, when either is due.
+    fn relieve(&self, config: &RuleConfig, weights: &Weights) -> Option<Candidate> {
+        let (l0_ratio, pending_ratio) = (self.l0_ratio, self.pending_ratio);
+        let mut changes: Vec<(Tunable, u64)> = Vec::new();
+        let mut reasons: Vec<String> = Vec::new();
+        let mut urgency = l0_ratio.max(pending_ratio).max(1.0);
+        if self.repair {
+            changes.push((Tunable::DisableAutoCompactions, 0));
+            reasons.push(format!(
+                "automatic compactions are paused with L0 {} at {l0_ratio:.2} of the \
+                 slowdown trigger and pending at {pending_ratio:.2} of the soft limit: \
+                 switching them back on",
+                self.cf.l0_files()
+            ));
+            urgency = urgency.max(2.0);
+        }
+        if self.pressed {
+            self.headroom(config, &mut changes, &mut reasons);
+        }
+        if changes.is_empty() {
+            return None;
+        }
+        let effect = Effect::new(0.6, 0.5, 0.1);
+        let mut score = score(urgency, effect, weights);
+        if self.repair {
+            // A paused compaction is a misconfiguration, not a preference.
+            score = score.max(1.0);
+        }
+        Some(Candidate {
+            kind: ActionKind::ReleaseThrottle,
+            action: Action::SetCf {
+                cf: self.cf.name.clone(),
+                changes,
+            },
+            score,
+            rule: "stall_relief".into(),
+            reason: reasons.join("; "),
+            effect,
+        })
+    }
+
+    /// Headroom: the triggers RocksDB stalls on, raised while compaction catches up.
+    fn headroom(
+        &self,
+        config: &RuleConfig,
+        changes: &mut Vec<(Tunable, u64)>,
+        reasons: &mut Vec<String>,
+    ) {
+        let mut raised = Vec::new();
+        for (tunable, current) in self.triggers() {
+            // 0 = limit off: nothing to raise.
+            let Some(configured) = self.configured(tunable).filter(|&b| b > 0 && current > 0)
+            else {
+                continue;
+            };
+            let target = (configured as f64 * config.headroom_factor).round() as u64;
+            if target > current {
+                changes.push((tunable, target));
+                raised.push(format!("{tunable} {current} -> {target}"));
+            }
+        }
+        if !raised.is_empty() {
+            reasons.push(format!(
+                "L0 {} at {:.2} of the configured slowdown trigger, pending at {:.2} of the \
+                 configured soft limit, stall {:?}: headroom while compaction catches up ({})",
+                self.cf.l0_files(),
+                self.l0_ratio,
+                self.pending_ratio,
+                self.cf.stall,
+                raised.join(", ")
+            ));
+        }
+    }
+
+    /// The configured triggers back, after `calm_ticks` calm ticks.
+    fn give_back(&self, calm_ticks: u64) -> Option<Candidate> {
+        let mut changes = Vec::new();
+        let mut lowered = Vec::new();
+        for (tunable, current) in self.triggers() {
+            if let Some(configured) = self.configured(tunable) {
+                if current > configured {
+                    changes.push((tunable, configured));
+                    lowered.push(format!("{tunable} {current} -> {configured}"));
+                }
+            }
+        }
+        if changes.is_empty() {
+            return None;
+        }
+        // Giving RocksDB's own write controller its configured triggers back.
+        let effect = Effect::new(0.0, 0.0, -0.3);
+        Some(Candidate {
+            kind: ActionKind::Throttle,
+            action: Action::SetCf {
+                cf: self.cf.name.clone(),
+                changes,
+            },
+            // Restoring the operator's own triggers is not a preference: a fixed small score
+            // whatever the weights.
+            score: 0.1,
+            rule: "stall_relief_restore".into(),
+            reason: format!(
+                "calm for {calm_ticks} ticks (L0 at {:.2} of the configured slowdown trigger): \
+                 back to the configured triggers ({})",
+                self.l0_ratio,
+                lowered.join(", ")
+            ),
+            effect,
+        })
     }
 }
 
