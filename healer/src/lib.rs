@@ -1,7 +1,7 @@
 //! # lsmedic-healer
 //!
-//! The in-process healer (ARCHITECTURE §4): a dedicated thread inside the database that
-//! watches the engine and heals it, safely, with every decision explained.
+//! The in-process healer: a dedicated thread inside the database that watches the engine
+//! and heals it, safely, with every decision explained.
 //!
 //! Stages, one module each, in data-flow order:
 //!
@@ -14,13 +14,13 @@
 //! | [`detect`] | the learned anomaly detector, its few-shot adaptation, the feature history |
 //! | [`predict`] | the cascade GNN: per-node failure risk within 1 s and 5 s |
 //! | [`objective`] | the latency / throughput / resources objective and comparisons |
-//! | [`policy`] | the [`Policy`] trait and the [`RulePolicy`] baseline |
-//! | [`guard`] | bounds, cooldowns, budget, verify-after-act and roll-back, advisory mode |
-//! | [`act`] | the actuator over `Control` |
+//! | [`policy`] | the [`Policy`] trait, the [`RulePolicy`], the learned policy and the [`FallbackPolicy`] the healer calls |
+//! | [`guard`] | bounds, cooldowns, budget, verify-after-act, advisory mode |
+//! | [`act`] | the actuator over `Control`: apply, maintenance thread, roll-back |
 //! | [`audit`] | the JSON-lines audit log |
 //! | [`model`] | ONNX models through ONNX Runtime (`ort`, loaded at run time) |
 //! | [`healer`] | the thread, the tick, the handle; [`stats`] what it reports |
-//! | [`stub`] | a stub engine for tests and benchmarks |
+//! | `stub` | a stub engine for tests and benchmarks (feature `test-support`) |
 //!
 //! It depends only on `lsmedic-telemetry` and acts on an engine exclusively through the
 //! [`Control`](lsmedic_telemetry::Control) trait, so it is tested against a stub engine and
@@ -41,6 +41,7 @@
 //! # Ok::<(), lsmedic_healer::HealerError>(())
 //! ```
 
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod act;
@@ -60,6 +61,7 @@ pub mod observation;
 pub mod policy;
 pub mod predict;
 pub mod stats;
+#[cfg(any(test, feature = "test-support"))]
 pub mod stub;
 
 pub use action::{Action, ActionFamily, ActionKind, Candidate, Effect};
@@ -78,5 +80,7 @@ pub use healer::{AuditObserver, Healer, HealerCore, HealerHandle, TickReport};
 pub use labels::{LabelConfig, Labeller};
 pub use model::{ModelError, ModelStatus};
 pub use observation::Observation;
-pub use policy::{CatalogAction, ExplorePolicy, Policy, PolicyInput, RuleConfig, RulePolicy};
+pub use policy::{
+    CatalogAction, ExplorePolicy, FallbackPolicy, Policy, PolicyInput, RuleConfig, RulePolicy,
+};
 pub use stats::HealerStats;
