@@ -1,5 +1,5 @@
 //! Detection: the learned anomaly detector and its few-shot adaptation, run on the healer
-//! thread each tick (ARCHITECTURE §4).
+//! thread each tick.
 //!
 //! This module owns
 //! - [`FeatureHistory`]: the last ticks' feature matrices (`N × 19` each), from which the
@@ -9,36 +9,8 @@
 //! - [`Detector`]: `detector_adapt.onnx` turns `K` support windows `[K, N, T', 19]` of normal
 //!   traffic into the adapted head's state tensors (the inner loop of MAML/ANIL, unrolled in
 //!   the graph); `detector.onnx` then scores each tick's window with that state into a
-//!   per-node score and an overall anomaly probability.
-//!
-//! # When the detector adapts
-//! - at start: on the first `K` support windows (`K` = the manifest's
-//!   `detector.support_windows` or `learned.support_windows`);
-//! - on [`Detector::request_adaptation`] (`HealerHandle::adapt_now`): on the next `K` windows;
-//! - on a confirmed workload change (below).
-//!
-//! Until the first adaptation finishes the detector scores with the manifest's
-//! `initial_state` (the meta-learned, un-adapted head) if there is one, else it is silent
-//! (no score; node scores 0). During a re-adaptation the previous state keeps scoring.
-//!
-//! # Support windows
-//! A support window is `T'` consecutive *support ticks*: ticks with some traffic
-//! (`learned.min_ops_per_sec`), no RocksDB write stall (stall condition normal and less than
-//! 1 % of the tick stalled), no failed operation, no background error or corruption report,
-//! and no lsmedic write throttle engaged. Any other tick breaks the window being gathered.
-//! Successive windows start `S` ticks apart (`detector.support_stride_ticks`, default `T'`:
-//! no overlap). The detector never sees labels: "normal" is this conservative proxy.
-//!
-//! # Workload change
-//! Each comparable tick (a support tick) has a signature: the op mix (fractions of puts,
-//! deletes, gets and scans among completed ops) and the total rate. The signatures of the
-//! support ticks an adaptation was gathered on are averaged into the *reference*. A tick
-//! *differs* when the L1 distance of its mix from the reference is at least
-//! `learned.workload_mix_shift` (0.3) or its rate is `learned.workload_rate_factor` (3) times
-//! higher or lower. A change is *confirmed* after `learned.workload_change_ticks` (30, i.e.
-//! 3 s) consecutive differing comparable ticks; a comparable tick that does not differ resets
-//! the count, a non-comparable one (a stall, a throttle, idle) leaves it alone — so stalls and
-//! the healer's own throttling, which move the rate, are never taken for a new workload.
+//!   per-node score and an overall anomaly probability. When it adapts, what counts as a
+//!   support window and what as a workload change is on [`Detector`].
 //!
 //! The detector never acts and never blocks; model errors are returned to the caller (the
 //! learned policy), which falls back to the rule policy.
@@ -296,7 +268,7 @@ impl DetectorParams {
     }
 }
 
-/// A workload's signature: op mix and rate (see the module docs).
+/// A workload's signature: op mix and rate (see [`Detector`]).
 #[derive(Copy, Clone, Debug, Default, PartialEq)]
 struct Signature {
     /// Fractions of puts (writes that are not deletes), deletes, gets, scans.
@@ -364,7 +336,7 @@ impl SignatureMean {
 }
 
 /// Whether a tick may be part of a support window (and is comparable for the workload
-/// monitor); see the module docs.
+/// monitor); see [`Detector`].
 pub fn is_support_tick(observation: &Observation, min_ops_per_sec: f64) -> bool {
     let g = &observation.global;
     g.ops_per_sec >= min_ops_per_sec.max(f64::MIN_POSITIVE)
@@ -472,7 +444,36 @@ impl Gathering {
     }
 }
 
-/// The learned detector with its adaptation (see the module docs).
+/// The learned detector with its adaptation.
+///
+/// # When the detector adapts
+/// - at start: on the first `K` support windows (`K` = the manifest's
+///   `detector.support_windows` or `learned.support_windows`);
+/// - on [`Detector::request_adaptation`] (`HealerHandle::adapt_now`): on the next `K` windows;
+/// - on a confirmed workload change (below).
+///
+/// Until the first adaptation finishes the detector scores with the manifest's
+/// `initial_state` (the meta-learned, un-adapted head) if there is one, else it is silent
+/// (no score; node scores 0). During a re-adaptation the previous state keeps scoring.
+///
+/// # Support windows
+/// A support window is `T'` consecutive *support ticks*: ticks with some traffic
+/// (`learned.min_ops_per_sec`), no RocksDB write stall (stall condition normal and less than
+/// 1 % of the tick stalled), no failed operation, no background error or corruption report,
+/// and no lsmedic write throttle engaged. Any other tick breaks the window being gathered.
+/// Successive windows start `S` ticks apart (`detector.support_stride_ticks`, by default `T'`:
+/// no overlap). The detector never sees labels: "normal" is this conservative proxy.
+///
+/// # Workload change
+/// Each comparable tick (a support tick) has a signature: the op mix (fractions of puts,
+/// deletes, gets and scans among completed ops) and the total rate. The signatures of the
+/// support ticks an adaptation was gathered on are averaged into the *reference*. A tick
+/// *differs* when the L1 distance of its mix from the reference is at least
+/// `learned.workload_mix_shift` or its rate is `learned.workload_rate_factor` times
+/// higher or lower. A change is *confirmed* after `learned.workload_change_ticks`
+/// consecutive differing comparable ticks; a comparable tick that does not differ resets
+/// the count, a non-comparable one (a stall, a throttle, idle) leaves it alone — so stalls and
+/// the healer's own throttling, which move the rate, are never taken for a new workload.
 #[derive(Debug)]
 pub struct Detector {
     adapt: Model,

@@ -1,4 +1,4 @@
-//! The component graph (ARCHITECTURE §4): one node per engine component, directed edges for
+//! The component graph: one node per engine component, directed edges for
 //! "feeds / puts pressure on". Global nodes come first, then five nodes per column family in
 //! the engine's column-family order, so node `i` means the same thing for every tick until the
 //! column-family list changes; the healer then rebuilds the graph.

@@ -6,43 +6,14 @@
 //! at the future). It reads only the tick's [`Observation`] plus baselines learned from the
 //! *past* healthy ticks of the same run, so a label never depends on what comes later.
 //!
-//! # Definitions (defaults of [`LabelConfig`] in parentheses)
-//!
-//! A column family is *stalled* when RocksDB reports a delayed or stopped write condition for
-//! it, or when writers spent ≥ `stall_fraction` (5 %) of the tick stalled DB-wide and one of
-//! the column family's stall causes below holds.
-//!
-//! | node | fails when |
-//! |---|---|
-//! | `stall_controller` | any column family delayed or stopped, or writers stalled ≥ `stall_fraction` of the tick |
-//! | `write_path` | writes stopped, or a **latency blow-up**: write p99 ≥ max(`blowup_factor` (5) × baseline, baseline + `blowup_floor_us` (2 ms)) with ≥ `min_ops_per_sec` (20) writes/s, in this tick and the `blowup_ticks` − 1 (1) before it |
-//! | `read_path` | the same blow-up test on the read p99 (gets and scans) |
-//! | `block_cache` | **cache collapse**: ≥ `min_lookups_per_sec` (200) lookups/s and hit ratio < baseline − `cache_drop` (0.2), or < `cache_ratio` (0.6) × baseline, in this tick and the `collapse_ticks` − 1 (2) before it |
-//! | `wal` | never (no WAL-specific failure is observable; kept so the layout is stable) |
-//! | `background_threads` | an `l0` or `compaction` node fails and no compaction runs, or a `memtable` node fails and no flush runs (starved pools, paused compactions) |
-//! | `memtable[cf]` | the column family is stalled and its immutable memtables ≥ max(1, `max_write_buffer_number` − 1) (RocksDB's memtable stall condition) |
-//! | `flush[cf]` | `memtable[cf]` fails and a flush is pending (the flush pipeline is behind) |
-//! | `l0[cf]` | L0 files ≥ `level0_slowdown_writes_trigger` in force (RocksDB's L0 stall condition) |
-//! | `compaction[cf]` | pending compaction bytes ≥ the soft limit in force (when not 0), or L0 files ≥ `level0_stop_writes_trigger`, or a compaction failed in the tick |
-//! | `levels[cf]` | failed operations, corruption reports or background errors on the column family in the tick |
-//!
-//! Blow-ups and collapses must persist over consecutive ticks: on this 2-core machine a
-//! single 100 ms tick's p99 or hit ratio is noisy (one descheduled thread), and a failure
-//! state is something that lasts. The label of a tick still depends only on that tick and
-//! the ones before it.
-//!
-//! Baselines: the write and read p99 baselines are exponential moving averages of ln(p99)
-//! (`baseline_alpha` 0.05) and the hit-ratio baseline one of the ratio, updated only on
-//! ticks where the node itself is healthy, no write stall is present and enough traffic
-//! flows; a baseline is used after `warmup_samples` (20) updates, so the first ~2 s of a run
-//! never show a blow-up or collapse.
+//! The definitions are on [`Labeller`]; their thresholds are [`LabelConfig`] fields.
 
 use serde::{Deserialize, Serialize};
 
 use crate::graph::{ComponentGraph, NodeKind};
 use crate::observation::{CfObservation, Observation, Stall};
 
-/// Thresholds of the labels (see the module docs).
+/// Thresholds of the labels (see [`Labeller`]).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LabelConfig {
@@ -115,6 +86,37 @@ impl Baseline {
 }
 
 /// Computes `node_state` tick after tick (it keeps the baselines; one per run).
+///
+/// # Definitions (thresholds are [`LabelConfig`] fields)
+///
+/// A column family is *stalled* when RocksDB reports a delayed or stopped write condition for
+/// it, or when writers spent ≥ `stall_fraction` of the tick stalled DB-wide and one of
+/// the column family's stall causes below holds.
+///
+/// | node | fails when |
+/// |---|---|
+/// | `stall_controller` | any column family delayed or stopped, or writers stalled ≥ `stall_fraction` of the tick |
+/// | `write_path` | writes stopped, or a **latency blow-up**: write p99 ≥ max(`blowup_factor` × baseline, baseline + `blowup_floor_us`) with ≥ `min_ops_per_sec` writes/s, in `blowup_ticks` consecutive ticks |
+/// | `read_path` | the same blow-up test on the read p99 (gets and scans) |
+/// | `block_cache` | **cache collapse**: ≥ `min_lookups_per_sec` lookups/s and hit ratio < baseline − `cache_drop`, or < `cache_ratio` × baseline, in `collapse_ticks` consecutive ticks |
+/// | `wal` | never (no WAL-specific failure is observable; kept so the layout is stable) |
+/// | `background_threads` | an `l0` or `compaction` node fails and no compaction runs, or a `memtable` node fails and no flush runs (starved pools, paused compactions) |
+/// | `memtable[cf]` | the column family is stalled and its immutable memtables ≥ max(1, `max_write_buffer_number` − 1) (RocksDB's memtable stall condition) |
+/// | `flush[cf]` | `memtable[cf]` fails and a flush is pending (the flush pipeline is behind) |
+/// | `l0[cf]` | L0 files ≥ `level0_slowdown_writes_trigger` in force (RocksDB's L0 stall condition) |
+/// | `compaction[cf]` | pending compaction bytes ≥ the soft limit in force (when not 0), or L0 files ≥ `level0_stop_writes_trigger`, or a compaction failed in the tick |
+/// | `levels[cf]` | failed operations, corruption reports or background errors on the column family in the tick |
+///
+/// Blow-ups and collapses must persist over consecutive ticks: a single tick's p99 or hit ratio
+/// is noisy (one descheduled thread is enough), and a failure
+/// state is something that lasts. The label of a tick still depends only on that tick and
+/// the ones before it.
+///
+/// Baselines: the write and read p99 baselines are exponential moving averages of ln(p99)
+/// (`baseline_alpha`) and the hit-ratio baseline one of the ratio, updated only on
+/// ticks where the node itself is healthy, no write stall is present and enough traffic
+/// flows; a baseline is used after `warmup_samples` updates, so the first ticks of a run
+/// never show a blow-up or collapse.
 #[derive(Clone, Debug, Default)]
 pub struct Labeller {
     config: LabelConfig,

@@ -1,4 +1,4 @@
-//! Prediction: the cascade GNN (ARCHITECTURE §4). From the last `T` ticks of node features,
+//! Prediction: the cascade GNN. From the last `T` ticks of node features,
 //! the detector's node scores and the component graph's adjacency, `cascade_gnn.onnx` gives
 //! each node the probability that it fails (write stall, latency blow-up, cache collapse —
 //! the `node_state` definition of the traces) within 1 s and within 5 s.

@@ -5,51 +5,8 @@
 //! Indices and names are stable: a model is trained against [`CatalogAction::NAMES`] and
 //! [`TUNABLE_NAMES`] and its manifest records both; changing either means retraining.
 //!
-//! # Actions
-//!
-//! | # | name | does | masked (impossible) when |
-//! |---|---|---|---|
-//! | 0 | `noop` | nothing | never |
-//! | 1 | `raise_background_jobs` | `max_background_jobs` + 2, compaction pool to `jobs − jobs/4` | at the bound |
-//! | 2 | `lower_background_jobs` | `max_background_jobs` − 2, not below the configured value | at or below the configured value |
-//! | 3 | `raise_write_buffer` | CF `write_buffer_size` × 2, `max_write_buffer_number` + 1 | both at the bound |
-//! | 4 | `restore_write_buffer` | CF memtable size and count back to the configured values | already configured |
-//! | 5 | `raise_l0_triggers` | CF L0 slowdown / stop triggers and soft / hard pending limits × 2 (stall headroom) | all at the bound |
-//! | 6 | `restore_l0_triggers` | CF L0 triggers and pending limits back to the configured values | already configured |
-//! | 7 | `throttle_tighten` | CF write limit × 0.7, or a new limit at 0.8 × the CF's write flow | no limit and flow < 64 KiB/s, or at the floor |
-//! | 8 | `throttle_release` | lifts a CF write limit (else the engine-wide one) | no limit in force |
-//! | 9 | `flush_cf` | flushes the CF's memtables | memtables empty |
-//! | 10 | `compact_cf` | full manual compaction of the CF | no column family |
-//! | 11 | `grow_block_cache` | block-cache capacity × 2 | at the bound, or no cache |
-//! | 12 | `shrink_block_cache` | capacity / 2, not below the configured value | at or below the configured value |
-//! | 13 | `rebuild_cf` | rebuilds a CF (destructive) | no failed op, corruption report or background error on a CF other than `default` this tick |
-//! | 14 | `resume_compactions` | `disable_auto_compactions` = 0 on the CF | compactions not paused |
-//!
-//! Values are clamped into the guard's default bounds ([`GuardConfig::default`]) and an
-//! action whose every change is a no-op after clamping, or breaks a cross-option rule, is
-//! masked: the mask says what the guard would let through as far as the state goes
-//! (cooldowns, budget and verification are the guard's, per tick).
-//!
-//! # Target column family (deterministic)
-//!
-//! Per-CF actions go to one column family chosen among those where the action is possible,
-//! ties broken by engine order (first wins):
-//! - `raise_*`, `throttle_tighten`, `flush_cf`, `compact_cf`, `resume_compactions`: the CF
-//!   under the most **pressure** = max(L0 / slowdown trigger, pending / soft limit, immutable
-//!   memtables / (max_write_buffer_number − 1), memtable tombstone share) — the one a
-//!   stall comes from;
-//! - `restore_*`, `throttle_release`: the CF under the least pressure (giving back where it
-//!   is safest);
-//! - `rebuild_cf`: the CF with the most failed ops + corruption reports + background errors.
-//!
-//! # Tunable vector
-//!
-//! [`tunable_vector`] is the policy's view of the options in force, [`TUNABLE_COUNT`] floats
-//! in [`TUNABLE_NAMES`] order: `log2(value / configured value)` (0 = as configured) for
-//! each numeric tunable — for per-CF tunables the one of the column family that deviates
-//! most (sign kept) — then two flags: `disable_auto_compactions` (1 when any CF has
-//! compactions paused) and `write_rate_limited` (1 when any lsmedic write limit is in force).
-//! Values are clipped to ±[`TUNABLE_CLIP`].
+//! [`CatalogAction`] lists the actions, [`target_cf`] says which column family a per-CF
+//! action goes to, and [`tunable_vector`] is the policy's view of the options in force.
 
 use std::collections::BTreeMap;
 
@@ -61,6 +18,31 @@ use crate::observation::{rocksdb_defaults, CfObservation};
 use crate::policy::PolicyInput;
 
 /// A catalog entry.
+///
+/// # Actions
+///
+/// | # | name | does | masked (impossible) when |
+/// |---|---|---|---|
+/// | 0 | `noop` | nothing | never |
+/// | 1 | `raise_background_jobs` | `max_background_jobs` + 2, compaction pool to `jobs − jobs/4` | at the bound |
+/// | 2 | `lower_background_jobs` | `max_background_jobs` − 2, not below the configured value | at or below the configured value |
+/// | 3 | `raise_write_buffer` | CF `write_buffer_size` × 2, `max_write_buffer_number` + 1 | both at the bound |
+/// | 4 | `restore_write_buffer` | CF memtable size and count back to the configured values | already configured |
+/// | 5 | `raise_l0_triggers` | CF L0 slowdown / stop triggers and soft / hard pending limits × 2 (stall headroom) | all at the bound |
+/// | 6 | `restore_l0_triggers` | CF L0 triggers and pending limits back to the configured values | already configured |
+/// | 7 | `throttle_tighten` | CF write limit × 0.7, or a new limit at 0.8 × the CF's write flow | no limit and flow < 64 KiB/s, or at the floor |
+/// | 8 | `throttle_release` | lifts a CF write limit (else the engine-wide one) | no limit in force |
+/// | 9 | `flush_cf` | flushes the CF's memtables | memtables empty |
+/// | 10 | `compact_cf` | full manual compaction of the CF | no column family |
+/// | 11 | `grow_block_cache` | block-cache capacity × 2 | at the bound, or no cache |
+/// | 12 | `shrink_block_cache` | capacity / 2, not below the configured value | at or below the configured value |
+/// | 13 | `rebuild_cf` | rebuilds a CF (destructive) | no failed op, corruption report or background error on a CF other than `default` this tick |
+/// | 14 | `resume_compactions` | `disable_auto_compactions` = 0 on the CF | compactions not paused |
+///
+/// Values are clamped into the guard's default bounds ([`GuardConfig::default`]) and an
+/// action whose every change is a no-op after clamping, or breaks a cross-option rule, is
+/// masked: the mask says what the guard would let through as far as the state goes
+/// (cooldowns, budget and verification are the guard's, per tick).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum CatalogAction {
     /// Do nothing.
@@ -245,7 +227,7 @@ pub struct Instance {
     pub action: Action,
 }
 
-/// Pressure of a column family (see the module docs).
+/// Pressure of a column family (see [`target_cf`]).
 pub fn pressure(cf: &CfObservation) -> f64 {
     cf.l0_slowdown_ratio()
         .max(cf.pending_ratio())
@@ -609,8 +591,16 @@ fn global_instance(
     })
 }
 
-/// The column family `entry` goes to by the deterministic rule (module docs), among those
-/// where it is possible; `None` for global actions or when it is possible nowhere.
+/// The column family `entry` goes to, among those where it is possible; `None` for global
+/// actions or when it is possible nowhere. The rule is deterministic, ties broken by engine
+/// order (first wins):
+/// - `raise_*`, `throttle_tighten`, `flush_cf`, `compact_cf`, `resume_compactions`: the CF
+///   under the most **pressure** = max(L0 / slowdown trigger, pending / soft limit, immutable
+///   memtables / (max_write_buffer_number − 1), memtable tombstone share) — the one a
+///   stall comes from;
+/// - `restore_*`, `throttle_release`: the CF under the least pressure (giving back where it
+///   is safest);
+/// - `rebuild_cf`: the CF with the most failed ops + corruption reports + background errors.
 pub fn target_cf(input: &PolicyInput<'_>, entry: CatalogAction) -> Option<String> {
     if !entry.is_per_cf() {
         return None;
@@ -742,8 +732,13 @@ fn log2_ratio(value: u64, configured: u64) -> f32 {
     ((value as f64 / configured as f64).log2() as f32).clamp(-TUNABLE_CLIP, TUNABLE_CLIP)
 }
 
-/// The policy's tunable vector (module docs): [`TUNABLE_COUNT`] floats, [`TUNABLE_NAMES`]
-/// order, `tunables` in force against `baseline` (as configured).
+/// The policy's view of the options in force: [`TUNABLE_COUNT`] floats in [`TUNABLE_NAMES`]
+/// order, `tunables` in force against `baseline` (as configured): `log2(value / configured
+/// value)` (0 = as configured) for
+/// each numeric tunable — for per-CF tunables the one of the column family that deviates
+/// most (sign kept) — then two flags: `disable_auto_compactions` (1 when any CF has
+/// compactions paused) and `write_rate_limited` (1 when any lsmedic write limit is in force).
+/// Values are clipped to ±[`TUNABLE_CLIP`].
 pub fn tunable_vector(tunables: &Tunables, baseline: &Tunables) -> [f32; TUNABLE_COUNT] {
     let mut out = [0.0f32; TUNABLE_COUNT];
     for (slot, &tunable) in GLOBAL_VECTOR_TUNABLES.iter().enumerate() {

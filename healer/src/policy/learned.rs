@@ -1,44 +1,10 @@
 //! The learned policy: detector → cascade GNN → multi-objective policy network, proposing
 //! catalog actions as ordinary candidates (the guard decides, as for the rule policy).
 //!
-//! Each tick it
-//! 1. appends the tick's features to its [`FeatureHistory`] (cleared when the component
-//!    graph changes),
-//! 2. steps the [`Detector`] (support windows, adaptation, workload-change watch, score),
-//! 3. runs the [`CascadePredictor`] on the last `T` ticks with the detector's node scores,
-//! 4. runs `policy.onnx` on the tick's features `x: [N, 19]`, the risks, the catalog's
-//!    [`tunable_vector`](catalog::tunable_vector) (the same function `lsmedic-bench record`
-//!    writes into traces) and the operator's weights, giving `q: [K, A, 3]` — the
-//!    per-objective values of every catalog action by each of K ensemble members (Q networks
-//!    fitted on bootstrap resamples of the data; K = 1 is a single network),
-//! 5. scores each action `a` as `Σ_j w_j q_k[a][j]` per member `k` (the value is the members'
-//!    mean) and decides:
-//!    - with `learned.follow_rules` (the default; safe policy improvement over the rules, in
-//!      the spirit of SPIBB): the rule policy's candidates of this tick come in; their best
-//!      (score > 0, mapped to its catalog entry by [`catalog::classify`]; none = `noop`) is
-//!      the *rules' choice* `r`. The best-valued action `b` possible now (`noop` or one the
-//!      catalog can instantiate under the guard's bounds) replaces it only when every member
-//!      values `b` above `r` by more than the deviation margin (`learned.deviation_margin`,
-//!      by default the manifest's: the trained values' typical error; [`depart`]): `b = noop`
-//!      vetoes the rule action (nothing is proposed; only with `learned.allow_veto`, off by
-//!      default: the rules' actions are a safety floor the values may swap for another action
-//!      but not drop), another `b` is proposed instead
-//!      (score = the least gain, effect = the per-objective difference from `r`). Otherwise
-//!      the rules' candidates go to the guard unchanged. A rules' choice with no catalog
-//!      counterpart is always followed;
-//!    - without: proposes, best first, up to `learned.max_candidates` actions that are
-//!      possible now and beat `noop` by more than `learned.min_advantage` (score = the
-//!      advantage over `noop`, effect = the per-objective difference from `noop`).
-//!
-//! Until `max(T, T')` ticks of history exist (1 s with the shipped models, and again after a
-//! column family is added or dropped) the rules' candidates pass unchanged (nothing is
-//! proposed without `follow_rules`). Every tick leaves a
-//! [`LearnedRecord`] — detector score, riskiest nodes, every action's values — that the
-//! healer writes into the decision's audit entry.
-//!
-//! Errors (a model failing to run, non-finite outputs) are returned by
-//! [`LearnedPolicy::try_propose`]; the healer then lets the rule policy decide that tick and,
-//! after `learned.max_model_failures` failures in a row, for good. The [`Policy`] impl
+//! What it does each tick is on [`LearnedPolicy`]. Errors (a model failing to run,
+//! non-finite outputs) are returned by [`LearnedPolicy::try_propose`]; the
+//! [`FallbackPolicy`](crate::policy::FallbackPolicy) then lets the rule policy decide that
+//! tick and, after `learned.max_model_failures` failures in a row, for good. The [`Policy`] impl
 //! returns no candidates on an error and keeps it in [`LearnedPolicy::last_error`].
 
 use crate::action::{Candidate, Effect};
@@ -59,7 +25,42 @@ pub const LEARNED_POLICY: &str = "learned";
 /// Objectives in `q`'s last dimension, in order.
 pub const OBJECTIVES: [&str; 3] = ["latency", "throughput", "resources"];
 
-/// The learned policy (see the module docs).
+/// The learned policy.
+///
+/// Each tick it
+/// 1. appends the tick's features to its [`FeatureHistory`] (cleared when the component
+///    graph changes),
+/// 2. steps the [`Detector`] (support windows, adaptation, workload-change watch, score),
+/// 3. runs the [`CascadePredictor`] on the last `T` ticks with the detector's node scores,
+/// 4. runs `policy.onnx` on the tick's features `x: [N, 19]`, the risks, the catalog's
+///    [`tunable_vector`](catalog::tunable_vector) (the same function `lsmedic-bench record`
+///    writes into traces) and the operator's weights, giving `q: [K, A, 3]` — the
+///    per-objective values of every catalog action by each of K ensemble members (Q networks
+///    fitted on bootstrap resamples of the data; K = 1 is a single network),
+/// 5. scores each action `a` as `Σ_j w_j q_k[a][j]` per member `k` (the value is the members'
+///    mean) and decides:
+///    - with `learned.follow_rules` (safe policy improvement over the rules, in the spirit
+///      of SPIBB): the rule policy's candidates of this tick come in; their best
+///      (score > 0, mapped to its catalog entry by [`catalog::classify`]; none = `noop`) is
+///      the *rules' choice* `r`. The best-valued action `b` possible now (`noop` or one the
+///      catalog can instantiate under the guard's bounds) replaces it only when every member
+///      values `b` above `r` by more than the deviation margin (`learned.deviation_margin`,
+///      else the manifest's: the trained values' typical error; [`depart`]): `b = noop`
+///      vetoes the rule action (nothing is proposed; only with `learned.allow_veto`:
+///      otherwise the rules' actions are a safety floor the values may swap for another action
+///      but not drop), another `b` is proposed instead
+///      (score = the least gain, effect = the per-objective difference from `r`). Otherwise
+///      the rules' candidates go to the guard unchanged. A rules' choice with no catalog
+///      counterpart is always followed;
+///    - without: proposes, best first, up to `learned.max_candidates` actions that are
+///      possible now and beat `noop` by more than `learned.min_advantage` (score = the
+///      advantage over `noop`, effect = the per-objective difference from `noop`).
+///
+/// Until `max(T, T')` ticks of history exist (again after a column family is added or
+/// dropped) the rules' candidates pass unchanged (nothing is
+/// proposed without `follow_rules`). Every tick leaves a
+/// [`LearnedRecord`] — detector score, riskiest nodes, every action's values — that the
+/// healer writes into the decision's audit entry.
 #[derive(Debug)]
 pub struct LearnedPolicy {
     detector: Detector,
@@ -263,7 +264,7 @@ impl LearnedPolicy {
         Ok(q.data)
     }
 
-    /// One tick (see the module docs): candidates, or the model error. `rules`: the rule
+    /// One tick (see [`LearnedPolicy`]): candidates, or the model error. `rules`: the rule
     /// policy's candidates of this tick, to keep to unless the values say otherwise (`None`:
     /// the values alone decide).
     pub fn try_propose(
@@ -414,7 +415,7 @@ impl LearnedPolicy {
     }
 
     /// Keeps to the rules' choice unless the best possible action beats it by more than the
-    /// margin (module docs): the candidates to propose and the record of the comparison.
+    /// margin (see [`LearnedPolicy`]): the candidates to propose and the record of the comparison.
     fn against_rules(
         &mut self,
         rules: &[Candidate],
@@ -513,7 +514,7 @@ impl ActionValues {
     }
 }
 
-/// The rule against the rules' choice (module docs), over the ensemble's weighted values
+/// The rule against the rules' choice (see [`LearnedPolicy`]), over the ensemble's weighted values
 /// `members[k][a]`: `(best possible action by the members' mean, the smallest gain over the
 /// rules' choice any member gives it, what to do)`. It departs only when the best action
 /// differs from the rules' choice and *every* member values it higher by more than `margin`.

@@ -1,93 +1,10 @@
-//! The rule policy: a strong hand-written baseline, modelled on production controllers.
-//!
-//! # Rules (thresholds are [`RuleConfig`] fields, shown with their defaults)
+//! The rule policy: a hand-written baseline modelled on production controllers (TiKV's flow
+//! controller, ADOC), and what decides whenever the learned policy cannot.
 //!
 //! RocksDB stalls writes *because of* its stall triggers, so the levers that cut stall time
-//! come first: repair a paused or starved compaction, give the triggers temporary headroom,
-//! absorb a burst in memory, add compaction threads. Throttling only queues writes (an
-//! open-loop writer sees the queueing as latency), so it is the last resort near the *stop*
-//! trigger, has a floor and is released quickly.
-//!
-//! 1. **Smooth write throttle per column family, last resort** (TiKV flow controller).
-//!    Pressure is the largest of `L0 / level0_stop_writes_trigger ÷ l0_engage_ratio` = 0.8,
-//!    `pending / soft_pending_compaction_bytes_limit ÷ pending_engage_ratio` = 1.0 (the
-//!    triggers and limits in force, so after rule 3's headroom) and, when
-//!    `max_write_buffer_number ≥ 3`, `immutable memtables / (max_write_buffer_number − 1)`.
-//!    At pressure ≥ 1, or when RocksDB has *stopped* writes, the column family's writes are
-//!    limited to `throttle_fraction` = 0.8 of the p90 of its recent write flow
-//!    (`flow_history_ticks` = 100 ticks; flows under `throttle_min_flow_bytes_per_sec`
-//!    = 64 KiB/s are not throttled). While still over and not improving (pressure not 2 %
-//!    below its value when the limit was set), every `throttle_adjust_ticks` = 5 ticks the
-//!    limit is multiplied by `throttle_decay` = 0.8 (twice when "severe": writes stopped, or
-//!    L0 ≥ 90 % of the stop trigger, or pending ≥ 90 % of the hard limit), but never below
-//!    `throttle_floor_fraction` = 0.5 × the flow before throttling — unless L0 is at
-//!    `throttle_floor_l0_stop_ratio` = 0.95 of the stop trigger, where the floor is
-//!    `throttle_min_flow_bytes_per_sec`. When L0 < `l0_release_ratio` = 0.5 of the stop
-//!    trigger, pending < `pending_release_ratio` = 0.5 of the soft limit, memtables ≤ half
-//!    and no stall, every 5 ticks the limit is raised by `throttle_release_step` = 1.5 and
-//!    lifted once that reaches the flow before throttling. Only limits this policy set are
-//!    touched: an operator's own limit is left alone.
-//! 2. **Background jobs** (TiKV I/O budget / ADOC). Lag = the worst column family's
-//!    `max(pending ratio, L0 / slowdown trigger)`, both against the *configured* (baseline)
-//!    soft limit and slowdown trigger when lower than the ones in force (rule 3's headroom
-//!    does not hide compaction debt); each of `compaction_lag_thresholds`
-//!    = \[0.5, 0.7, 0.85, 0.95\] crossed adds `background_jobs_step` = 2 jobs above the configured
-//!    `max_background_jobs`, capped at `max_background_jobs_per_core` = 2 × CPU cores (or the
-//!    configured value if larger); the compaction pool (`background_threads_low`) is raised to what
-//!    that many jobs can use, and `max_subcompactions` to 2 when L0 is at ≥ 85 % of its
-//!    configured slowdown trigger. Below the first level, with lag ≥ 0.3 or a compaction
-//!    pending, jobs or the compaction pool cut below their configured values are restored
-//!    (repair of a starved compaction). A flush backlog (flush pending, ≥ 2 immutable
-//!    memtables, every flush thread busy) adds a flush thread. After `calm_ticks` = 300 with
-//!    lag < 0.3 the jobs step back toward the configured value.
-//! 3. **Stall relief** (`stall_relief`), one `SetCf` per column family, kind
-//!    `release_throttle` (it relaxes RocksDB's own write controller; the throttle family is
-//!    not verified by default, so a repair is never rolled back to a paused compaction):
-//!    - *compaction repair*: `disable_auto_compactions` on while L0 ≥
-//!      `compaction_repair_ratio` = 0.5 of the configured slowdown trigger (or pending ≥ 0.5
-//!      of the configured soft limit) → switched back off (the guard never lets a policy
-//!      switch it on);
-//!    - *headroom*: L0 ≥ `headroom_engage_ratio` = 0.75 of the configured slowdown trigger,
-//!      or pending ≥ 0.75 of the configured soft limit, or any stall → slowdown and stop
-//!      triggers and soft and hard pending limits (those not 0) raised to
-//!      `headroom_factor` = 2 × their configured values (bounded by the guard);
-//!    - given back (kind `throttle`, fixed score 0.1) to the configured values after
-//!      `headroom_calm_ticks` = 50 ticks with L0 and pending < `headroom_release_ratio` = 0.5
-//!      of the configured trigger / limit and no stall.
-//! 4. **Memtable growth on flush pressure**: immutable memtables ≥ `max_write_buffer_number −
-//!    1` with a flush pending or a stall, for `flush_pressure_ticks` = 3 ticks →
-//!    `max_write_buffer_number` + `max_write_buffer_number_step` (= 2), and
-//!    `write_buffer_size` × `write_buffer_growth` (= 1.5) when more than two memtables are
-//!    sealed per second. Back to
-//!    the configured sizes after `calm_ticks` without immutable memtables.
-//! 5. **Block-cache growth on hit-rate collapse**: with ≥ `cache_min_lookups_per_sec` = 1000
-//!    lookups/s and the cache ≥ `cache_full_ratio` = 0.9 full, a fast hit-ratio average
-//!    (α 0.3) more than `cache_hit_drop` = 0.15 below the slow one (α 0.01), or below
-//!    `cache_low_hit_ratio` = 0.5, → capacity × `cache_growth` = 2. Back toward the configured
-//!    capacity after `calm_ticks` under half full.
-//! 6. **Compaction of tombstone-heavy column families**: scans ≥ `min_scans_per_sec` = 20/s
-//!    on the column family, scan p99 (fast average) ≥ `scan_latency_rise` = 2 × its slow
-//!    baseline, and tombstones ≥ `tombstone_ratio` = 0.3 of memtable entries or of recent
-//!    writes → `compact_range` over the column family.
-//! 7. **Rebuild on corruption**: a background error saying `Corruption` or a compaction that
-//!    met corrupt keys in the column family, or ≥ `corruption_read_errors` = 3 failed ops in
-//!    the column family within 5 s of an unattributed corruption report → `rebuild_cf`, with a
-//!    fixed score whatever the weights (correctness is not a preference). The guard lets it
-//!    through only with `allow_destructive`.
-//!
-//! # Weights
-//!
-//! Every candidate carries an expected [`Effect`]; its score is
-//! `urgency × (w_lat·latency + w_tp·throughput − w_res·resources)` and non-positive scores are
-//! dropped, so a resource-heavy operator gets throttling instead of more threads, memory or
-//! cache, and a latency-heavy one gets more resources sooner. Weights also shape the
-//! throttle: latency and throughput weight raise the fraction and the decay (gentler), the
-//! resource weight lowers them; and the resource weight shortens the calm period before
-//! resources are given back. Stall-trigger headroom (rule 3) is scored with urgency
-//! `max(1, L0 ratio, pending ratio)` (against the configured trigger / limit) and effect
-//! (latency 0.6, throughput 0.5, resources 0.1), so a resource-only operator does not get it.
-//! Scores that do not depend on the weights: a compaction repair scores at least 1, giving
-//! the headroom back 0.1, a rebuild 2.
+//! come first (repair a paused or starved compaction, stall-trigger headroom, memory for a
+//! burst, compaction threads); throttling only queues writes, so it is the last resort near
+//! the stop trigger. [`RulePolicy`] lists the rules; [`RuleConfig`] holds their thresholds.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -442,7 +359,72 @@ impl CfState {
     }
 }
 
-/// The rule policy (see the module docs for the rules and their thresholds).
+/// The rule policy. Each rule can be switched off and its thresholds are [`RuleConfig`]
+/// fields (named in backquotes below).
+///
+/// # Rules
+///
+/// 1. **Smooth write throttle per column family, last resort** (TiKV flow controller).
+///    Pressure is the largest of L0 / stop trigger ÷ `l0_engage_ratio`, pending / soft limit
+///    ÷ `pending_engage_ratio` (the triggers and limits in force, so after rule 3's
+///    headroom) and, with `max_write_buffer_number ≥ 3`, immutable memtables /
+///    (`max_write_buffer_number` − 1). At pressure ≥ 1, or when RocksDB has *stopped*
+///    writes, the column family's writes are limited to `throttle_fraction` × the p90 of its
+///    recent write flow (`flow_history_ticks`; flows under `throttle_min_flow_bytes_per_sec`
+///    are not throttled). While still over and not improving, every `throttle_adjust_ticks`
+///    the limit is multiplied by `throttle_decay` (squared when writes are stopped or L0 or
+///    pending is at 90 % of where RocksDB stops writes), never below
+///    `throttle_floor_fraction` × the flow before throttling, unless L0 is at
+///    `throttle_floor_l0_stop_ratio` of the stop trigger. Once L0 and pending are below their
+///    release ratios, memtables at most half full and no stall, the limit is raised by
+///    `throttle_release_step` and lifted when that reaches the flow before throttling. Only
+///    limits this policy set are touched: an operator's own limit is left alone.
+/// 2. **Background jobs** (TiKV I/O budget / ADOC). Lag = the worst column family's
+///    max(pending ratio, L0 / slowdown trigger), against the *configured* soft limit and
+///    trigger when lower than the ones in force (headroom does not hide compaction debt).
+///    Each of `compaction_lag_thresholds` crossed adds `background_jobs_step` jobs above the
+///    configured `max_background_jobs`, capped at `max_background_jobs_per_core` × CPU cores
+///    (or the configured value if larger); the compaction pool follows, and
+///    `max_subcompactions` goes to 2 when L0 is near its slowdown trigger. With compaction
+///    work waiting, jobs or a compaction pool cut below their configured values are restored.
+///    A flush backlog with every flush thread busy adds a flush thread. After `calm_ticks`
+///    without lag the jobs step back toward the configured value.
+/// 3. **Stall relief** (`stall_relief`), one `SetCf` per column family, kind
+///    `release_throttle` (it relaxes RocksDB's own write controller; the throttle family is
+///    not verified by default, so a repair is never rolled back to a paused compaction):
+///    automatic compactions paused while L0 or pending reaches `compaction_repair_ratio` of
+///    the configured trigger or limit are switched back on; at `headroom_engage_ratio`, or
+///    in any stall, the stall triggers and pending limits (those not 0) are raised to
+///    `headroom_factor` × their configured values; after `headroom_calm_ticks` below
+///    `headroom_release_ratio` they go back to the configured values (kind `throttle`).
+/// 4. **Memtable growth on flush pressure**: immutable memtables at
+///    `max_write_buffer_number` − 1 with a flush pending or a stall, for
+///    `flush_pressure_ticks` → `max_write_buffer_number` + `max_write_buffer_number_step`,
+///    and `write_buffer_size` × `write_buffer_growth` when more than two memtables are sealed
+///    per second. Back to the configured sizes after `calm_ticks` without immutable memtables.
+/// 5. **Block-cache growth on hit-rate collapse**: with at least `cache_min_lookups_per_sec`
+///    and the cache `cache_full_ratio` full, a fast hit-ratio average more than
+///    `cache_hit_drop` below the slow one, or below `cache_low_hit_ratio` → capacity ×
+///    `cache_growth`. Back toward the configured capacity after `calm_ticks` under half full.
+/// 6. **Compaction of tombstone-heavy column families**: at least `min_scans_per_sec`, scan
+///    p99 `scan_latency_rise` × its baseline, and tombstones at least `tombstone_ratio` of
+///    memtable entries or of recent writes → `compact_range` over the column family.
+/// 7. **Rebuild on corruption**: a background error saying `Corruption` or a compaction that
+///    met corrupt keys in the column family, or `corruption_read_errors` failed ops there
+///    soon after an unattributed corruption report → `rebuild_cf`, with a fixed score
+///    whatever the weights (correctness is not a preference). The guard lets it through
+///    only with `allow_destructive`.
+///
+/// # Weights
+///
+/// Every candidate carries an expected [`Effect`]; its score is
+/// `urgency × (w_lat·latency + w_tp·throughput − w_res·resources)` and non-positive scores are
+/// dropped, so a resource-heavy operator gets throttling instead of more threads, memory or
+/// cache, and a latency-heavy one gets more resources sooner. Weights also shape the
+/// throttle (latency and throughput weight make it gentler, the resource weight harsher)
+/// and the resource weight shortens the calm period before resources are given back.
+/// Scores that do not depend on the weights: a compaction repair scores at least 1, giving
+/// the headroom back 0.1, a rebuild 2.
 #[derive(Debug)]
 pub struct RulePolicy {
     config: RuleConfig,
