@@ -23,7 +23,7 @@ use lsmedic_telemetry::{Tunable, Tunables};
 use serde::{Deserialize, Serialize};
 
 use crate::config::Weights;
-use crate::observation::{rocksdb_defaults, Observation};
+use crate::observation::Observation;
 
 /// Below this many operations per second on both sides a comparison is inconclusive.
 pub const MIN_THROUGHPUT_OPS_PER_SEC: f64 = 10.0;
@@ -63,11 +63,12 @@ fn memory_bytes(tunables: &Tunables) -> f64 {
             let size = values
                 .get(&Tunable::WriteBufferSize)
                 .copied()
-                .unwrap_or(rocksdb_defaults::WRITE_BUFFER_SIZE) as f64;
+                .unwrap_or(Tunable::WriteBufferSize.rocksdb_default())
+                as f64;
             let count = values
                 .get(&Tunable::MaxWriteBufferNumber)
                 .copied()
-                .unwrap_or(rocksdb_defaults::MAX_WRITE_BUFFER_NUMBER)
+                .unwrap_or(Tunable::MaxWriteBufferNumber.rocksdb_default())
                 as f64;
             size * count
         })
@@ -78,7 +79,7 @@ fn memory_bytes(tunables: &Tunables) -> f64 {
 fn background_jobs(tunables: &Tunables) -> f64 {
     tunables
         .global(Tunable::MaxBackgroundJobs)
-        .unwrap_or(rocksdb_defaults::MAX_BACKGROUND_JOBS) as f64
+        .unwrap_or(Tunable::MaxBackgroundJobs.rocksdb_default()) as f64
 }
 
 impl ResourceBaseline {

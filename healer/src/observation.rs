@@ -22,28 +22,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::HealerError;
 
-/// RocksDB's defaults, used when the engine does not report an option.
-pub(crate) mod rocksdb_defaults {
-    /// `level0_file_num_compaction_trigger`
-    pub const L0_COMPACTION_TRIGGER: u64 = 4;
-    /// `level0_slowdown_writes_trigger`
-    pub const L0_SLOWDOWN_TRIGGER: u64 = 20;
-    /// `level0_stop_writes_trigger`
-    pub const L0_STOP_TRIGGER: u64 = 36;
-    /// `soft_pending_compaction_bytes_limit`
-    pub const SOFT_PENDING_LIMIT: u64 = 64 << 30;
-    /// `hard_pending_compaction_bytes_limit`
-    pub const HARD_PENDING_LIMIT: u64 = 256 << 30;
-    /// `write_buffer_size`
-    pub const WRITE_BUFFER_SIZE: u64 = 64 << 20;
-    /// `max_write_buffer_number`
-    pub const MAX_WRITE_BUFFER_NUMBER: u64 = 2;
-    /// `max_background_jobs`
-    pub const MAX_BACKGROUND_JOBS: u64 = 2;
-    /// `max_subcompactions`
-    pub const MAX_SUBCOMPACTIONS: u64 = 1;
-}
-
 /// RocksDB's write-stall condition (a local copy of `StallCondition` with a default).
 #[derive(
     Copy, Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
@@ -614,7 +592,8 @@ impl Collector {
         let db_events = self.window.events(None);
         let first_cf = sample.cfs.first();
         let first = |read: fn(&CfProperties) -> Option<u64>| first_cf.and_then(read).unwrap_or(0);
-        let global_value = |t: Tunable, default: u64| tunables.global(t).unwrap_or(default);
+        // Options the engine does not report are at RocksDB's defaults.
+        let global_value = |t: Tunable| tunables.global(t).unwrap_or(t.rocksdb_default());
         GlobalObservation {
             ops_per_sec: rate.per_sec(all_ops.ops(None)),
             write_ops_per_sec: rate.per_sec(sum_ops(&all_ops, OpKind::is_write)),
@@ -636,17 +615,11 @@ impl Collector {
                 .unwrap_or(0),
             running_flushes: first(|cf| cf.num_running_flushes),
             running_compactions: first(|cf| cf.num_running_compactions),
-            max_background_jobs: global_value(
-                Tunable::MaxBackgroundJobs,
-                rocksdb_defaults::MAX_BACKGROUND_JOBS,
-            ),
-            max_subcompactions: global_value(
-                Tunable::MaxSubcompactions,
-                rocksdb_defaults::MAX_SUBCOMPACTIONS,
-            ),
-            background_threads_low: global_value(Tunable::BackgroundThreadsLow, 1),
-            background_threads_high: global_value(Tunable::BackgroundThreadsHigh, 1),
-            delayed_write_rate: global_value(Tunable::DelayedWriteRate, 16 << 20),
+            max_background_jobs: global_value(Tunable::MaxBackgroundJobs),
+            max_subcompactions: global_value(Tunable::MaxSubcompactions),
+            background_threads_low: global_value(Tunable::BackgroundThreadsLow),
+            background_threads_high: global_value(Tunable::BackgroundThreadsHigh),
+            delayed_write_rate: global_value(Tunable::DelayedWriteRate),
             write_rate_limit: tunables.write_rate_limits.get(&ThrottleScope::All).copied(),
             stall_changes: db_events.stall_changes,
             worst_stall: cfs.iter().map(|cf| cf.stall).max().unwrap_or_default(),
@@ -728,7 +701,7 @@ fn cf_observation(
     rate: Rate,
 ) -> CfObservation {
     let name = props.name.clone();
-    let value = |t: Tunable, default: u64| tunables.cf(&name, t).unwrap_or(default);
+    let value = |t: Tunable| tunables.cf(&name, t).unwrap_or(t.rocksdb_default());
     let CfEvents { counters, extras } = events;
     let mut files_per_level = [0u64; SAMPLED_LEVELS];
     for (slot, files) in files_per_level.iter_mut().zip(&props.num_files_at_level) {
@@ -737,36 +710,15 @@ fn cf_observation(
     let delete_ops = ops.ops[OpKind::Delete.index()] + ops.ops[OpKind::DeleteRange.index()];
     CfObservation {
         files_per_level,
-        level0_file_num_compaction_trigger: value(
-            Tunable::Level0FileNumCompactionTrigger,
-            rocksdb_defaults::L0_COMPACTION_TRIGGER,
-        ),
-        level0_slowdown_writes_trigger: value(
-            Tunable::Level0SlowdownWritesTrigger,
-            rocksdb_defaults::L0_SLOWDOWN_TRIGGER,
-        ),
-        level0_stop_writes_trigger: value(
-            Tunable::Level0StopWritesTrigger,
-            rocksdb_defaults::L0_STOP_TRIGGER,
-        ),
+        level0_file_num_compaction_trigger: value(Tunable::Level0FileNumCompactionTrigger),
+        level0_slowdown_writes_trigger: value(Tunable::Level0SlowdownWritesTrigger),
+        level0_stop_writes_trigger: value(Tunable::Level0StopWritesTrigger),
         pending_compaction_bytes: props.estimate_pending_compaction_bytes.unwrap_or(0),
-        soft_pending_compaction_bytes_limit: value(
-            Tunable::SoftPendingCompactionBytesLimit,
-            rocksdb_defaults::SOFT_PENDING_LIMIT,
-        ),
-        hard_pending_compaction_bytes_limit: value(
-            Tunable::HardPendingCompactionBytesLimit,
-            rocksdb_defaults::HARD_PENDING_LIMIT,
-        ),
+        soft_pending_compaction_bytes_limit: value(Tunable::SoftPendingCompactionBytesLimit),
+        hard_pending_compaction_bytes_limit: value(Tunable::HardPendingCompactionBytesLimit),
         immutable_memtables: props.num_immutable_mem_table.unwrap_or(0),
-        max_write_buffer_number: value(
-            Tunable::MaxWriteBufferNumber,
-            rocksdb_defaults::MAX_WRITE_BUFFER_NUMBER,
-        ),
-        write_buffer_size: value(
-            Tunable::WriteBufferSize,
-            rocksdb_defaults::WRITE_BUFFER_SIZE,
-        ),
+        max_write_buffer_number: value(Tunable::MaxWriteBufferNumber),
+        write_buffer_size: value(Tunable::WriteBufferSize),
         memtable_bytes: props.cur_size_all_mem_tables.unwrap_or(0),
         active_memtable_entries: props.num_entries_active_mem_table.unwrap_or(0),
         active_memtable_deletes: props.num_deletes_active_mem_table.unwrap_or(0),

@@ -14,8 +14,9 @@ use lsmedic_telemetry::control::{
     validate_cf_changes, validate_global_changes, validate_write_rate_limit,
 };
 use lsmedic_telemetry::{
-    CfId, CfProperties, Control, ControlError, DbStatistics, EngineEvent, Observe, OpEvent, OpKind,
-    OpOutcome, RebuildReport, Sample, ThrottleScope, Tunable, Tunables,
+    default_cf_tunables, default_global_tunables, CfId, CfProperties, Control, ControlError,
+    DbStatistics, EngineEvent, Observe, OpEvent, OpKind, OpOutcome, RebuildReport, Sample,
+    ThrottleScope, Tunable, Tunables,
 };
 use parking_lot::Mutex;
 
@@ -69,21 +70,8 @@ pub struct StubEngine {
 
 const MIB: u64 = 1024 * 1024;
 
-/// CF tunables the real engine reports for RocksDB's defaults (64 MiB memtables ×2, …).
-pub fn default_cf_tunables() -> BTreeMap<Tunable, u64> {
-    BTreeMap::from([
-        (Tunable::WriteBufferSize, 64 * MIB),
-        (Tunable::MaxWriteBufferNumber, 2),
-        (Tunable::Level0FileNumCompactionTrigger, 4),
-        (Tunable::Level0SlowdownWritesTrigger, 20),
-        (Tunable::Level0StopWritesTrigger, 36),
-        (Tunable::SoftPendingCompactionBytesLimit, 64 << 30),
-        (Tunable::HardPendingCompactionBytesLimit, 256 << 30),
-        (Tunable::TargetFileSizeBase, 64 * MIB),
-        (Tunable::MaxBytesForLevelBase, 256 * MIB),
-        (Tunable::DisableAutoCompactions, 0),
-    ])
-}
+/// The stub's block cache (smaller than RocksDB's own default cache, so tests fill it fast).
+const STUB_BLOCK_CACHE: u64 = 8 * MIB;
 
 fn empty_properties(name: &str) -> CfProperties {
     CfProperties {
@@ -104,7 +92,7 @@ fn empty_properties(name: &str) -> CfProperties {
         num_running_compactions: Some(0),
         block_cache_usage: Some(0),
         block_cache_pinned_usage: Some(0),
-        block_cache_capacity: Some(8 * MIB),
+        block_cache_capacity: Some(STUB_BLOCK_CACHE),
         live_sst_files_size: Some(0),
         total_sst_files_size: Some(0),
         estimate_num_keys: Some(0),
@@ -113,18 +101,13 @@ fn empty_properties(name: &str) -> CfProperties {
 }
 
 impl StubEngine {
-    /// A stub with column families `cfs` (ids in order), RocksDB-default tunables, an 8 MiB
-    /// block cache, 2 background jobs, statistics on, and an idle LSM.
+    /// A stub with column families `cfs` (ids in order), RocksDB-default tunables but an
+    /// 8 MiB block cache, statistics on, and an idle LSM.
     pub fn new(cfs: &[&str]) -> StubEngine {
+        let mut global = default_global_tunables();
+        global.insert(Tunable::BlockCacheCapacity, STUB_BLOCK_CACHE);
         let mut tunables = Tunables {
-            global: BTreeMap::from([
-                (Tunable::MaxBackgroundJobs, 2),
-                (Tunable::MaxSubcompactions, 1),
-                (Tunable::DelayedWriteRate, 16 * MIB),
-                (Tunable::BlockCacheCapacity, 8 * MIB),
-                (Tunable::BackgroundThreadsLow, 1),
-                (Tunable::BackgroundThreadsHigh, 1),
-            ]),
+            global,
             ..Tunables::default()
         };
         for cf in cfs {

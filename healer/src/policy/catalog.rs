@@ -10,11 +10,11 @@
 
 use std::collections::BTreeMap;
 
-use lsmedic_telemetry::{ThrottleScope, Tunable, Tunables};
+use lsmedic_telemetry::{ThrottleScope, Tunable, Tunables, DEFAULT_CF};
 
 use crate::action::{Action, ActionKind};
 use crate::config::GuardConfig;
-use crate::observation::{rocksdb_defaults, CfObservation};
+use crate::observation::CfObservation;
 use crate::policy::PolicyInput;
 
 /// A catalog entry.
@@ -126,9 +126,6 @@ pub const BACKGROUND_JOBS_STEP: u64 = 2;
 pub const MIN_THROTTLE_FLOW: f64 = 64.0 * 1024.0;
 
 const FEW_ERRORS: u64 = 1;
-
-/// RocksDB's default column family, which cannot be rebuilt (it cannot be dropped).
-const DEFAULT_CF: &str = "default";
 
 impl CatalogAction {
     /// Every action, in index order.
@@ -358,9 +355,12 @@ impl CfTarget<'_> {
         self.input.observation.cf(self.cf)
     }
 
-    /// The value in force, else `default`.
-    fn now(&self, tunable: Tunable, default: u64) -> u64 {
-        self.input.tunables.cf(self.cf, tunable).unwrap_or(default)
+    /// The value in force, else RocksDB's default.
+    fn now(&self, tunable: Tunable) -> u64 {
+        self.input
+            .tunables
+            .cf(self.cf, tunable)
+            .unwrap_or(tunable.rocksdb_default())
     }
 
     /// Changes back to the configured values of `tunables` (those that have one).
@@ -376,14 +376,8 @@ impl CfTarget<'_> {
     }
 
     fn raise_write_buffer(&self) -> Option<(ActionKind, Action)> {
-        let size = self.now(
-            Tunable::WriteBufferSize,
-            rocksdb_defaults::WRITE_BUFFER_SIZE,
-        );
-        let count = self.now(
-            Tunable::MaxWriteBufferNumber,
-            rocksdb_defaults::MAX_WRITE_BUFFER_NUMBER,
-        );
+        let size = self.now(Tunable::WriteBufferSize);
+        let count = self.now(Tunable::MaxWriteBufferNumber);
         let changes = [
             (Tunable::WriteBufferSize, size.saturating_mul(2)),
             (Tunable::MaxWriteBufferNumber, count + 1),
@@ -403,22 +397,10 @@ impl CfTarget<'_> {
     }
 
     fn raise_l0_triggers(&self) -> Option<(ActionKind, Action)> {
-        let slowdown = self.now(
-            Tunable::Level0SlowdownWritesTrigger,
-            rocksdb_defaults::L0_SLOWDOWN_TRIGGER,
-        );
-        let stop = self.now(
-            Tunable::Level0StopWritesTrigger,
-            rocksdb_defaults::L0_STOP_TRIGGER,
-        );
-        let soft = self.now(
-            Tunable::SoftPendingCompactionBytesLimit,
-            rocksdb_defaults::SOFT_PENDING_LIMIT,
-        );
-        let hard = self.now(
-            Tunable::HardPendingCompactionBytesLimit,
-            rocksdb_defaults::HARD_PENDING_LIMIT,
-        );
+        let slowdown = self.now(Tunable::Level0SlowdownWritesTrigger);
+        let stop = self.now(Tunable::Level0StopWritesTrigger);
+        let soft = self.now(Tunable::SoftPendingCompactionBytesLimit);
+        let hard = self.now(Tunable::HardPendingCompactionBytesLimit);
         let new_slowdown = slowdown * 2;
         let mut changes = vec![
             (Tunable::Level0SlowdownWritesTrigger, new_slowdown),
@@ -497,7 +479,7 @@ impl CfTarget<'_> {
     }
 
     fn resume_compactions(&self) -> Option<(ActionKind, Action)> {
-        if self.now(Tunable::DisableAutoCompactions, 0) == 0 {
+        if self.now(Tunable::DisableAutoCompactions) == 0 {
             return None;
         }
         let action = self.set_cf(&[(Tunable::DisableAutoCompactions, 0)])?;
@@ -518,7 +500,7 @@ fn global_instance(
     let now = |t: Tunable, default: u64| input.tunables.global(t).unwrap_or(default);
     let jobs = now(
         Tunable::MaxBackgroundJobs,
-        rocksdb_defaults::MAX_BACKGROUND_JOBS,
+        Tunable::MaxBackgroundJobs.rocksdb_default(),
     );
     let (kind, action) = match entry {
         CatalogAction::RaiseBackgroundJobs => {
@@ -528,7 +510,10 @@ fn global_instance(
             if target <= jobs {
                 return None;
             }
-            let low = now(Tunable::BackgroundThreadsLow, 1);
+            let low = now(
+                Tunable::BackgroundThreadsLow,
+                Tunable::BackgroundThreadsLow.rocksdb_default(),
+            );
             let mut changes = vec![(Tunable::MaxBackgroundJobs, target)];
             let pool = (target - target / 4).max(1);
             if pool > low {
@@ -554,6 +539,7 @@ fn global_instance(
             )
         }
         CatalogAction::GrowBlockCache => {
+            // Unreported means no cache lsmedic can resize: nothing to grow.
             let capacity = now(Tunable::BlockCacheCapacity, 0);
             if capacity == 0 {
                 return None;

@@ -129,7 +129,7 @@ impl Policy for ExplorePolicy {
 
 #[cfg(test)]
 mod tests {
-    use lsmedic_telemetry::Tunables;
+    use lsmedic_telemetry::{Tunables, DEFAULT_CF};
 
     use super::*;
     use crate::config::Weights;
@@ -166,15 +166,15 @@ mod tests {
             .insert(lsmedic_telemetry::Tunable::BlockCacheCapacity, 8 << 20);
         tunables
             .cfs
-            .insert("default".into(), crate::stub::default_cf_tunables());
+            .insert(DEFAULT_CF.into(), lsmedic_telemetry::default_cf_tunables());
         let observation = Observation {
             cfs: vec![CfObservation {
-                name: "default".into(),
+                name: DEFAULT_CF.into(),
                 ..CfObservation::default()
             }],
             ..Observation::default()
         };
-        let graph = ComponentGraph::new(&["default".to_owned()]);
+        let graph = ComponentGraph::new(&[DEFAULT_CF.to_owned()]);
         let features = NodeFeatures::default();
         let mut policy = ExplorePolicy::new(quiet(), epsilon, seed).expect("policy");
         let mut out = Vec::new();
