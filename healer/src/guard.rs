@@ -11,9 +11,10 @@
 //! previous values of what the action changed and the objective before; after
 //! `settle_ticks + measure_ticks` it compares, and a result worse than `margin` is rolled
 //! back (by the [actuator](crate::act), through `Control::restore`) and the family's
-//! cooldown on that target is stretched. When another change was made inside the window (from its baseline to its
-//! end), the measurement cannot be attributed and the verdict is `Inconclusive` (kept): a
-//! throttle engaged in the same burst must not get a thread raise rolled back.
+//! cooldown on that target is stretched. When another change was made inside the window
+//! (from its baseline to its end), the measurement cannot be attributed and the verdict is
+//! `Inconclusive` (kept): a throttle engaged in the same burst must not get a thread raise
+//! rolled back.
 //!
 //! The guard never calls the engine itself; it is pure bookkeeping, so its invariants are
 //! tested with random inputs.

@@ -4,8 +4,8 @@
 //! What it does each tick is on [`LearnedPolicy`]. Errors (a model failing to run,
 //! non-finite outputs) are returned by [`LearnedPolicy::try_propose`]; the
 //! [`FallbackPolicy`](crate::policy::FallbackPolicy) then lets the rule policy decide that
-//! tick and, after `learned.max_model_failures` failures in a row, for good. The [`Policy`] impl
-//! returns no candidates on an error and keeps it in [`LearnedPolicy::last_error`].
+//! tick and, after `learned.max_model_failures` failures in a row, for good. The [`Policy`]
+//! impl returns no candidates on an error and keeps it in [`LearnedPolicy::last_error`].
 
 use crate::action::{Candidate, Effect};
 use crate::audit::{ActionScore, BaselineDecision, BaselineRecord, DetectorRecord, LearnedRecord};

@@ -418,9 +418,9 @@ impl CfState {
 /// # Weights
 ///
 /// Every candidate carries an expected [`Effect`]; its score is
-/// `urgency × (w_lat·latency + w_tp·throughput − w_res·resources)` and non-positive scores are
-/// dropped, so a resource-heavy operator gets throttling instead of more threads, memory or
-/// cache, and a latency-heavy one gets more resources sooner. Weights also shape the
+/// `urgency × (w_lat·latency + w_tp·throughput − w_res·resources)` and non-positive scores
+/// are dropped, so a resource-heavy operator gets throttling instead of more threads, memory
+/// or cache, and a latency-heavy one gets more resources sooner. Weights also shape the
 /// throttle (latency and throughput weight make it gentler, the resource weight harsher)
 /// and the resource weight shortens the calm period before resources are given back.
 /// Scores that do not depend on the weights: a compaction repair scores at least 1, giving
