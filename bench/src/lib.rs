@@ -6,7 +6,7 @@
 //! Layout, in data-flow order: [`keygen`] (distributions, keys, values) → [`workload`]
 //! (operation mixes) → [`scenario`] (TOML schema, validation, located errors) → [`subject`]
 //! (the engine with or without a healer) → [`runner`] (workers, faults, monitor,
-//! verification; latency accounting in [`measure`]) → [`report`] (JSON, table), [`html`],
+//! verification; latency accounting in `measure`) → [`report`] (JSON, table), [`html`],
 //! [`record`] (training traces), and [`overhead`] (engine against raw RocksDB).
 
 #![warn(missing_docs)]
@@ -14,7 +14,7 @@
 pub(crate) mod faults;
 pub mod html;
 pub mod keygen;
-pub mod measure;
+pub(crate) mod measure;
 pub mod overhead;
 pub mod record;
 pub mod report;

@@ -92,19 +92,19 @@ pub struct Timeline {
     pub t_s: Vec<f64>,
     /// Ops/s.
     pub throughput: Vec<f64>,
-    /// Write latency percentiles, µs.
+    /// Write latency p50, µs per bin.
     pub write_p50_us: Vec<Option<f64>>,
-    /// .
+    /// Write latency p99, µs per bin.
     pub write_p99_us: Vec<Option<f64>>,
-    /// .
+    /// Write latency p99.9, µs per bin.
     pub write_p999_us: Vec<Option<f64>>,
-    /// Read latency percentiles, µs.
+    /// Point-read latency p50, µs per bin.
     pub read_p50_us: Vec<Option<f64>>,
-    /// .
+    /// Point-read latency p99, µs per bin.
     pub read_p99_us: Vec<Option<f64>>,
-    /// .
+    /// Point-read latency p99.9, µs per bin.
     pub read_p999_us: Vec<Option<f64>>,
-    /// Scan latency p99, µs.
+    /// Scan latency p99, µs per bin.
     pub scan_p99_us: Vec<Option<f64>>,
     /// Failed ops.
     pub errors: Vec<u64>,
@@ -123,23 +123,23 @@ pub struct RunReport {
     pub ops: u64,
     /// `ops / duration_s`.
     pub throughput_ops_per_s: f64,
-    /// Write latency from the intended start, µs.
+    /// Write latency p50, µs, from the intended start.
     pub write_p50_us: Option<f64>,
-    /// .
+    /// Write latency p99, µs, from the intended start.
     pub write_p99_us: Option<f64>,
-    /// .
+    /// Write latency p99.9, µs, from the intended start.
     pub write_p999_us: Option<f64>,
-    /// Point-read latency from the intended start, µs.
+    /// Point-read latency p50, µs, from the intended start.
     pub read_p50_us: Option<f64>,
-    /// .
+    /// Point-read latency p99, µs, from the intended start.
     pub read_p99_us: Option<f64>,
-    /// .
+    /// Point-read latency p99.9, µs, from the intended start.
     pub read_p999_us: Option<f64>,
-    /// Scan latency, µs.
+    /// Scan latency p50, µs, from the intended start.
     pub scan_p50_us: Option<f64>,
-    /// .
+    /// Scan latency p99, µs, from the intended start.
     pub scan_p99_us: Option<f64>,
-    /// .
+    /// Scan latency p99.9, µs, from the intended start.
     pub scan_p999_us: Option<f64>,
     /// See the module docs.
     pub stall_seconds: f64,
@@ -165,11 +165,12 @@ pub struct RunReport {
     /// choice with another action, and ticks in which it vetoed it (null otherwise).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub learned_departures: Option<LearnedDepartures>,
-    /// Verification (null when skipped).
+    /// Keys read back with their last acknowledged value (null when verification was
+    /// skipped).
     pub keys_verified: Option<u64>,
-    /// .
+    /// Keys whose value was missing or unreadable at verification (null when skipped).
     pub keys_lost: Option<u64>,
-    /// .
+    /// Keys read back with another value than the last acknowledged one (null when skipped).
     pub wrong_values: Option<u64>,
     /// Keys whose last write failed (either value accepted, not checked).
     pub keys_unknown: Option<u64>,

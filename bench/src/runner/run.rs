@@ -60,7 +60,7 @@ pub struct RunOutput {
     /// Healer mode.
     pub healer: HealerMode,
     /// Merged measurements.
-    pub recorder: Recorder,
+    pub(crate) recorder: Recorder,
     /// Seconds the measured phases lasted.
     pub measured_s: f64,
     /// Intervals of the measured phases.
@@ -111,21 +111,8 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutput, Strin
     let core = subject.take_core();
     let engine = Arc::clone(subject.engine());
     let start_tunables = engine.tunables().map_err(|e| e.to_string())?;
-    let cf_names = scenario.column_families();
-    let trackers = trackers(scenario, &cf_names, options.verify);
-    let t0 = Instant::now();
-    let t0_engine_ns = engine.telemetry().clock().now_ns();
-    let shared = Arc::new(Shared {
-        store: Arc::clone(&engine) as Arc<dyn Store>,
-        engine: Arc::clone(&engine),
-        tapped: Arc::clone(subject.tapped()),
-        t0,
-        trackers,
-        controls: cf_names.iter().map(|_| CfControl::new()).collect(),
-        cf_names,
-        hard_stop: AtomicBool::new(false),
-        measuring: AtomicBool::new(false),
-    });
+    let (shared, t0_engine_ns) = start_clock(&subject, scenario, options.verify);
+    let t0 = shared.t0;
     let labels = Arc::new(Mutex::new(Labels::default()));
     let monitor_stop = Arc::new(AtomicBool::new(false));
     let monitor = spawn_monitor(
@@ -218,6 +205,28 @@ fn fresh_db_dir(options: &RunOptions) -> Result<TempDir, String> {
                 parent.display()
             )
         })
+}
+
+/// What every thread of the run shares; the run's clock starts here. Returns it with the
+/// start on the engine's telemetry clock.
+fn start_clock(subject: &Subject, scenario: &Scenario, track: bool) -> (Arc<Shared>, u64) {
+    let engine = subject.engine();
+    let cf_names = scenario.column_families();
+    let trackers = trackers(scenario, &cf_names, track);
+    let t0 = Instant::now();
+    let t0_engine_ns = engine.telemetry().clock().now_ns();
+    let shared = Arc::new(Shared {
+        store: Arc::clone(engine) as Arc<dyn Store>,
+        engine: Arc::clone(engine),
+        tapped: Arc::clone(subject.tapped()),
+        t0,
+        trackers,
+        controls: cf_names.iter().map(|_| CfControl::new()).collect(),
+        cf_names,
+        hard_stop: AtomicBool::new(false),
+        measuring: AtomicBool::new(false),
+    });
+    (shared, t0_engine_ns)
 }
 
 /// One write tracker per column family, sized for twice its key space, knowing the value
