@@ -8,8 +8,8 @@
 //! - a paired ratio: `BLOCKS` short blocks of `BLOCK_OPS` ops alternate raw → engine →
 //!   engine → raw …, and the ratio of each adjacent pair's per-op times is taken; the median
 //!   (with quartiles) of those ratios is printed as `throughput ratio (lsmedic / raw)`. Pairing
-//!   adjacent blocks cancels the drift (flushes, compactions, the other core's load) that
-//!   separates two criterion runs on a 2-core machine.
+//!   adjacent blocks cancels the drift (flushes, compactions, other load on the machine) that
+//!   separates two criterion runs.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

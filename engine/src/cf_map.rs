@@ -13,6 +13,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use lsmedic_telemetry::DEFAULT_CF;
 use serde::{Deserialize, Serialize};
 
 /// The hidden column family holding lsmedic's own metadata.
@@ -100,12 +101,12 @@ pub fn resolve(on_disk: &[String], map: &CfMap) -> Result<Resolved, String> {
     let targets: BTreeSet<&str> = map.map.values().map(String::as_str).collect();
     let mut live = Vec::new();
     let mut orphans = Vec::new();
-    if on_disk_set.contains("default") {
-        live.push(("default".to_owned(), "default".to_owned()));
+    if on_disk_set.contains(DEFAULT_CF) {
+        live.push((DEFAULT_CF.to_owned(), DEFAULT_CF.to_owned()));
     }
     for physical in on_disk {
         let physical = physical.as_str();
-        if physical == "default" || physical == META_CF || targets.contains(physical) {
+        if physical == DEFAULT_CF || physical == META_CF || targets.contains(physical) {
             continue;
         }
         if map.map.contains_key(physical) || parse_generation(physical).is_some() {

@@ -5,10 +5,15 @@
 //! (statistics on, a 10-bit Bloom filter). [`EngineConfig::db_options`] and
 //! [`CfOptions::rocksdb_options`] build the exact `rocksdb::Options` the engine opens with,
 //! so a benchmark can open raw RocksDB with identical options.
+//!
+//! Options the healer can retune online take their defaults, bounds and cross-option rules
+//! from [`lsmedic_telemetry::control`], so what is accepted at open is what `Control` can set
+//! again; only the options that are not tunables are checked here.
 
 use std::collections::BTreeMap;
 
-use lsmedic_telemetry::Tunable;
+use lsmedic_telemetry::control::check_cf_rules;
+use lsmedic_telemetry::{ControlError, Tunable, DEFAULT_CF};
 use rocksdb::{BlockBasedOptions, Cache, DBCompressionType, Options};
 use serde::{Deserialize, Serialize};
 
@@ -16,7 +21,6 @@ use crate::error::{Error, Result};
 
 const KIB: u64 = 1024;
 const MIB: u64 = 1024 * KIB;
-const GIB: u64 = 1024 * MIB;
 
 /// Block compression of SST files.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,22 +87,65 @@ pub struct CfOptions {
 impl Default for CfOptions {
     fn default() -> Self {
         CfOptions {
-            write_buffer_size: 64 * MIB,
-            max_write_buffer_number: 2,
+            write_buffer_size: Tunable::WriteBufferSize.rocksdb_default(),
+            max_write_buffer_number: default_count(Tunable::MaxWriteBufferNumber),
             min_write_buffer_number_to_merge: 1,
-            level0_file_num_compaction_trigger: 4,
-            level0_slowdown_writes_trigger: 20,
-            level0_stop_writes_trigger: 36,
-            soft_pending_compaction_bytes_limit: 64 * GIB,
-            hard_pending_compaction_bytes_limit: 256 * GIB,
-            target_file_size_base: 64 * MIB,
-            max_bytes_for_level_base: 256 * MIB,
+            level0_file_num_compaction_trigger: default_count(
+                Tunable::Level0FileNumCompactionTrigger,
+            ),
+            level0_slowdown_writes_trigger: default_count(Tunable::Level0SlowdownWritesTrigger),
+            level0_stop_writes_trigger: default_count(Tunable::Level0StopWritesTrigger),
+            soft_pending_compaction_bytes_limit: Tunable::SoftPendingCompactionBytesLimit
+                .rocksdb_default(),
+            hard_pending_compaction_bytes_limit: Tunable::HardPendingCompactionBytesLimit
+                .rocksdb_default(),
+            target_file_size_base: Tunable::TargetFileSizeBase.rocksdb_default(),
+            max_bytes_for_level_base: Tunable::MaxBytesForLevelBase.rocksdb_default(),
             max_bytes_for_level_multiplier: 10.0,
-            disable_auto_compactions: false,
+            disable_auto_compactions: Tunable::DisableAutoCompactions.rocksdb_default() != 0,
             compression: Compression::Snappy,
             bloom_filter_bits_per_key: 10.0,
             block_size: 4 * KIB,
         }
+    }
+}
+
+/// RocksDB's default of a tunable that RocksDB declares as an `int` count (all are small).
+fn default_count(tunable: Tunable) -> i32 {
+    tunable.rocksdb_default() as i32
+}
+
+/// Appended to the reason when a value lies outside a tunable's bounds (with `hint`, if not
+/// empty): an option is accepted only where the healer could set it again through `Control`.
+fn bounds_note(hint: &str) -> String {
+    format!(" (the bounds of the online tunable{hint})")
+}
+
+/// The engine's error for a value telemetry refused for a tunable: `option` is the
+/// configuration's name of it (`None`: the tunable's own name, which CF options share), `note`
+/// follows the reason.
+fn refused(err: ControlError, option: Option<&'static str>, note: &str) -> Error {
+    match err {
+        ControlError::InvalidValue {
+            option: tunable,
+            cf,
+            value,
+            reason,
+        } => match option.or_else(|| Tunable::from_name(&tunable).map(Tunable::name)) {
+            Some(option) => Error::InvalidOption {
+                option,
+                cf,
+                value,
+                reason: format!("{reason}{note}"),
+            },
+            None => Error::Control(ControlError::InvalidValue {
+                option: tunable,
+                cf,
+                value,
+                reason,
+            }),
+        },
+        other => Error::Control(other),
     }
 }
 
@@ -130,92 +177,39 @@ fn check_range<T: PartialOrd + ToString + Copy>(
 }
 
 impl CfOptions {
-    /// Checks every option's range and the cross-option rules RocksDB would otherwise
-    /// silently "sanitise" (compaction trigger ≤ slowdown ≤ stop, soft ≤ hard).
+    /// Checks every option: the tunables against telemetry's bounds and cross-option rules
+    /// (RocksDB would otherwise silently "sanitise" compaction trigger ≤ slowdown ≤ stop and
+    /// soft ≤ hard), the other options against their own ranges. Errors name the option and
+    /// the column family `cf`.
     pub fn validate(&self, cf: &str) -> Result<()> {
-        check_range(
-            "write_buffer_size",
-            cf,
-            self.write_buffer_size,
-            64 * KIB,
-            64 * GIB,
-        )?;
-        check_range(
-            "max_write_buffer_number",
-            cf,
-            self.max_write_buffer_number,
-            2,
-            256,
-        )?;
+        let tunables = self.tunables_within_bounds(cf)?;
+        check_cf_rules(cf, &tunables).map_err(|err| refused(err, None, ""))?;
+        self.validate_other_options(cf)
+    }
+
+    /// The tunables, each within the bounds the `Control` surface enforces: what the healer
+    /// may set online it must also be able to start from.
+    fn tunables_within_bounds(&self, cf: &str) -> Result<BTreeMap<Tunable, u64>> {
+        let note = bounds_note("");
+        let out_of_bounds = |err: ControlError| refused(err.in_cf(Some(cf)), None, &note);
+        for (tunable, count) in self.count_tunables() {
+            tunable.check_i64(count.into()).map_err(out_of_bounds)?;
+        }
+        let tunables = self.tunables();
+        for (&tunable, &value) in &tunables {
+            tunable.check(value).map_err(out_of_bounds)?;
+        }
+        Ok(tunables)
+    }
+
+    /// Ranges of the options that are not online tunables.
+    fn validate_other_options(&self, cf: &str) -> Result<()> {
         check_range(
             "min_write_buffer_number_to_merge",
             cf,
             self.min_write_buffer_number_to_merge,
             1,
             self.max_write_buffer_number - 1,
-        )?;
-        check_range(
-            "level0_file_num_compaction_trigger",
-            cf,
-            self.level0_file_num_compaction_trigger,
-            1,
-            10_000,
-        )?;
-        if self.level0_slowdown_writes_trigger < self.level0_file_num_compaction_trigger {
-            return Err(invalid(
-                "level0_slowdown_writes_trigger",
-                cf,
-                self.level0_slowdown_writes_trigger,
-                format!(
-                    "must be >= level0_file_num_compaction_trigger ({})",
-                    self.level0_file_num_compaction_trigger
-                ),
-            ));
-        }
-        if self.level0_stop_writes_trigger < self.level0_slowdown_writes_trigger {
-            return Err(invalid(
-                "level0_stop_writes_trigger",
-                cf,
-                self.level0_stop_writes_trigger,
-                format!(
-                    "must be >= level0_slowdown_writes_trigger ({})",
-                    self.level0_slowdown_writes_trigger
-                ),
-            ));
-        }
-        check_range(
-            "level0_stop_writes_trigger",
-            cf,
-            self.level0_stop_writes_trigger,
-            1,
-            10_000,
-        )?;
-        if self.hard_pending_compaction_bytes_limit != 0
-            && self.soft_pending_compaction_bytes_limit > self.hard_pending_compaction_bytes_limit
-        {
-            return Err(invalid(
-                "soft_pending_compaction_bytes_limit",
-                cf,
-                self.soft_pending_compaction_bytes_limit,
-                format!(
-                    "must be <= hard_pending_compaction_bytes_limit ({})",
-                    self.hard_pending_compaction_bytes_limit
-                ),
-            ));
-        }
-        check_range(
-            "target_file_size_base",
-            cf,
-            self.target_file_size_base,
-            64 * KIB,
-            64 * GIB,
-        )?;
-        check_range(
-            "max_bytes_for_level_base",
-            cf,
-            self.max_bytes_for_level_base,
-            64 * KIB,
-            1024 * GIB,
         )?;
         if !(self.max_bytes_for_level_multiplier.is_finite()
             && self.max_bytes_for_level_multiplier > 1.0
@@ -238,35 +232,35 @@ impl CfOptions {
                 "must be a number in [0, 64]",
             ));
         }
-        check_range("block_size", cf, self.block_size, 256, 64 * MIB)?;
-        // What the healer may set online it must also be able to start from: every tunable
-        // within the bounds the `Control` surface enforces.
-        for (tunable, value) in self.tunables() {
-            tunable_in_bounds(tunable.name(), tunable, Some(cf), value)?;
-        }
-        Ok(())
+        check_range("block_size", cf, self.block_size, 256, 64 * MIB)
+    }
+
+    /// The tunables RocksDB declares as `int` counts, as configured (possibly negative).
+    fn count_tunables(&self) -> [(Tunable, i32); 4] {
+        [
+            (Tunable::MaxWriteBufferNumber, self.max_write_buffer_number),
+            (
+                Tunable::Level0FileNumCompactionTrigger,
+                self.level0_file_num_compaction_trigger,
+            ),
+            (
+                Tunable::Level0SlowdownWritesTrigger,
+                self.level0_slowdown_writes_trigger,
+            ),
+            (
+                Tunable::Level0StopWritesTrigger,
+                self.level0_stop_writes_trigger,
+            ),
+        ]
     }
 
     /// The online-tunable subset of these options, as the `Control` surface names them.
     pub fn tunables(&self) -> BTreeMap<Tunable, u64> {
-        BTreeMap::from([
+        let counts = self
+            .count_tunables()
+            .map(|(tunable, count)| (tunable, count as u64));
+        let sizes = [
             (Tunable::WriteBufferSize, self.write_buffer_size),
-            (
-                Tunable::MaxWriteBufferNumber,
-                self.max_write_buffer_number as u64,
-            ),
-            (
-                Tunable::Level0FileNumCompactionTrigger,
-                self.level0_file_num_compaction_trigger as u64,
-            ),
-            (
-                Tunable::Level0SlowdownWritesTrigger,
-                self.level0_slowdown_writes_trigger as u64,
-            ),
-            (
-                Tunable::Level0StopWritesTrigger,
-                self.level0_stop_writes_trigger as u64,
-            ),
             (
                 Tunable::SoftPendingCompactionBytesLimit,
                 self.soft_pending_compaction_bytes_limit,
@@ -281,7 +275,8 @@ impl CfOptions {
                 Tunable::DisableAutoCompactions,
                 u64::from(self.disable_auto_compactions),
             ),
-        ])
+        ];
+        counts.into_iter().chain(sizes).collect()
     }
 
     /// Overwrites the tunable options with `values` (the engine's current settings).
@@ -470,15 +465,15 @@ impl Default for EngineConfig {
             create_if_missing: true,
             create_missing_column_families: true,
             paranoid_checks: true,
-            max_background_jobs: 2,
-            max_subcompactions: 1,
-            delayed_write_rate: 16 * MIB,
+            max_background_jobs: default_count(Tunable::MaxBackgroundJobs),
+            max_subcompactions: Tunable::MaxSubcompactions.rocksdb_default() as u32,
+            delayed_write_rate: Tunable::DelayedWriteRate.rocksdb_default(),
             max_total_wal_size: 0,
             bytes_per_sync: 0,
             statistics: true,
             use_direct_reads: false,
             use_direct_io_for_flush_and_compaction: false,
-            block_cache_size: 32 * MIB,
+            block_cache_size: Tunable::BlockCacheCapacity.rocksdb_default(),
             write_buffer_manager_size: None,
             cf_options: CfOptions::default(),
             column_families: Vec::new(),
@@ -486,26 +481,6 @@ impl Default for EngineConfig {
             checkpoints: CheckpointConfig::default(),
         }
     }
-}
-
-/// `value` of the configuration option `option` within the bounds of the online `tunable` it
-/// sets (`Tunable::bounds`).
-fn tunable_in_bounds(
-    option: &'static str,
-    tunable: Tunable,
-    cf: Option<&str>,
-    value: u64,
-) -> Result<()> {
-    let (min, max) = tunable.bounds();
-    if value < min || value > max {
-        return Err(Error::InvalidOption {
-            option,
-            cf: cf.map(str::to_owned),
-            value: value.to_string(),
-            reason: format!("must be in {min}..={max} (the bounds of the online tunable)"),
-        });
-    }
-    Ok(())
 }
 
 fn db_invalid(option: &'static str, value: impl ToString, reason: impl ToString) -> Error {
@@ -545,54 +520,43 @@ impl EngineConfig {
 
     /// Checks every option and cross-option rule; the first problem is returned.
     pub fn validate(&self) -> Result<()> {
-        if !(1..=256).contains(&self.max_background_jobs) {
-            return Err(db_invalid(
-                "max_background_jobs",
-                self.max_background_jobs,
-                "must be in 1..=256",
-            ));
-        }
-        if !(1..=64).contains(&self.max_subcompactions) {
-            return Err(db_invalid(
-                "max_subcompactions",
-                self.max_subcompactions,
-                "must be in 1..=64",
-            ));
-        }
-        if self.delayed_write_rate < 16 * KIB {
-            return Err(db_invalid(
-                "delayed_write_rate",
-                self.delayed_write_rate,
-                "must be >= 16384 bytes/s (RocksDB's floor)",
-            ));
-        }
-        tunable_in_bounds(
-            "delayed_write_rate",
-            Tunable::DelayedWriteRate,
-            None,
-            self.delayed_write_rate,
-        )?;
-        tunable_in_bounds(
-            "block_cache_size",
-            Tunable::BlockCacheCapacity,
-            None,
-            self.block_cache_size,
-        )?;
+        self.validate_db_tunables()?;
+        self.validate_telemetry()?;
+        self.validate_checkpoints()?;
+        self.validate_column_families()
+    }
+
+    /// The DB-wide options that are online tunables, against telemetry's bounds.
+    fn validate_db_tunables(&self) -> Result<()> {
+        let out_of_bounds = |option: &'static str, hint: &str| {
+            let note = bounds_note(hint);
+            move |err: ControlError| refused(err, Some(option), &note)
+        };
+        Tunable::MaxBackgroundJobs
+            .check_i64(self.max_background_jobs.into())
+            .map_err(out_of_bounds("max_background_jobs", ""))?;
+        Tunable::MaxSubcompactions
+            .check(self.max_subcompactions.into())
+            .map_err(out_of_bounds("max_subcompactions", ""))?;
+        Tunable::DelayedWriteRate
+            .check(self.delayed_write_rate)
+            .map_err(out_of_bounds("delayed_write_rate", ""))?;
+        Tunable::BlockCacheCapacity
+            .check(self.block_cache_size)
+            .map_err(out_of_bounds("block_cache_size", ""))?;
         if let Some(size) = self.write_buffer_manager_size {
-            tunable_in_bounds(
-                "write_buffer_manager_size",
-                Tunable::WriteBufferManagerSize,
-                None,
-                size,
-            )?;
-            if size < MIB {
-                return Err(db_invalid(
+            Tunable::WriteBufferManagerSize
+                .check(size)
+                .map_err(out_of_bounds(
                     "write_buffer_manager_size",
-                    size,
-                    "must be >= 1 MiB (omit it for no limit)",
-                ));
-            }
+                    "; omit it for no limit",
+                ))?;
         }
+        Ok(())
+    }
+
+    /// Ring sizes.
+    fn validate_telemetry(&self) -> Result<()> {
         let telemetry = &self.telemetry;
         for (option, value) in [
             ("telemetry.op_ring_capacity", telemetry.op_ring_capacity),
@@ -612,6 +576,11 @@ impl EngineConfig {
                 "must be in 0..=256 (0 = automatic)",
             ));
         }
+        Ok(())
+    }
+
+    /// Checkpoint period and retention.
+    fn validate_checkpoints(&self) -> Result<()> {
         if self.checkpoints.interval_secs == 0 || self.checkpoints.keep == 0 {
             return Err(db_invalid(
                 "checkpoints",
@@ -622,7 +591,13 @@ impl EngineConfig {
                 "interval_secs and keep must be at least 1",
             ));
         }
-        self.cf_options.validate("default")?;
+        Ok(())
+    }
+
+    /// The default column family's options, then every configured column family: valid,
+    /// distinct names and valid options.
+    fn validate_column_families(&self) -> Result<()> {
+        self.cf_options.validate(DEFAULT_CF)?;
         let mut seen = std::collections::HashSet::new();
         for cf in &self.column_families {
             validate_cf_name(&cf.name)?;
@@ -639,7 +614,7 @@ impl EngineConfig {
     /// The DB-wide `rocksdb::Options` (with the default CF's options) the engine opens with;
     /// the engine adds its event listener on top.
     pub fn db_options(&self, block_cache: &Cache) -> Options {
-        let mut opts = self.cf_options_for("default").rocksdb_options(block_cache);
+        let mut opts = self.cf_options_for(DEFAULT_CF).rocksdb_options(block_cache);
         opts.create_if_missing(self.create_if_missing);
         opts.create_missing_column_families(self.create_missing_column_families);
         opts.set_paranoid_checks(self.paranoid_checks);

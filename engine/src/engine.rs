@@ -13,6 +13,7 @@
 //! ring push that drops (and counts) when full. The write throttle may delay writes (that is
 //! its job), never reads.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -197,6 +198,187 @@ fn detached(db: &DB, path: &Path, physical: &str) -> Result<DetachedCf> {
     Ok(unsafe { raw::detach_cf(handle) })
 }
 
+/// The RocksDB objects an engine opens its database with and keeps for its lifetime.
+struct OpenOptions {
+    options: Options,
+    block_cache: Cache,
+    write_buffer_manager: Option<WriteBufferManager>,
+    env: Env,
+    telemetry: Arc<Telemetry>,
+}
+
+impl OpenOptions {
+    /// The DB options of `config` with the shared block cache, the write-buffer manager (when
+    /// configured), a private `Env` handle and the event listener feeding fresh telemetry.
+    fn new(config: &EngineConfig, path: &Path) -> Result<OpenOptions> {
+        let block_cache = Cache::new_lru_cache(config.block_cache_size as usize);
+        let mut options = config.db_options(&block_cache);
+        let write_buffer_manager = config.write_buffer_manager_size.map(|size| {
+            let manager = WriteBufferManager::new_write_buffer_manager(size as usize, false);
+            options.set_write_buffer_manager(&manager);
+            manager
+        });
+        let env = Env::new().map_err(|e| Error::Open {
+            path: path.to_owned(),
+            message: format!("cannot create RocksDB Env: {}", e.into_string()),
+        })?;
+        options.set_env(&env);
+        let telemetry = Arc::new(Telemetry::new(&config.telemetry));
+        raw::attach_listener(&mut options, Arc::clone(&telemetry));
+        Ok(OpenOptions {
+            options,
+            block_cache,
+            write_buffer_manager,
+            env,
+            telemetry,
+        })
+    }
+}
+
+/// Physical CFs to open: all on disk, plus configured logical CFs not yet present under their
+/// own or a rebuilt name, plus lsmedic's meta CF.
+fn physical_cfs_to_open(
+    config: &EngineConfig,
+    options: &Options,
+    path: &Path,
+) -> Result<Vec<String>> {
+    let exists = path.join("CURRENT").exists();
+    let mut physical = vec![DEFAULT_CF.to_owned()];
+    if exists {
+        let on_disk = DB::list_cf(options, path).map_err(|e| classify_open_error(path, e))?;
+        physical.extend(on_disk.into_iter().filter(|name| name != DEFAULT_CF));
+    }
+    for cf in &config.column_families {
+        if physical
+            .iter()
+            .any(|existing| cf_map::logical_of(existing) == cf.name)
+        {
+            continue;
+        }
+        if !config.create_missing_column_families && exists {
+            // Opening forces creation on (for lsmedic's own meta CF); honour the user's
+            // `false` for theirs as RocksDB would.
+            return Err(Error::Open {
+                path: path.to_owned(),
+                message: format!(
+                    "column family {:?} does not exist and create_missing_column_families is false",
+                    cf.name
+                ),
+            });
+        }
+        physical.push(cf.name.clone());
+    }
+    if !physical.iter().any(|name| name == META_CF) {
+        physical.push(META_CF.to_owned());
+    }
+    Ok(physical)
+}
+
+/// Opens RocksDB with every CF in `physical`, each with the options of its logical CF.
+fn open_db(
+    config: &EngineConfig,
+    open: &mut OpenOptions,
+    path: &Path,
+    physical: &[String],
+) -> Result<DB> {
+    let descriptors = physical.iter().map(|name| {
+        let logical = cf_map::logical_of(name);
+        ColumnFamilyDescriptor::new(
+            name,
+            config
+                .cf_options_for(logical)
+                .rocksdb_options(&open.block_cache),
+        )
+    });
+    // The meta CF may be new: RocksDB must be allowed to create it.
+    open.options.create_missing_column_families(true);
+    let db = DB::open_cf_descriptors(&open.options, path, descriptors)
+        .map_err(|e| classify_open_error(path, e))?;
+    open.options
+        .create_missing_column_families(config.create_missing_column_families);
+    Ok(db)
+}
+
+/// Reads the logical → physical map from the meta CF, resolves `physical` against it and
+/// drops the orphans of an interrupted rebuild; returns the live (logical, physical) pairs.
+fn resolve_cfs(
+    db: &DB,
+    meta: &DetachedCf,
+    path: &Path,
+    physical: &[String],
+) -> Result<Vec<(String, String)>> {
+    let open_error = |message| Error::Open {
+        path: path.to_owned(),
+        message,
+    };
+    let map = match db
+        .get_pinned_cf(meta, cf_map::MAP_KEY)
+        .map_err(|e| classify_open_error(path, e))?
+    {
+        Some(bytes) => CfMap::from_bytes(&bytes).map_err(open_error)?,
+        None => CfMap::default(),
+    };
+    let resolved = cf_map::resolve(physical, &map).map_err(open_error)?;
+    for orphan in &resolved.orphans {
+        db.drop_cf(orphan)
+            .map_err(|e| classify_open_error(path, e))?;
+    }
+    Ok(resolved.live)
+}
+
+/// The CF table entries of the `live` column families (ids in order) and the tunables they
+/// start with.
+fn cf_entries(
+    config: &EngineConfig,
+    db: &DB,
+    path: &Path,
+    live: Vec<(String, String)>,
+) -> Result<(Vec<CfEntry>, Tunables)> {
+    let mut entries = Vec::with_capacity(live.len());
+    let mut tunables = Tunables::default();
+    for (id, (logical, physical)) in live.into_iter().enumerate() {
+        tunables
+            .cfs
+            .insert(logical.clone(), config.cf_options_for(&logical).tunables());
+        entries.push(CfEntry {
+            id: id as CfId,
+            handle: detached(db, path, &physical)?,
+            name: logical,
+            physical,
+            throttle: Arc::new(WriteThrottle::new(None)),
+            rebuild: None,
+        });
+    }
+    Ok((entries, tunables))
+}
+
+/// The DB-, engine- and process-scoped tunables an engine starts with: as configured, and
+/// the thread pools as the `Env` has them.
+fn initial_global_tunables(config: &EngineConfig, env: &Env) -> BTreeMap<Tunable, u64> {
+    let (threads_low, threads_high) = raw::env_background_threads(env);
+    [
+        (
+            Tunable::MaxBackgroundJobs,
+            config.max_background_jobs as u64,
+        ),
+        (
+            Tunable::MaxSubcompactions,
+            u64::from(config.max_subcompactions),
+        ),
+        (Tunable::DelayedWriteRate, config.delayed_write_rate),
+        (Tunable::BlockCacheCapacity, config.block_cache_size),
+        (Tunable::BackgroundThreadsLow, threads_low),
+        (Tunable::BackgroundThreadsHigh, threads_high),
+    ]
+    .into_iter()
+    .chain(
+        config
+            .write_buffer_manager_size
+            .map(|size| (Tunable::WriteBufferManagerSize, size)),
+    )
+    .collect()
+}
+
 impl Engine {
     /// Opens (or creates) the database at `path`: every column family already on disk, plus
     /// those in `config.column_families`. Leftovers of an interrupted column-family rebuild
@@ -207,120 +389,13 @@ impl Engine {
         if path.exists() && !path.is_dir() {
             return Err(Error::NotADirectory { path });
         }
-        let block_cache = Cache::new_lru_cache(config.block_cache_size as usize);
-        let mut options = config.db_options(&block_cache);
-        let write_buffer_manager = config.write_buffer_manager_size.map(|size| {
-            let manager = WriteBufferManager::new_write_buffer_manager(size as usize, false);
-            options.set_write_buffer_manager(&manager);
-            manager
-        });
-        let env = Env::new().map_err(|e| Error::Open {
-            path: path.clone(),
-            message: format!("cannot create RocksDB Env: {}", e.into_string()),
-        })?;
-        options.set_env(&env);
-        let telemetry = Arc::new(Telemetry::new(&config.telemetry));
-        raw::attach_listener(&mut options, Arc::clone(&telemetry));
-
-        // Physical CFs to open: all on disk, plus configured logical CFs not yet present
-        // under their own or a rebuilt name.
-        let mut physical = vec![DEFAULT_CF.to_owned()];
-        if path.join("CURRENT").exists() {
-            let on_disk =
-                DB::list_cf(&options, &path).map_err(|e| classify_open_error(&path, e))?;
-            physical.extend(on_disk.into_iter().filter(|name| name != DEFAULT_CF));
-        }
-        for cf in &config.column_families {
-            if !physical
-                .iter()
-                .any(|existing| cf_map::logical_of(existing) == cf.name)
-            {
-                if !config.create_missing_column_families && path.join("CURRENT").exists() {
-                    // Opening below forces creation on (for lsmedic's own meta CF); honour the
-                    // user's `false` for theirs as RocksDB would.
-                    return Err(Error::Open {
-                        path,
-                        message: format!(
-                            "column family {:?} does not exist and create_missing_column_families is false",
-                            cf.name
-                        ),
-                    });
-                }
-                physical.push(cf.name.clone());
-            }
-        }
-        if !physical.iter().any(|name| name == META_CF) {
-            physical.push(META_CF.to_owned());
-        }
-        let descriptors = physical.iter().map(|name| {
-            let logical = cf_map::logical_of(name);
-            ColumnFamilyDescriptor::new(
-                name,
-                config.cf_options_for(logical).rocksdb_options(&block_cache),
-            )
-        });
-        // The meta CF may be new: RocksDB must be allowed to create it.
-        options.create_missing_column_families(true);
-        let db = DB::open_cf_descriptors(&options, &path, descriptors)
-            .map_err(|e| classify_open_error(&path, e))?;
-        options.create_missing_column_families(config.create_missing_column_families);
+        let mut open = OpenOptions::new(&config, &path)?;
+        let physical = physical_cfs_to_open(&config, &open.options, &path)?;
+        let db = open_db(&config, &mut open, &path, &physical)?;
         let meta = detached(&db, &path, META_CF)?;
-        let map = match db
-            .get_pinned_cf(&meta, cf_map::MAP_KEY)
-            .map_err(|e| classify_open_error(&path, e))?
-        {
-            Some(bytes) => CfMap::from_bytes(&bytes).map_err(|message| Error::Open {
-                path: path.clone(),
-                message,
-            })?,
-            None => CfMap::default(),
-        };
-        let resolved = cf_map::resolve(&physical, &map).map_err(|message| Error::Open {
-            path: path.clone(),
-            message,
-        })?;
-        for orphan in &resolved.orphans {
-            db.drop_cf(orphan)
-                .map_err(|e| classify_open_error(&path, e))?;
-        }
-
-        let mut entries = Vec::with_capacity(resolved.live.len());
-        let mut tunables = Tunables::default();
-        for (id, (logical, physical)) in resolved.live.into_iter().enumerate() {
-            tunables
-                .cfs
-                .insert(logical.clone(), config.cf_options_for(&logical).tunables());
-            entries.push(CfEntry {
-                id: id as CfId,
-                handle: detached(&db, &path, &physical)?,
-                name: logical,
-                physical,
-                throttle: Arc::new(WriteThrottle::new(None)),
-                rebuild: None,
-            });
-        }
-        let (threads_low, threads_high) = raw::env_background_threads(&env);
-        tunables.global = [
-            (
-                Tunable::MaxBackgroundJobs,
-                config.max_background_jobs as u64,
-            ),
-            (
-                Tunable::MaxSubcompactions,
-                u64::from(config.max_subcompactions),
-            ),
-            (Tunable::DelayedWriteRate, config.delayed_write_rate),
-            (Tunable::BlockCacheCapacity, config.block_cache_size),
-            (Tunable::BackgroundThreadsLow, threads_low),
-            (Tunable::BackgroundThreadsHigh, threads_high),
-        ]
-        .into_iter()
-        .chain(
-            config
-                .write_buffer_manager_size
-                .map(|size| (Tunable::WriteBufferManagerSize, size)),
-        )
-        .collect();
+        let live = resolve_cfs(&db, &meta, &path, &physical)?;
+        let (entries, mut tunables) = cf_entries(&config, &db, &path, live)?;
+        tunables.global = initial_global_tunables(&config, &open.env);
         let next_cf_id = AtomicU32::new(entries.len() as CfId);
         let mut write_opts_sync = WriteOptions::default();
         write_opts_sync.set_sync(true);
@@ -334,6 +409,13 @@ impl Engine {
         } else {
             None
         };
+        let OpenOptions {
+            options,
+            block_cache,
+            write_buffer_manager,
+            env,
+            telemetry,
+        } = open;
         Ok(Engine {
             checkpointer,
             cfs: ArcSwap::from_pointee(CfTable { entries }),

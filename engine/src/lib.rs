@@ -6,7 +6,7 @@
 //! 1. every foreground op (kind, column family, latency, bytes, outcome) into lock-free op
 //!    rings, from the caller's thread;
 //! 2. RocksDB's event-listener callbacks (flush, compaction, stall-condition changes,
-//!    memtable sealed, background errors) into the event ring (the private `raw` module holds every `unsafe`);
+//!    memtable sealed, background errors) into the event ring;
 //! 3. per-CF properties and DB statistics on demand, through [`Engine::sample`].
 //!
 //! Drain the rings through [`Engine::telemetry`]; aggregate with
@@ -16,6 +16,11 @@
 //! [`lsmedic_telemetry::Control`] ([`control`]): online option changes, tunables
 //! snapshot/restore, a write throttle on every write path, resizing, maintenance and the
 //! column-family rebuild ([`rebuild`], [`cf_map`], [`checkpoints`]).
+//!
+//! The private `raw` module holds the engine's foreign calls (the listener shim and the
+//! RocksDB C functions the `rocksdb` crate does not wrap). The only `unsafe` outside it are
+//! the calls of `raw::detach_cf`, whose contract (a handle never outlives its DB) the
+//! engine's field order upholds.
 //!
 //! ```no_run
 //! use lsmedic_engine::{Engine, EngineConfig};

@@ -1,5 +1,6 @@
-//! Every `unsafe` line of the engine: RocksDB's event-listener C API and the lifetime
-//! detachment of column-family handles.
+//! The engine's foreign code: RocksDB's event-listener C API, the C setters and getters the
+//! `rocksdb` crate does not wrap, and the lifetime detachment of column-family handles
+//! ([`detach_cf`], whose callers are the only `unsafe` blocks outside this module).
 //!
 //! The listener does nothing but translate RocksDB callbacks into small plain
 //! [`EngineEvent`]s and push them into the event ring (TiKV's `flow_listener` habit): no
@@ -109,6 +110,65 @@ fn stall_condition(code: i32) -> StallCondition {
     }
 }
 
+/// What both flush callbacks read from a `FlushJobInfo`.
+struct FlushJob<'a> {
+    cf_name: &'a [u8],
+    job_id: i32,
+    reason: u32,
+    triggered_writes_slowdown: bool,
+    triggered_writes_stop: bool,
+}
+
+/// Reads the fields every flush callback reports.
+///
+/// # Safety
+/// `info` must be a valid `FlushJobInfo` for `'a` (the duration of the callback).
+unsafe fn flush_job<'a>(info: *const ffi::rocksdb_flushjobinfo_t) -> FlushJob<'a> {
+    let mut len = 0usize;
+    // SAFETY: `info` is valid for `'a` (the caller's contract) and the getters only read it;
+    // the name pointer and `len` describe bytes inside it.
+    unsafe {
+        FlushJob {
+            cf_name: borrowed_bytes(ffi::rocksdb_flushjobinfo_cf_name(info, &mut len), len),
+            job_id: ffi::rocksdb_flushjobinfo_job_id(info),
+            reason: ffi::rocksdb_flushjobinfo_flush_reason(info) as u32,
+            triggered_writes_slowdown: ffi::rocksdb_flushjobinfo_triggered_writes_slowdown(info)
+                != 0,
+            triggered_writes_stop: ffi::rocksdb_flushjobinfo_triggered_writes_stop(info) != 0,
+        }
+    }
+}
+
+/// What both compaction callbacks read from a `CompactionJobInfo`.
+struct CompactionJob<'a> {
+    cf_name: &'a [u8],
+    job_id: i32,
+    input_level: i32,
+    output_level: i32,
+    reason: u32,
+    num_l0_files: i32,
+}
+
+/// Reads the fields every compaction callback reports.
+///
+/// # Safety
+/// `info` must be a valid `CompactionJobInfo` for `'a` (the duration of the callback).
+unsafe fn compaction_job<'a>(info: *const ffi::rocksdb_compactionjobinfo_t) -> CompactionJob<'a> {
+    let mut len = 0usize;
+    // SAFETY: `info` is valid for `'a` (the caller's contract) and the getters only read it;
+    // the name pointer and `len` describe bytes inside it.
+    unsafe {
+        CompactionJob {
+            cf_name: borrowed_bytes(ffi::rocksdb_compactionjobinfo_cf_name(info, &mut len), len),
+            job_id: ffi::rocksdb_compactionjobinfo_job_id(info),
+            input_level: ffi::rocksdb_compactionjobinfo_base_input_level(info),
+            output_level: ffi::rocksdb_compactionjobinfo_output_level(info),
+            reason: ffi::rocksdb_compactionjobinfo_compaction_reason(info),
+            num_l0_files: ffi::rocksdb_compactionjobinfo_num_l0_files(info),
+        }
+    }
+}
+
 unsafe extern "C" fn on_flush_begin(
     state: *mut c_void,
     _db: *mut ffi::rocksdb_t,
@@ -116,20 +176,14 @@ unsafe extern "C" fn on_flush_begin(
 ) {
     with_state(state, |telemetry| {
         // SAFETY: `info` is a valid FlushJobInfo for the duration of the callback.
-        let (name, kind) = unsafe {
-            let mut len = 0usize;
-            let name = borrowed_bytes(ffi::rocksdb_flushjobinfo_cf_name(info, &mut len), len);
-            let kind = EngineEventKind::FlushBegin {
-                job_id: ffi::rocksdb_flushjobinfo_job_id(info),
-                reason: ffi::rocksdb_flushjobinfo_flush_reason(info) as u32,
-                triggered_writes_slowdown: ffi::rocksdb_flushjobinfo_triggered_writes_slowdown(
-                    info,
-                ) != 0,
-                triggered_writes_stop: ffi::rocksdb_flushjobinfo_triggered_writes_stop(info) != 0,
-            };
-            (name, kind)
+        let job = unsafe { flush_job(info) };
+        let kind = EngineEventKind::FlushBegin {
+            job_id: job.job_id,
+            reason: job.reason,
+            triggered_writes_slowdown: job.triggered_writes_slowdown,
+            triggered_writes_stop: job.triggered_writes_stop,
         };
-        telemetry.push_event(name, kind);
+        telemetry.push_event(job.cf_name, kind);
     });
 }
 
@@ -141,9 +195,7 @@ unsafe extern "C" fn on_flush_completed(
     with_state(state, |telemetry| {
         // SAFETY: `info` is a valid FlushJobInfo for the duration of the callback; its table
         // properties pointer is null or valid for the same duration.
-        let (name, kind) = unsafe {
-            let mut len = 0usize;
-            let name = borrowed_bytes(ffi::rocksdb_flushjobinfo_cf_name(info, &mut len), len);
+        let (job, file_bytes, entries) = unsafe {
             let props = ffi::rocksdb_flushjobinfo_table_properties(info);
             let (file_bytes, entries) = if props.is_null() {
                 (0, 0)
@@ -155,19 +207,17 @@ unsafe extern "C" fn on_flush_completed(
                     ffi::rocksdb_table_properties_num_entries(props),
                 )
             };
-            let kind = EngineEventKind::FlushCompleted {
-                job_id: ffi::rocksdb_flushjobinfo_job_id(info),
-                reason: ffi::rocksdb_flushjobinfo_flush_reason(info) as u32,
-                file_bytes,
-                entries,
-                triggered_writes_slowdown: ffi::rocksdb_flushjobinfo_triggered_writes_slowdown(
-                    info,
-                ) != 0,
-                triggered_writes_stop: ffi::rocksdb_flushjobinfo_triggered_writes_stop(info) != 0,
-            };
-            (name, kind)
+            (flush_job(info), file_bytes, entries)
         };
-        telemetry.push_event(name, kind);
+        let kind = EngineEventKind::FlushCompleted {
+            job_id: job.job_id,
+            reason: job.reason,
+            file_bytes,
+            entries,
+            triggered_writes_slowdown: job.triggered_writes_slowdown,
+            triggered_writes_stop: job.triggered_writes_stop,
+        };
+        telemetry.push_event(job.cf_name, kind);
     });
 }
 
@@ -178,20 +228,21 @@ unsafe extern "C" fn on_compaction_begin(
 ) {
     with_state(state, |telemetry| {
         // SAFETY: `info` is a valid CompactionJobInfo for the duration of the callback.
-        let (name, kind) = unsafe {
-            let mut len = 0usize;
-            let name = borrowed_bytes(ffi::rocksdb_compactionjobinfo_cf_name(info, &mut len), len);
-            let kind = EngineEventKind::CompactionBegin {
-                job_id: ffi::rocksdb_compactionjobinfo_job_id(info),
-                input_level: ffi::rocksdb_compactionjobinfo_base_input_level(info),
-                output_level: ffi::rocksdb_compactionjobinfo_output_level(info),
-                reason: ffi::rocksdb_compactionjobinfo_compaction_reason(info),
-                num_l0_files: ffi::rocksdb_compactionjobinfo_num_l0_files(info),
-                input_files: ffi::rocksdb_compactionjobinfo_input_files_count(info) as u64,
-            };
-            (name, kind)
+        let (job, input_files) = unsafe {
+            (
+                compaction_job(info),
+                ffi::rocksdb_compactionjobinfo_input_files_count(info) as u64,
+            )
         };
-        telemetry.push_event(name, kind);
+        let kind = EngineEventKind::CompactionBegin {
+            job_id: job.job_id,
+            input_level: job.input_level,
+            output_level: job.output_level,
+            reason: job.reason,
+            num_l0_files: job.num_l0_files,
+            input_files,
+        };
+        telemetry.push_event(job.cf_name, kind);
     });
 }
 
@@ -203,19 +254,18 @@ unsafe extern "C" fn on_compaction_completed(
     with_state(state, |telemetry| {
         // SAFETY: `info` is a valid CompactionJobInfo for the duration of the callback; the
         // status call writes a RocksDB-allocated string into `err` that `take_error` frees.
-        let (name, kind) = unsafe {
-            let mut len = 0usize;
-            let name = borrowed_bytes(ffi::rocksdb_compactionjobinfo_cf_name(info, &mut len), len);
+        let (job, kind) = unsafe {
             let mut err: *mut c_char = std::ptr::null_mut();
             ffi::rocksdb_compactionjobinfo_status(info, &mut err);
             let failed = take_error(err).is_some();
             let aborted = ffi::rocksdb_compactionjobinfo_aborted(info) != 0;
+            let job = compaction_job(info);
             let kind = EngineEventKind::CompactionCompleted {
-                job_id: ffi::rocksdb_compactionjobinfo_job_id(info),
-                input_level: ffi::rocksdb_compactionjobinfo_base_input_level(info),
-                output_level: ffi::rocksdb_compactionjobinfo_output_level(info),
-                reason: ffi::rocksdb_compactionjobinfo_compaction_reason(info),
-                num_l0_files: ffi::rocksdb_compactionjobinfo_num_l0_files(info),
+                job_id: job.job_id,
+                input_level: job.input_level,
+                output_level: job.output_level,
+                reason: job.reason,
+                num_l0_files: job.num_l0_files,
                 input_bytes: ffi::rocksdb_compactionjobinfo_total_input_bytes(info),
                 output_bytes: ffi::rocksdb_compactionjobinfo_total_output_bytes(info),
                 input_records: ffi::rocksdb_compactionjobinfo_input_records(info),
@@ -224,9 +274,9 @@ unsafe extern "C" fn on_compaction_completed(
                 corrupt_keys: ffi::rocksdb_compactionjobinfo_num_corrupt_keys(info),
                 ok: !failed && !aborted,
             };
-            (name, kind)
+            (job, kind)
         };
-        telemetry.push_event(name, kind);
+        telemetry.push_event(job.cf_name, kind);
     });
 }
 
