@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use common::{key, noise};
-use lsmedic::engine::{CfOptions, CheckpointConfig, Compression, Engine, EngineConfig};
-use lsmedic::telemetry::RebuildReport;
+use lsmedic_engine::{CfOptions, CheckpointConfig, Compression, Engine, EngineConfig};
+use lsmedic_telemetry::RebuildReport;
 
 fn config() -> EngineConfig {
     EngineConfig {
@@ -124,7 +124,7 @@ fn the_default_cf_and_unknown_cfs_are_refused() {
     assert!(engine.rebuild_cf("default").is_err());
     assert!(matches!(
         engine.rebuild_cf("ghost"),
-        Err(lsmedic::Error::UnknownColumnFamily { .. })
+        Err(lsmedic_engine::Error::UnknownColumnFamily { .. })
     ));
     assert!(
         engine.create_cf("x__lsmedic_gen1", None).is_err(),
@@ -291,7 +291,7 @@ fn corruption_is_stepped_over_and_every_key_is_right_or_reported_lost() {
     assert_eq!(report.keys_copied + lost, N);
     // The rebuilt CF reads cleanly end to end.
     let scanned = engine
-        .iter("data", lsmedic::engine::IterOptions::full())
+        .iter("data", lsmedic_engine::IterOptions::full())
         .unwrap()
         .map(|item| item.map(|_| ()))
         .collect::<Result<Vec<_>, _>>()

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use common::{collect_events_until, drain_ops, key, noise};
-use lsmedic::engine::{CfOptions, Compression, Engine, EngineConfig, TelemetryConfig, DEFAULT_CF};
-use lsmedic::telemetry::{BackgroundErrorReason, EngineEvent, EngineEventKind, StallCondition};
+use lsmedic_engine::{CfOptions, Compression, Engine, EngineConfig, TelemetryConfig, DEFAULT_CF};
+use lsmedic_telemetry::{BackgroundErrorReason, EngineEvent, EngineEventKind, StallCondition};
 
 const WAIT: Duration = Duration::from_secs(20);
 

@@ -10,9 +10,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use common::key;
-use lsmedic::engine::{CfOptions, Engine, EngineConfig, WriteOpts, DEFAULT_CF};
-use lsmedic::telemetry::{Control, ControlError, ThrottleScope, Tunable, TunableScope};
-use lsmedic::Error;
+use lsmedic_engine::Error;
+use lsmedic_engine::{CfOptions, Engine, EngineConfig, WriteOpts, DEFAULT_CF};
+use lsmedic_telemetry::{Control, ControlError, ThrottleScope, Tunable, TunableScope};
 
 /// RocksDB's thread pools belong to its process-wide default `Env`, and opening an engine or
 /// raising `max_background_jobs` can grow them: the tests of this file compare pool sizes, so
@@ -378,7 +378,7 @@ fn throttle_deadline_turns_a_long_wait_into_a_typed_error() {
     );
     let throttled = common::drain_ops(&engine)
         .into_iter()
-        .filter(|op| op.outcome == lsmedic::telemetry::OpOutcome::Throttled)
+        .filter(|op| op.outcome == lsmedic_telemetry::OpOutcome::Throttled)
         .count();
     assert_eq!(throttled, 1);
 }

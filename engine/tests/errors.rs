@@ -2,8 +2,8 @@
 
 mod common;
 
-use lsmedic::engine::{CfOptions, Engine, EngineConfig, IterOptions, DEFAULT_CF};
-use lsmedic::Error;
+use lsmedic_engine::Error;
+use lsmedic_engine::{CfOptions, Engine, EngineConfig, IterOptions, DEFAULT_CF};
 
 #[test]
 fn a_path_that_is_a_file_is_refused() {
@@ -156,7 +156,7 @@ fn a_configured_cf_missing_without_create_missing_is_an_open_error() {
         .unwrap();
     let config = EngineConfig {
         create_missing_column_families: false,
-        column_families: vec![lsmedic::engine::ColumnFamilyConfig {
+        column_families: vec![lsmedic_engine::ColumnFamilyConfig {
             name: "absent".into(),
             options: CfOptions::default(),
         }],

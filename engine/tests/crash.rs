@@ -12,8 +12,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use lsmedic::engine::{CfOptions, ColumnFamilyConfig, Engine, EngineConfig, WriteOpts};
-use lsmedic::telemetry::{Control, ThrottleScope, Tunable};
+use lsmedic_engine::{CfOptions, ColumnFamilyConfig, Engine, EngineConfig, WriteOpts};
+use lsmedic_telemetry::{Control, ThrottleScope, Tunable};
 
 const CF: &str = "users";
 const KILLS_PER_SCENARIO: u64 = 8;
@@ -40,7 +40,7 @@ fn value(run: u64, n: u64) -> Vec<u8> {
 }
 
 /// Writes key `n` of `run` synced and tells the parent once it is acknowledged.
-fn put_acked(engine: &Engine, run: u64, n: u64, opts: WriteOpts) -> lsmedic::Result<()> {
+fn put_acked(engine: &Engine, run: u64, n: u64, opts: WriteOpts) -> lsmedic_engine::Result<()> {
     engine.put_opt(CF, &key(run, n), &value(run, n), opts)?;
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "ack {n}");
@@ -108,7 +108,7 @@ fn crash_child() {
                 match put_acked(&engine, run, n, opts) {
                     Ok(()) => {}
                     // Refused by the deadline: not acknowledged, may or may not be absent.
-                    Err(lsmedic::Error::Throttled { .. }) => {}
+                    Err(lsmedic_engine::Error::Throttled { .. }) => {}
                     Err(other) => panic!("{other}"),
                 }
                 n += 1;
@@ -186,7 +186,7 @@ fn check(scenario: &str, db: &Path, acked: &[(u64, Vec<u64>)]) {
     let on_disk = rocksdb::DB::list_cf(&rocksdb::Options::default(), db).unwrap();
     let serving: Vec<_> = on_disk
         .iter()
-        .filter(|cf| lsmedic::engine::cf_map::logical_of(cf) == CF)
+        .filter(|cf| lsmedic_engine::cf_map::logical_of(cf) == CF)
         .collect();
     assert_eq!(
         serving,

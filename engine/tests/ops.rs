@@ -4,10 +4,10 @@
 mod common;
 
 use common::{drain_ops, key};
-use lsmedic::engine::{
+use lsmedic_engine::{
     CfOptions, ColumnFamilyConfig, Engine, EngineConfig, IterOptions, WriteOpts, DEFAULT_CF,
 };
-use lsmedic::telemetry::{OpKind, OpOutcome};
+use lsmedic_telemetry::{OpKind, OpOutcome};
 
 fn open(dir: &tempfile::TempDir) -> Engine {
     Engine::open(dir.path(), EngineConfig::default()).expect("open")
@@ -161,7 +161,7 @@ fn batch_from_another_engine_is_rejected() {
     let mut batch = e1.batch();
     batch.put(DEFAULT_CF, b"k", b"v").unwrap();
     let err = e2.write(batch).unwrap_err();
-    assert!(matches!(err, lsmedic::Error::ForeignBatch), "{err}");
+    assert!(matches!(err, lsmedic_engine::Error::ForeignBatch), "{err}");
 }
 
 fn collect_keys(engine: &Engine, options: IterOptions) -> Vec<Vec<u8>> {
