@@ -67,7 +67,7 @@ struct SpanIndex {
 impl SpanIndex {
     fn new(text: &str) -> SpanIndex {
         let mut nodes = Vec::new();
-        if let Ok(doc) = toml_edit::ImDocument::parse(text.to_owned()) {
+        if let Ok(doc) = toml_edit::Document::parse(text.to_owned()) {
             walk_table(doc.as_table(), &FieldPath::default(), &mut nodes);
         }
         SpanIndex {
