@@ -1,7 +1,7 @@
 # Training traces for the learned healer: `lsmedic-bench record` over a dataset of runs.
 #
 #   make traces                 build lsmedic-bench (release) and record the full training set
-#                               (workload tasks x faults x healer modes, ~35 min on 2 cores)
+#                               (workload tasks x faults x healer modes, about 35 min)
 #   make traces DATASET=small   the quick development set (~5 min)
 #   make traces-plan            print the runs of DATASET without recording
 #
