@@ -74,8 +74,8 @@ test-loom:
 
 # `make bench`: lsmedic-bench compare on the shipped scenarios (every available healer mode,
 # same seed, fresh database each), JSON + HTML under target/lsmedic-report/ in the repo.
-# Time scale 0.4 keeps the 24 runs (8 scenarios x off, rules, learned) within 10 minutes on
-# 2 cores (measured 9 min 47 s including the build of our crates, with other builds beside it).
+# Time scale 0.4 keeps the 24 runs (8 scenarios x off, rules, learned) within 10 minutes
+# (measured 9 min 47 s including the build of our crates, with other builds beside it).
 BENCH_SCENARIOS ?= $(sort $(wildcard scenarios/*.toml))
 BENCH_TIME_SCALE ?= 0.4
 BENCH_REPORT_DIR := $(CURDIR)/target/lsmedic-report
