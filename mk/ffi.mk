@@ -1,4 +1,4 @@
-# C ABI (issue 7): liblsmedic.{so,a}, include/lsmedic.h and its freshness, C tests under
+# C ABI: liblsmedic.{so,a}, include/lsmedic.h and its freshness, C tests under
 # AddressSanitizer + LeakSanitizer. Included by the top Makefile; `make test` runs test-c.
 #
 #   make c-lib            build liblsmedic.so / liblsmedic.a into $(C_LIB_DIR)

@@ -1,4 +1,4 @@
-## Fuzzing (issue 7) -----------------------------------------------------------------------
+## Fuzzing -----------------------------------------------------------------------------
 # cargo-fuzz targets in two crates, both excluded from the workspace:
 #   fuzz/         RocksDB-free: ring protocol (single thread + threads), healer configuration
 #   fuzz/engine/  link the engine: scenario parsing (text + structured), engine/facade
@@ -138,9 +138,9 @@ fuzz-regressions:
 	[ -z "$$failed" ]
 
 # Clippy over the fuzz crates (excluded from the workspace, so `make lint` does not see them).
-# The engine crate's lib is checked without its test cfg: it compiles the bench's scenario
-# modules by #[path], whose #[cfg(test)] code is tested (and its dev-dependencies exist) in the
-# root package. RocksDB comes prebuilt from `make test`'s target dir (no C++ build here).
+# The engine crate's lib and targets are checked (it has no tests of its own: the bench code it
+# links is tested in its own package). RocksDB comes prebuilt from `make test`'s target dir (no
+# C++ build here).
 FUZZ_LINT_TARGET_DIR ?= $(HOME)/.cache/lsmedic/fuzz-lint
 fuzz-lint:
 	cd $(FUZZ_LIGHT_DIR) && CARGO_TARGET_DIR=$(FUZZ_LINT_TARGET_DIR) $(CARGO) clippy --release --all-targets -- -D warnings

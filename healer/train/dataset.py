@@ -108,7 +108,7 @@ class Task:
         return self.family in HELD_OUT_FAMILIES
 
 
-# The workload tasks. Rates keep the normal phase healthy on this 2-core machine (up to ~6 MB/s
+# The workload tasks. Rates keep the normal phase healthy with 2 CPU cores (up to ~6 MB/s
 # of writes into 2 MiB memtables); faults then push it over.
 TASKS: tuple[Task, ...] = (
     Task("fillrandom", "uniform", 400, 15000, 2, 1, 60_000),

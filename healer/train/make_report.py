@@ -550,7 +550,7 @@ def main() -> None:
 
     # timings and misses
     tm = m["timings_s"]
-    L += ["## Timings (this machine, 2 cores)", "",
+    L += ["## Timings (2 CPU cores)", "",
           "| stage | seconds |", "|---|---|"] + [f"| {k} | {v} |" for k, v in tm.items()] + [""]
     L += ["## Export checks", "",
           "ONNX graphs are built by hand (onnx.helper, opset 17), pass `onnx.checker` (full check), and ONNX Runtime 1.31.1 "
