@@ -6,6 +6,7 @@
 //! [`telemetry`].
 
 #![warn(missing_docs)]
+#![forbid(unsafe_code)]
 
 mod db;
 

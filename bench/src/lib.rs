@@ -10,6 +10,7 @@
 //! [`record`] (training traces), and [`overhead`] (engine against raw RocksDB).
 
 #![warn(missing_docs)]
+#![forbid(unsafe_code)]
 
 pub(crate) mod faults;
 pub mod html;

@@ -1,6 +1,8 @@
 //! The `lsmedic-bench` command line: `run`, `compare`, `record`, `overhead`, `check` and
 //! `list` over the [`lsmedic_bench`] library. See the README's `## lsmedic-bench` section.
 
+#![forbid(unsafe_code)]
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 

@@ -403,6 +403,7 @@ mod tests {
         // SAFETY: the test passes a `Probe` it owns for the duration of the call, and a
         // NUL-terminated string of `len` bytes.
         let probe = unsafe { &mut *user_data.cast::<Probe>() };
+        // SAFETY: as above, `json` is NUL-terminated and outlives the call.
         probe.json = unsafe { std::ffi::CStr::from_ptr(json) }
             .to_string_lossy()
             .into_owned();
