@@ -144,7 +144,7 @@ fuzz-regressions:
 FUZZ_LINT_TARGET_DIR ?= $(HOME)/.cache/lsmedic/fuzz-lint
 fuzz-lint:
 	cd $(FUZZ_LIGHT_DIR) && CARGO_TARGET_DIR=$(FUZZ_LINT_TARGET_DIR) $(CARGO) clippy --release --all-targets -- -D warnings
-	@lib=$$(ls -t $(TARGET_DIR)/release/build/librocksdb-sys-*/out/librocksdb.a 2>/dev/null | head -n 1 | xargs -r dirname); \
+	@lib=$$( (ls -t $(TARGET_DIR)/release/build/librocksdb-sys-*/out/librocksdb.a 2>/dev/null || true) | head -n 1 | xargs -r dirname); \
 	if [ -z "$$lib" ]; then echo "fuzz-lint: no librocksdb.a under $(TARGET_DIR) (run make test first)" >&2; exit 1; fi; \
 	cd $(FUZZ_ENGINE_DIR) && ROCKSDB_LIB_DIR=$$lib ROCKSDB_STATIC=1 CARGO_TARGET_DIR=$(FUZZ_LINT_TARGET_DIR)-engine \
 		$(CARGO) clippy --release --lib --bins -- -D warnings
