@@ -138,8 +138,10 @@ fn check_item(item: Item) {
     assert!(item.is_intact(), "value corrupted in the ring: {item:?}");
 }
 
-fn run(input: Input) {
-    let rings = match input.shape {
+/// The rings of `shape`, checked to have the shard count and capacity their constructor
+/// promises.
+fn new_rings(shape: Shape) -> Rings {
+    match shape {
         Shape::Single { capacity } => {
             let capacity = usize::from(capacity) % (FUZZ_MAX_CAPACITY + 1);
             let ring = Ring::new(capacity);
@@ -157,146 +159,159 @@ fn run(input: Input) {
             );
             Rings::Sharded(sharded)
         }
-    };
+    }
+}
+
+fn run(input: Input) {
+    let rings = new_rings(input.shape);
     let shard_count = rings.shard_count();
-    let capacity = rings.shard(0).capacity();
     let mut model = Model {
         queues: vec![VecDeque::new(); shard_count],
         dropped: vec![0; shard_count],
-        capacity,
+        capacity: rings.shard(0).capacity(),
         next_seq: [0; 4],
         thread_shard: None,
     };
-
     for op in input.ops.into_iter().take(4096) {
-        match op {
-            Op::Push { producer, shard } => {
-                let shard = usize::from(shard);
-                let item = model.next_item(producer);
-                let accepted = match &rings {
-                    Rings::Single(ring) => ring.push(item),
-                    Rings::Sharded(sharded) => sharded.push_to_shard(shard, item),
-                };
-                // `push_to_shard` takes the shard modulo the (power-of-two) count.
-                assert_eq!(
-                    accepted,
-                    model.push(shard % shard_count, item),
-                    "push {item:?}"
-                );
-            }
-            Op::PushMany {
-                producer,
-                shard,
-                count,
-            } => {
-                let shard = usize::from(shard);
-                for _ in 0..count {
-                    let item = model.next_item(producer);
-                    let accepted = match &rings {
-                        Rings::Single(ring) => ring.push(item),
-                        Rings::Sharded(sharded) => sharded.push_to_shard(shard, item),
-                    };
-                    assert_eq!(accepted, model.push(shard % shard_count, item));
-                }
-            }
-            Op::PushThreadShard { producer } => {
-                let Rings::Sharded(sharded) = &rings else {
-                    continue;
-                };
-                let item = model.next_item(producer);
-                let before: Vec<(usize, u64)> = sharded
-                    .shards()
-                    .iter()
-                    .map(|ring| (ring.len(), ring.dropped()))
-                    .collect();
-                let accepted = sharded.push(item);
-                let changed: Vec<usize> = sharded
-                    .shards()
-                    .iter()
-                    .zip(&before)
-                    .enumerate()
-                    .filter(|(_, (ring, &(len, dropped)))| {
-                        ring.len() != len || ring.dropped() != dropped
-                    })
-                    .map(|(i, _)| i)
-                    .collect();
-                assert_eq!(changed.len(), 1, "one push changed shards {changed:?}");
-                let shard = changed[0];
-                let fixed = *model.thread_shard.get_or_insert(shard);
-                assert_eq!(shard, fixed, "a thread's pushes must stay in one shard");
-                assert_eq!(accepted, model.push(shard, item));
-            }
-            Op::Pop { shard } => {
-                let shard = usize::from(shard) % shard_count;
-                let got = rings.shard(shard).pop();
-                if let Some(item) = got {
-                    check_item(item);
-                }
-                assert_eq!(
-                    got,
-                    model.queues[shard].pop_front(),
-                    "pop from shard {shard}"
-                );
-            }
-            Op::Drain => {
-                let mut got = Vec::new();
-                let count = match &rings {
-                    Rings::Single(ring) => ring.drain(|item| got.push(item)),
-                    Rings::Sharded(sharded) => sharded.drain(|item| got.push(item)),
-                };
-                assert_eq!(count, got.len());
-                got.iter().copied().for_each(check_item);
-                // Shards are drained in index order, each oldest first.
-                let expected: Vec<Item> =
-                    model.queues.iter_mut().flat_map(|q| q.drain(..)).collect();
-                assert_eq!(got, expected, "drain");
-            }
-            Op::DrainInto { prefill } => {
-                let prefix: Vec<Item> = (0..u32::from(prefill % 8))
-                    .map(|i| Item::new(9, i))
-                    .collect();
-                let mut out = prefix.clone();
-                let count = match &rings {
-                    Rings::Single(ring) => ring.drain_into(&mut out),
-                    Rings::Sharded(sharded) => sharded.drain_into(&mut out),
-                };
-                assert_eq!(
-                    &out[..prefix.len()],
-                    &prefix[..],
-                    "drain_into keeps what was there"
-                );
-                assert_eq!(count, out.len() - prefix.len());
-                let expected: Vec<Item> =
-                    model.queues.iter_mut().flat_map(|q| q.drain(..)).collect();
-                assert_eq!(&out[prefix.len()..], &expected[..], "drain_into");
-            }
-            Op::DrainShard { shard } => {
-                let shard = usize::from(shard) % shard_count;
-                let mut got = Vec::new();
-                let count = rings.shard(shard).drain(|item| got.push(item));
-                assert_eq!(count, got.len());
-                let expected: Vec<Item> = model.queues[shard].drain(..).collect();
-                assert_eq!(got, expected, "drain of shard {shard}");
-            }
-            Op::Check => {
-                for (i, queue) in model.queues.iter().enumerate() {
-                    let ring = rings.shard(i);
-                    assert_eq!(ring.len(), queue.len(), "len of shard {i}");
-                    assert_eq!(ring.is_empty(), queue.is_empty(), "is_empty of shard {i}");
-                    assert_eq!(ring.dropped(), model.dropped[i], "dropped of shard {i}");
-                    assert_eq!(ring.capacity(), capacity);
-                }
-                if let Rings::Sharded(sharded) = &rings {
-                    let total: usize = model.queues.iter().map(VecDeque::len).sum();
-                    assert_eq!(sharded.len(), total);
-                    assert_eq!(sharded.is_empty(), total == 0);
-                    assert_eq!(sharded.dropped(), model.dropped.iter().sum::<u64>());
-                }
+        step(&rings, &mut model, op);
+    }
+    check_final_contents(&rings, &mut model);
+}
+
+/// One op on the rings and on the model; their answers must agree.
+fn step(rings: &Rings, model: &mut Model, op: Op) {
+    match op {
+        Op::Push { producer, shard } => push(rings, model, producer, usize::from(shard)),
+        Op::PushMany {
+            producer,
+            shard,
+            count,
+        } => {
+            for _ in 0..count {
+                push(rings, model, producer, usize::from(shard));
             }
         }
+        Op::PushThreadShard { producer } => push_to_thread_shard(rings, model, producer),
+        Op::Pop { shard } => {
+            let shard = usize::from(shard) % rings.shard_count();
+            let got = rings.shard(shard).pop();
+            if let Some(item) = got {
+                check_item(item);
+            }
+            assert_eq!(
+                got,
+                model.queues[shard].pop_front(),
+                "pop from shard {shard}"
+            );
+        }
+        Op::Drain => drain(rings, model),
+        Op::DrainInto { prefill } => drain_into(rings, model, prefill),
+        Op::DrainShard { shard } => {
+            let shard = usize::from(shard) % rings.shard_count();
+            let mut got = Vec::new();
+            let count = rings.shard(shard).drain(|item| got.push(item));
+            assert_eq!(count, got.len());
+            let expected: Vec<Item> = model.queues[shard].drain(..).collect();
+            assert_eq!(got, expected, "drain of shard {shard}");
+        }
+        Op::Check => check_counters(rings, model),
     }
+}
 
-    // Whatever is left comes out exactly as the model says, and the counters agree.
+/// Pushes the producer's next value into `shard` (modulo the shard count).
+fn push(rings: &Rings, model: &mut Model, producer: u8, shard: usize) {
+    let item = model.next_item(producer);
+    let accepted = match rings {
+        Rings::Single(ring) => ring.push(item),
+        Rings::Sharded(sharded) => sharded.push_to_shard(shard, item),
+    };
+    // `push_to_shard` takes the shard modulo the (power-of-two) count.
+    assert_eq!(
+        accepted,
+        model.push(shard % rings.shard_count(), item),
+        "push {item:?}"
+    );
+}
+
+/// `ShardedRing::push`: exactly one shard changes, and always the same one for this thread.
+fn push_to_thread_shard(rings: &Rings, model: &mut Model, producer: u8) {
+    let Rings::Sharded(sharded) = rings else {
+        return;
+    };
+    let item = model.next_item(producer);
+    let before: Vec<(usize, u64)> = sharded
+        .shards()
+        .iter()
+        .map(|ring| (ring.len(), ring.dropped()))
+        .collect();
+    let accepted = sharded.push(item);
+    let changed: Vec<usize> = sharded
+        .shards()
+        .iter()
+        .zip(&before)
+        .enumerate()
+        .filter(|(_, (ring, &(len, dropped)))| ring.len() != len || ring.dropped() != dropped)
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(changed.len(), 1, "one push changed shards {changed:?}");
+    let shard = changed[0];
+    let fixed = *model.thread_shard.get_or_insert(shard);
+    assert_eq!(shard, fixed, "a thread's pushes must stay in one shard");
+    assert_eq!(accepted, model.push(shard, item));
+}
+
+fn drain(rings: &Rings, model: &mut Model) {
+    let mut got = Vec::new();
+    let count = match rings {
+        Rings::Single(ring) => ring.drain(|item| got.push(item)),
+        Rings::Sharded(sharded) => sharded.drain(|item| got.push(item)),
+    };
+    assert_eq!(count, got.len());
+    got.iter().copied().for_each(check_item);
+    // Shards are drained in index order, each oldest first.
+    let expected: Vec<Item> = model.queues.iter_mut().flat_map(|q| q.drain(..)).collect();
+    assert_eq!(got, expected, "drain");
+}
+
+/// Drains into a vector that already holds `prefill % 8` values, which must stay in front.
+fn drain_into(rings: &Rings, model: &mut Model, prefill: u8) {
+    let prefix: Vec<Item> = (0..u32::from(prefill % 8))
+        .map(|i| Item::new(9, i))
+        .collect();
+    let mut out = prefix.clone();
+    let count = match rings {
+        Rings::Single(ring) => ring.drain_into(&mut out),
+        Rings::Sharded(sharded) => sharded.drain_into(&mut out),
+    };
+    assert_eq!(
+        &out[..prefix.len()],
+        &prefix[..],
+        "drain_into keeps what was there"
+    );
+    assert_eq!(count, out.len() - prefix.len());
+    let expected: Vec<Item> = model.queues.iter_mut().flat_map(|q| q.drain(..)).collect();
+    assert_eq!(&out[prefix.len()..], &expected[..], "drain_into");
+}
+
+/// `len`, `is_empty`, `dropped` and `capacity` of every shard (and of the sharded ring).
+fn check_counters(rings: &Rings, model: &Model) {
+    for (i, queue) in model.queues.iter().enumerate() {
+        let ring = rings.shard(i);
+        assert_eq!(ring.len(), queue.len(), "len of shard {i}");
+        assert_eq!(ring.is_empty(), queue.is_empty(), "is_empty of shard {i}");
+        assert_eq!(ring.dropped(), model.dropped[i], "dropped of shard {i}");
+        assert_eq!(ring.capacity(), model.capacity);
+    }
+    if let Rings::Sharded(sharded) = rings {
+        let total: usize = model.queues.iter().map(VecDeque::len).sum();
+        assert_eq!(sharded.len(), total);
+        assert_eq!(sharded.is_empty(), total == 0);
+        assert_eq!(sharded.dropped(), model.dropped.iter().sum::<u64>());
+    }
+}
+
+/// Whatever is left comes out exactly as the model says, and the counters agree.
+fn check_final_contents(rings: &Rings, model: &mut Model) {
     for (i, queue) in model.queues.iter_mut().enumerate() {
         let ring = rings.shard(i);
         assert_eq!(
