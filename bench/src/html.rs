@@ -1,12 +1,15 @@
-//! The self-contained HTML report: one section per scenario with its summary table, a
-//! throughput chart overlaying every healer mode, and per mode a latency-percentile chart
-//! (log scale) and a throughput chart. Stalled bins are shaded red, fault windows orange
+//! The self-contained HTML report: the paired score differences over all scenarios as a
+//! dot-and-whisker chart (95 % intervals), then one section per scenario with the medians
+//! and intervals of its repeats, its paired differences, a table of every run, a throughput
+//! chart overlaying every healer mode, and per run a latency-percentile chart (log scale)
+//! and a throughput chart (repeats after the first folded away). Stalled bins are shaded red, fault windows orange
 //! (instantaneous faults as a line), phases separated by dashed lines, healer actions marked
 //! with purple triangles. Inline SVG and CSS only: no scripts, no external files.
 
 use std::fmt::Write;
 
 use crate::report::{Report, RunReport, ScenarioReport};
+use crate::stats::Estimate;
 
 const WIDTH: f64 = 1280.0;
 const LEFT: f64 = 70.0;
@@ -482,7 +485,7 @@ fn cell_s(v: Option<f64>) -> String {
 
 fn summary_table(scenario: &ScenarioReport) -> String {
     let mut html = String::from(
-        "<table><tr><th>healer</th><th>ops/s</th><th>write p50 / p99 / p99.9</th><th>read p50 / p99 / p99.9</th><th>scan p99</th><th>stall s (ticker / wall)</th><th>errors (w / r)</th><th>faults: impact / detected / recovered</th><th>keys verified / lost / wrong</th></tr>",
+        "<table><tr><th>healer</th><th>repeat (seed)</th><th>ops/s</th><th>write p50 / p99 / p99.9</th><th>read p50 / p99 / p99.9</th><th>scan p99</th><th>stall s (ticker / wall)</th><th>errors (w / r)</th><th>faults: impact / detected / recovered</th><th>keys verified / lost / wrong</th></tr>",
     );
     for run in &scenario.runs {
         let faults = run
@@ -505,9 +508,11 @@ fn summary_table(scenario: &ScenarioReport) -> String {
         };
         let _ = write!(
             html,
-            "<tr><td><b style=\"color:{}\">{}</b></td><td>{:.0}</td><td>{} / {} / {}</td><td>{} / {} / {}</td><td>{}</td><td>{:.2} / {:.1}</td><td>{} / {}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td><b style=\"color:{}\">{}</b></td><td>{} ({})</td><td>{:.0}</td><td>{} / {} / {}</td><td>{} / {} / {}</td><td>{}</td><td>{:.2} / {:.1}</td><td>{} / {}</td><td>{}</td><td>{}</td></tr>",
             mode_colour(run.healer),
             run.healer,
+            run.repeat + 1,
+            run.seed,
             run.throughput_ops_per_s,
             cell_us(run.write_p50_us),
             cell_us(run.write_p99_us),
@@ -536,6 +541,153 @@ fn summary_table(scenario: &ScenarioReport) -> String {
     html
 }
 
+/// One run's latency and throughput over time, with its fault details and warnings.
+fn run_timelines(scenario: &ScenarioReport, run: &RunReport) -> String {
+    let mut html = latency_chart(scenario, run);
+    html.push_str(&throughput_chart(scenario, &[run], "ops/s"));
+    for fault in &run.faults {
+        let _ = write!(
+            html,
+            "<p class=\"note\">{} at {:.1} s: {}</p>",
+            fault.kind,
+            fault.start_s,
+            esc(&fault.detail)
+        );
+    }
+    for warning in &run.warnings {
+        let _ = write!(html, "<p class=\"note\">warning: {}</p>", esc(warning));
+    }
+    html
+}
+
+/// Per mode: medians with 95 % intervals of the headline figures, and the paired score
+/// differences as a whisker chart (only with several repeats).
+fn repeats_section(scenario: &ScenarioReport) -> String {
+    if scenario.seeds.len() < 2 {
+        return String::new();
+    }
+    let mut html = format!(
+        "<h3>{} repeats per mode: medians [95 % CI]</h3><table><tr><th>healer</th><th>runs</th>",
+        scenario.seeds.len()
+    );
+    const SHOWN: &[(&str, &str)] = &[
+        ("throughput_ops_per_s", "ops/s"),
+        ("worst_p99_us", "worst p99"),
+        ("write_p999_us", "write p99.9"),
+        ("read_p999_us", "read p99.9"),
+        ("scan_p999_us", "scan p99.9"),
+        ("stall_seconds", "stall s"),
+        ("resource_units_mean", "resources"),
+        ("keys_lost", "keys lost"),
+        ("wrong_values", "wrong values"),
+    ];
+    for (_, title) in SHOWN {
+        let _ = write!(html, "<th>{title}</th>");
+    }
+    html.push_str("</tr>");
+    for (mode, summary) in &scenario.summary {
+        let _ = write!(
+            html,
+            "<tr><td><b style=\"color:{}\">{}</b></td><td>{}</td>",
+            mode_colour(mode),
+            esc(mode),
+            summary.runs
+        );
+        for (name, _) in SHOWN {
+            let cell = summary.figures.get(name).map_or("–".to_owned(), |f| {
+                let v = |x: f64| {
+                    if name.ends_with("_us") {
+                        cell_us(Some(x))
+                    } else if *name == "throughput_ops_per_s" {
+                        format!("{x:.0}")
+                    } else {
+                        format!("{x:.2}")
+                    }
+                };
+                format!("{} [{}, {}]", v(f.median), v(f.ci95[0]), v(f.ci95[1]))
+            });
+            let _ = write!(html, "<td>{cell}</td>");
+        }
+        html.push_str("</tr>");
+    }
+    html.push_str("</table>");
+    let rows: Vec<(String, Option<Estimate>)> = scenario
+        .paired
+        .iter()
+        .map(|p| {
+            (
+                format!("S({}) − S({})", p.healer, p.reference),
+                p.difference,
+            )
+        })
+        .collect();
+    if !rows.is_empty() {
+        html.push_str("<h3>paired score differences (mean, 95 % CI; right of 0 = better)</h3>");
+        html.push_str(&whisker_chart(&rows));
+    }
+    html
+}
+
+/// Dot-and-whisker chart: one row per label, the estimate as a dot, its 95 % interval as a
+/// line, and zero marked (a whisker clear of zero is a difference at 95 % confidence).
+fn whisker_chart(rows: &[(String, Option<Estimate>)]) -> String {
+    let (label_w, plot_w, row_h) = (190.0, 560.0, 26.0);
+    let height = 30.0 + row_h * rows.len() as f64;
+    let span = rows
+        .iter()
+        .filter_map(|(_, e)| e.as_ref())
+        .flat_map(|e| [e.ci95[0].abs(), e.ci95[1].abs(), e.value.abs()])
+        .fold(0.1f64, f64::max)
+        * 1.1;
+    let x = |v: f64| label_w + (v + span) / (2.0 * span) * plot_w;
+    let mut svg = format!(
+        "<svg width=\"{}\" height=\"{height}\" role=\"img\">",
+        label_w + plot_w + 20.0
+    );
+    let _ = write!(
+        svg,
+        "<line x1=\"{0}\" x2=\"{0}\" y1=\"4\" y2=\"{1}\" stroke=\"#888\" stroke-dasharray=\"3,3\"/><text class=\"tick\" x=\"{2}\" y=\"{3}\">{4:+.2}</text><text class=\"tick\" x=\"{0}\" y=\"{3}\" text-anchor=\"middle\">0</text><text class=\"tick\" x=\"{5}\" y=\"{3}\" text-anchor=\"end\">{6:+.2}</text>",
+        x(0.0),
+        height - 18.0,
+        label_w,
+        height - 4.0,
+        -span,
+        label_w + plot_w,
+        span
+    );
+    for (i, (label, estimate)) in rows.iter().enumerate() {
+        let y = 16.0 + row_h * i as f64;
+        let _ = write!(
+            svg,
+            "<text class=\"axis\" x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>",
+            label_w - 8.0,
+            y + 4.0,
+            esc(label)
+        );
+        let Some(e) = estimate else { continue };
+        let colour = if e.above_zero() {
+            "#2a9d4b"
+        } else if e.below_zero() {
+            "#e8505b"
+        } else {
+            "#555"
+        };
+        let _ = write!(
+            svg,
+            "<line x1=\"{:.1}\" x2=\"{:.1}\" y1=\"{y}\" y2=\"{y}\" stroke=\"{colour}\" stroke-width=\"2\"/><circle cx=\"{:.1}\" cy=\"{y}\" r=\"4\" fill=\"{colour}\"><title>{:+.3} [{:+.3}, {:+.3}], n = {}</title></circle>",
+            x(e.ci95[0]),
+            x(e.ci95[1]),
+            x(e.value),
+            e.value,
+            e.ci95[0],
+            e.ci95[1],
+            e.n
+        );
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
 /// The whole report as one HTML document.
 pub fn render(report: &Report) -> String {
     let mut html = String::from(
@@ -554,6 +706,23 @@ svg text{font-family:inherit}.tick{font-size:11px;fill:#555}.axis{font-size:12px
         report.scenarios.len(),
         report.time_scale
     );
+    if report.scenarios.len() > 1 && !report.paired.is_empty() {
+        let rows: Vec<(String, Option<Estimate>)> = report
+            .paired
+            .iter()
+            .map(|p| {
+                (
+                    format!(
+                        "S({}) − S({}) ({} scen.)",
+                        p.healer, p.reference, p.scenarios
+                    ),
+                    p.difference,
+                )
+            })
+            .collect();
+        html.push_str("<h2>all scenarios: paired score differences</h2><p class=\"desc\">Mean over scenarios of each scenario's mean paired difference, 95 % CI from a bootstrap that redraws seeds within each scenario; right of 0 = better.</p>");
+        html.push_str(&whisker_chart(&rows));
+    }
     for scenario in &report.scenarios {
         let _ = write!(
             html,
@@ -562,27 +731,25 @@ svg text{font-family:inherit}.tick{font-size:11px;fill:#555}.axis{font-size:12px
             esc(&scenario.description),
             scenario.seed
         );
+        html.push_str(&repeats_section(scenario));
         html.push_str(&summary_table(scenario));
-        let runs: Vec<&RunReport> = scenario.runs.iter().collect();
-        if runs.len() > 1 {
-            html.push_str("<h3>throughput, every mode</h3>");
-            html.push_str(&throughput_chart(scenario, &runs, "ops/s"));
+        let first: Vec<&RunReport> = scenario.first_repeat().collect();
+        if first.len() > 1 {
+            html.push_str("<h3>throughput, every mode (first repeat)</h3>");
+            html.push_str(&throughput_chart(scenario, &first, "ops/s"));
         }
         for run in &scenario.runs {
-            let _ = write!(html, "<h3>healer {}</h3>", run.healer);
-            html.push_str(&latency_chart(scenario, run));
-            html.push_str(&throughput_chart(scenario, &[run], "ops/s"));
-            for fault in &run.faults {
+            let timelines = run_timelines(scenario, run);
+            if run.repeat == 0 {
+                let _ = write!(html, "<h3>healer {}</h3>{timelines}", run.healer);
+            } else {
                 let _ = write!(
                     html,
-                    "<p class=\"note\">{} at {:.1} s: {}</p>",
-                    fault.kind,
-                    fault.start_s,
-                    esc(&fault.detail)
+                    "<details><summary>healer {}, repeat {} (seed {})</summary>{timelines}</details>",
+                    run.healer,
+                    run.repeat + 1,
+                    run.seed
                 );
-            }
-            for warning in &run.warnings {
-                let _ = write!(html, "<p class=\"note\">warning: {}</p>", esc(warning));
             }
         }
     }

@@ -6,12 +6,14 @@
 //! Layout, in data-flow order: [`keygen`] (distributions, keys, values) → [`workload`]
 //! (operation mixes) → [`scenario`] (TOML schema, validation, located errors) → [`subject`]
 //! (the engine with or without a healer) → [`runner`] (workers, faults, monitor,
-//! verification; latency accounting in `measure`) → [`report`] (JSON, table), [`html`],
-//! [`record`] (training traces), and [`overhead`] (engine against raw RocksDB).
+//! verification; latency accounting in `measure`) → [`report`] (JSON, table; repeats
+//! summarised and paired by [`compare`], with [`stats`] and the aggregate [`score`]),
+//! [`html`], [`record`] (training traces), and [`overhead`] (engine against raw RocksDB).
 
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod compare;
 pub(crate) mod faults;
 pub mod html;
 pub mod keygen;
@@ -21,6 +23,8 @@ pub mod record;
 pub mod report;
 pub mod runner;
 pub mod scenario;
+pub mod score;
+pub mod stats;
 pub(crate) mod store;
 pub mod subject;
 pub mod workload;

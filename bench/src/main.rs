@@ -9,12 +9,12 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 use lsmedic_bench::keygen::{self, Distribution, ValueSize};
-use lsmedic_bench::report::{self, Report, ScenarioReport, Skipped};
+use lsmedic_bench::report::{self, Report, Skipped};
 use lsmedic_bench::runner::{self, RunOptions};
 use lsmedic_bench::scenario::{self, Phase, Scenario, Workload};
 use lsmedic_bench::subject::{self, HealerMode};
 use lsmedic_bench::workload::WorkloadKind;
-use lsmedic_bench::{html, overhead, record};
+use lsmedic_bench::{compare, html, overhead, record};
 
 #[derive(Parser)]
 #[command(
@@ -31,7 +31,8 @@ struct Cli {
 enum Command {
     /// Run one scenario file, or one named workload, with one healer mode.
     Run(RunArgs),
-    /// Run scenarios once per healer mode (same seed, fresh database each time) and compare.
+    /// Run scenarios in every healer mode, repeated over the same seeds for every mode (fresh
+    /// database each run), and compare: medians, 95 % intervals, paired score differences.
     Compare(CompareArgs),
     /// Run scenarios and write labelled traces (every tick) for training.
     Record(RecordArgs),
@@ -135,6 +136,10 @@ struct CompareArgs {
     /// Healer modes to run (default: every available one).
     #[arg(long, value_enum, value_delimiter = ',')]
     healer: Vec<HealerMode>,
+    /// Runs per mode and scenario, each with its own seed derived from the scenario's (the
+    /// same seeds for every mode; default: the scenario's `repeat`, else 1).
+    #[arg(long)]
+    repeat: Option<u32>,
     #[command(flatten)]
     common: Common,
 }
@@ -293,6 +298,7 @@ fn single_workload(args: &RunArgs, kind: WorkloadKind) -> Result<Scenario, Strin
         name: kind.name().to_owned(),
         description: format!("{} on {:?}", kind.name(), args.cf),
         seed: args.common.seed.unwrap_or(42),
+        repeat: 1,
         engine,
         phases,
     })
@@ -372,19 +378,10 @@ fn run_cmd(args: RunArgs) -> Result<(), String> {
     };
     let weights = parse_weights(&args.common.weights)?;
     let opts = options(&args.common, args.healer, false, weights);
-    let out = runner::run(&scenario, &opts)?;
-    let report = Report {
-        tool: "lsmedic-bench",
-        format_version: 1,
-        time_scale: args.common.time_scale,
-        scenarios: vec![ScenarioReport {
-            name: scenario.name.clone(),
-            description: scenario.description.clone(),
-            seed: opts.seed.unwrap_or(scenario.seed),
-            runs: vec![report::run_report(&out, args.common.time_scale)],
-            skipped: Vec::new(),
-        }],
-    };
+    let seed = opts.seed.unwrap_or(scenario.seed);
+    let entry = compare::run_repeats(&scenario, &[args.healer], &[seed], &opts)?;
+    let mut report = Report::new(args.common.time_scale);
+    report.push(entry);
     write_outputs(&report, &args.common)
 }
 
@@ -402,35 +399,28 @@ fn compare_cmd(args: CompareArgs) -> Result<(), String> {
             mode.availability()?;
         }
     }
-    let mut report = Report {
-        tool: "lsmedic-bench",
-        format_version: 1,
-        time_scale: args.common.time_scale,
-        scenarios: Vec::new(),
-    };
-    for scenario in &scenarios {
-        let mut entry = ScenarioReport {
-            name: scenario.name.clone(),
-            description: scenario.description.clone(),
-            seed: args.common.seed.unwrap_or(scenario.seed),
-            runs: Vec::new(),
-            skipped: Vec::new(),
-        };
-        for &mode in &wanted {
-            if let Err(reason) = mode.availability() {
-                entry.skipped.push(Skipped {
-                    healer: mode.name(),
-                    reason,
-                });
-                continue;
-            }
-            eprintln!("running {} with healer {}", scenario.name, mode.name());
-            let out = runner::run(scenario, &options(&args.common, mode, false, weights))?;
-            entry
-                .runs
-                .push(report::run_report(&out, args.common.time_scale));
+    if args.repeat == Some(0) {
+        return Err("--repeat must be at least 1".to_owned());
+    }
+    let mut available = Vec::new();
+    let mut skipped = Vec::new();
+    for &mode in &wanted {
+        match mode.availability() {
+            Ok(()) => available.push(mode),
+            Err(reason) => skipped.push(Skipped {
+                healer: mode.name(),
+                reason,
+            }),
         }
-        report.scenarios.push(entry);
+    }
+    let mut report = Report::new(args.common.time_scale);
+    for scenario in &scenarios {
+        let repeats = args.repeat.unwrap_or(scenario.repeat);
+        let seeds = compare::repeat_seeds(args.common.seed.unwrap_or(scenario.seed), repeats);
+        let opts = options(&args.common, HealerMode::Off, false, weights);
+        let mut entry = compare::run_repeats(scenario, &available, &seeds, &opts)?;
+        entry.skipped = skipped.clone();
+        report.push(entry);
     }
     write_outputs(&report, &args.common)
 }

@@ -19,8 +19,11 @@
 //!   `detected_s` is when the healer first flagged an anomaly after the fault (null with
 //!   the healer off).
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
+use crate::compare::{AggregatePaired, ModeSummary, PairedScore};
 use crate::measure::{bucket_percentiles_us, percentiles_us, Bucket, Class, BUCKET};
 use crate::runner::{FaultEvent, PhaseSpan, RunOutput, TickLite};
 use crate::subject::HealerEntry;
@@ -36,6 +39,33 @@ pub struct Report {
     pub time_scale: f64,
     /// One entry per scenario.
     pub scenarios: Vec<ScenarioReport>,
+    /// Paired score differences over every scenario (see [`crate::compare::aggregate`]).
+    pub paired: Vec<AggregatePaired>,
+}
+
+/// Version of the JSON format: 2 added repeats (`seed`/`repeat` per run, `seeds`,
+/// `summary` and `paired` per scenario, `paired` at the top).
+pub const FORMAT_VERSION: u32 = 2;
+
+impl Report {
+    /// An empty report of runs at `time_scale`.
+    pub fn new(time_scale: f64) -> Report {
+        Report {
+            tool: "lsmedic-bench",
+            format_version: FORMAT_VERSION,
+            time_scale,
+            scenarios: Vec::new(),
+            paired: Vec::new(),
+        }
+    }
+
+    /// Adds a finished scenario and refreshes the aggregate over all scenarios.
+    pub fn push(&mut self, mut scenario: ScenarioReport) {
+        scenario.summary = crate::compare::summarise(&scenario);
+        scenario.paired = crate::compare::paired(&scenario);
+        self.scenarios.push(scenario);
+        self.paired = crate::compare::aggregate(&self.scenarios);
+    }
 }
 
 /// One scenario, every healer mode.
@@ -45,12 +75,39 @@ pub struct ScenarioReport {
     pub name: String,
     /// What it shows.
     pub description: String,
-    /// Seed used for every mode.
+    /// The scenario's seed (the first repeat's), from which the others are derived.
     pub seed: u64,
-    /// One run per healer mode.
+    /// Seeds of the repeats, in order; every mode ran each of them.
+    pub seeds: Vec<u64>,
+    /// Every run: one per healer mode and seed.
     pub runs: Vec<RunReport>,
     /// Modes not run, with why.
     pub skipped: Vec<Skipped>,
+    /// Per healer mode: median and 95 % interval of every headline figure over the repeats.
+    pub summary: BTreeMap<String, ModeSummary>,
+    /// Paired score differences (each mode vs `off`, and vs `rules`) with 95 % intervals.
+    pub paired: Vec<PairedScore>,
+}
+
+impl ScenarioReport {
+    /// A scenario entry with no runs yet.
+    pub fn new(name: &str, description: &str, seeds: Vec<u64>) -> ScenarioReport {
+        ScenarioReport {
+            name: name.to_owned(),
+            description: description.to_owned(),
+            seed: seeds.first().copied().unwrap_or_default(),
+            seeds,
+            runs: Vec::new(),
+            skipped: Vec::new(),
+            summary: BTreeMap::new(),
+            paired: Vec::new(),
+        }
+    }
+
+    /// The runs of the first repeat (what the timelines chart first).
+    pub fn first_repeat(&self) -> impl Iterator<Item = &RunReport> {
+        self.runs.iter().filter(|run| run.repeat == 0)
+    }
 }
 
 /// A healer mode that was not run.
@@ -113,10 +170,15 @@ pub struct Timeline {
 }
 
 /// One run (`scenarios[].runs[]`).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Default, Serialize)]
 pub struct RunReport {
     /// `off`, `rules` or `learned`.
     pub healer: &'static str,
+    /// Seed of every generator in this run.
+    pub seed: u64,
+    /// Which repeat of the scenario this is (0-based); a repeat runs the same seed in every
+    /// mode.
+    pub repeat: u32,
     /// Seconds of the measured phases.
     pub duration_s: f64,
     /// Ops completed in the measured phases.
@@ -357,6 +419,8 @@ pub fn run_report(out: &RunOutput, time_scale: f64) -> RunReport {
     let v = out.verification.as_ref();
     RunReport {
         healer: out.healer.name(),
+        seed: out.seed,
+        repeat: 0,
         duration_s: out.measured_s,
         ops: totals.ops,
         throughput_ops_per_s: if out.measured_s > 0.0 {
@@ -417,87 +481,176 @@ fn opt_s(v: Option<f64>) -> String {
     v.map_or("-".to_owned(), |s| format!("{s:.1}"))
 }
 
-/// The stdout table.
+/// The stdout table: per scenario, one row per run (one repeat) or one row per mode with
+/// medians and 95 % intervals (several repeats), then the paired score differences; last,
+/// the differences over all scenarios.
 pub fn table(report: &Report) -> String {
     use std::fmt::Write;
     let mut s = String::new();
     for scenario in &report.scenarios {
+        let seeds = match scenario.seeds.len() {
+            1 => format!("seed {}", scenario.seed),
+            n => format!("{n} repeats from seed {}", scenario.seed),
+        };
         let _ = writeln!(
             s,
-            "\n== {} (seed {}) — {}",
-            scenario.name, scenario.seed, scenario.description
+            "\n== {} ({seeds}) — {}",
+            scenario.name, scenario.description
         );
-        let _ = writeln!(
-            s,
-            "{:<8} {:>10} {:>22} {:>22} {:>22} {:>8} {:>6} {:>16} {:>22}",
-            "healer",
-            "ops/s",
-            "write p50/p99/p99.9 ms",
-            "read p50/p99/p99.9 ms",
-            "scan p50/p99/p99.9 ms",
-            "stall s",
-            "errors",
-            "faults imp/det/rec s",
-            "keys ok/lost/wrong"
-        );
-        for run in &scenario.runs {
-            let faults = if run.faults.is_empty() {
-                "-".to_owned()
-            } else {
-                run.faults
-                    .iter()
-                    .map(|f| {
-                        format!(
-                            "{}/{}/{}",
-                            opt_s(f.impact_s),
-                            opt_s(f.detected_s),
-                            opt_s(f.recovered_s)
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            };
-            let keys = match (run.keys_verified, run.keys_lost, run.wrong_values) {
-                (Some(a), Some(b), Some(c)) => format!("{a}/{b}/{c}"),
-                _ => "-".to_owned(),
-            };
-            let _ = writeln!(
-                s,
-                "{:<8} {:>10.0} {:>22} {:>22} {:>22} {:>8.2} {:>6} {:>16} {:>22}",
-                run.healer,
-                run.throughput_ops_per_s,
-                format!(
-                    "{}/{}/{}",
-                    ms(run.write_p50_us),
-                    ms(run.write_p99_us),
-                    ms(run.write_p999_us)
-                ),
-                format!(
-                    "{}/{}/{}",
-                    ms(run.read_p50_us),
-                    ms(run.read_p99_us),
-                    ms(run.read_p999_us)
-                ),
-                format!(
-                    "{}/{}/{}",
-                    ms(run.scan_p50_us),
-                    ms(run.scan_p99_us),
-                    ms(run.scan_p999_us)
-                ),
-                run.stall_seconds,
-                run.write_errors + run.read_errors,
-                faults,
-                keys,
-            );
-            for warning in &run.warnings {
-                let _ = writeln!(s, "         warning: {warning}");
-            }
+        if scenario.seeds.len() > 1 {
+            summary_rows(&mut s, scenario);
+        } else {
+            run_rows(&mut s, scenario);
         }
         for skipped in &scenario.skipped {
             let _ = writeln!(s, "{:<8} skipped: {}", skipped.healer, skipped.reason);
         }
+        for pair in &scenario.paired {
+            let _ = writeln!(
+                s,
+                "  {}",
+                paired_line(&pair.healer, &pair.reference, pair.difference.as_ref())
+            );
+        }
+    }
+    if report.scenarios.len() > 1 && !report.paired.is_empty() {
+        let _ = writeln!(
+            s,
+            "\n== all {} scenarios (mean of per-scenario means)",
+            report.scenarios.len()
+        );
+        for pair in &report.paired {
+            let _ = writeln!(
+                s,
+                "  {}",
+                paired_line(&pair.healer, &pair.reference, pair.difference.as_ref())
+            );
+        }
     }
     s
+}
+
+/// `S(rules) − S(off) = +0.120 [+0.020, +0.210] (n = 5): better`.
+fn paired_line(
+    healer: &str,
+    reference: &str,
+    difference: Option<&crate::stats::Estimate>,
+) -> String {
+    let label = format!("S({healer}) − S({reference})");
+    let Some(d) = difference else {
+        return format!("{label}: no paired runs");
+    };
+    if d.n < 2 {
+        return format!("{label} = {:+.3} (one run each: no interval)", d.value);
+    }
+    let verdict = if d.above_zero() {
+        "better, 95 % confidence"
+    } else if d.below_zero() {
+        "worse, 95 % confidence"
+    } else {
+        "no clear difference"
+    };
+    format!(
+        "{label} = {:+.3} [{:+.3}, {:+.3}] (n = {}): {verdict}",
+        d.value, d.ci95[0], d.ci95[1], d.n
+    )
+}
+
+fn run_rows(s: &mut String, scenario: &ScenarioReport) {
+    use std::fmt::Write;
+    let _ = writeln!(
+        s,
+        "{:<8} {:>10} {:>22} {:>22} {:>22} {:>8} {:>6} {:>16} {:>22}",
+        "healer",
+        "ops/s",
+        "write p50/p99/p99.9 ms",
+        "read p50/p99/p99.9 ms",
+        "scan p50/p99/p99.9 ms",
+        "stall s",
+        "errors",
+        "faults imp/det/rec s",
+        "keys ok/lost/wrong"
+    );
+    for run in &scenario.runs {
+        let faults = if run.faults.is_empty() {
+            "-".to_owned()
+        } else {
+            run.faults
+                .iter()
+                .map(|f| {
+                    format!(
+                        "{}/{}/{}",
+                        opt_s(f.impact_s),
+                        opt_s(f.detected_s),
+                        opt_s(f.recovered_s)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let keys = match (run.keys_verified, run.keys_lost, run.wrong_values) {
+            (Some(a), Some(b), Some(c)) => format!("{a}/{b}/{c}"),
+            _ => "-".to_owned(),
+        };
+        let percentiles = |p50, p99, p999| format!("{}/{}/{}", ms(p50), ms(p99), ms(p999));
+        let _ = writeln!(
+            s,
+            "{:<8} {:>10.0} {:>22} {:>22} {:>22} {:>8.2} {:>6} {:>16} {:>22}",
+            run.healer,
+            run.throughput_ops_per_s,
+            percentiles(run.write_p50_us, run.write_p99_us, run.write_p999_us),
+            percentiles(run.read_p50_us, run.read_p99_us, run.read_p999_us),
+            percentiles(run.scan_p50_us, run.scan_p99_us, run.scan_p999_us),
+            run.stall_seconds,
+            run.write_errors + run.read_errors,
+            faults,
+            keys,
+        );
+        for warning in &run.warnings {
+            let _ = writeln!(s, "         warning: {warning}");
+        }
+    }
+}
+
+/// One row per mode: medians with their 95 % intervals.
+fn summary_rows(s: &mut String, scenario: &ScenarioReport) {
+    use std::fmt::Write;
+    let _ = writeln!(
+        s,
+        "{:<8} {:>4} {:>26} {:>26} {:>26} {:>24} {:>12}",
+        "healer",
+        "runs",
+        "ops/s median [95% CI]",
+        "worst p99 ms [95% CI]",
+        "write p99.9 ms [95% CI]",
+        "stall s [95% CI]",
+        "lost+wrong"
+    );
+    for (mode, summary) in &scenario.summary {
+        let figure = |name: &str, fmt: &dyn Fn(f64) -> String| {
+            summary.figures.get(name).map_or("-".to_owned(), |f| {
+                format!("{} [{}, {}]", fmt(f.median), fmt(f.ci95[0]), fmt(f.ci95[1]))
+            })
+        };
+        let us = |v: f64| ms(Some(v));
+        let lost: u64 = scenario
+            .runs
+            .iter()
+            .filter(|r| r.healer == mode.as_str())
+            .map(|r| r.keys_lost.unwrap_or(0) + r.wrong_values.unwrap_or(0))
+            .sum();
+        let _ = writeln!(
+            s,
+            "{:<8} {:>4} {:>26} {:>26} {:>26} {:>24} {:>12}",
+            mode,
+            summary.runs,
+            figure("throughput_ops_per_s", &|v| format!("{v:.0}")),
+            figure("worst_p99_us", &us),
+            figure("write_p999_us", &us),
+            figure("stall_seconds", &|v| format!("{v:.2}")),
+            lost,
+        );
+    }
 }
 
 #[cfg(test)]

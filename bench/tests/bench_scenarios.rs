@@ -301,6 +301,87 @@ fn compare_writes_the_json_schema_and_an_html_report() {
 }
 
 #[test]
+fn compare_repeats_run_every_mode_on_the_same_seeds_and_pair_them() {
+    let _turn = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("quick.toml");
+    // `repeat = 3` in the file is overridden by `--repeat 2` on the command line.
+    std::fs::write(&scenario, format!("repeat = 3\n{QUICK}")).unwrap();
+    let out = dir.path().join("report");
+    let output = bench()
+        .arg("compare")
+        .arg(&scenario)
+        .args(["--quiet", "--repeat", "2", "--healer", "off,rules", "--out"])
+        .arg(&out)
+        .arg("--db-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("2 repeats") && stdout.contains("S(rules) − S(off)"),
+        "{stdout}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["format_version"], 2);
+    let scenario = &report["scenarios"][0];
+    let seeds: Vec<u64> = scenario["seeds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_u64().unwrap())
+        .collect();
+    assert_eq!(seeds.len(), 2);
+    assert_ne!(seeds[0], seeds[1]);
+    let runs = scenario["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 4, "two modes x two seeds");
+    for mode in ["off", "rules"] {
+        let mut ran: Vec<u64> = runs
+            .iter()
+            .filter(|r| r["healer"] == mode)
+            .map(|r| r["seed"].as_u64().unwrap())
+            .collect();
+        ran.sort_unstable();
+        let mut want = seeds.clone();
+        want.sort_unstable();
+        assert_eq!(ran, want, "{mode} ran every seed once");
+        let figures = &scenario["summary"][mode]["figures"];
+        for figure in [
+            "worst_p99_us",
+            "write_p99_us",
+            "throughput_ops_per_s",
+            "stall_seconds",
+            "keys_lost",
+        ] {
+            let f = &figures[figure];
+            let (median, lo, hi) = (
+                f["median"].as_f64().unwrap(),
+                f["ci95"][0].as_f64().unwrap(),
+                f["ci95"][1].as_f64().unwrap(),
+            );
+            assert!(lo <= median && median <= hi, "{mode} {figure}: {f}");
+        }
+    }
+    let paired = scenario["paired"].as_array().unwrap();
+    assert_eq!(paired.len(), 1, "rules vs off only: {paired:?}");
+    assert_eq!(paired[0]["healer"], "rules");
+    assert_eq!(paired[0]["reference"], "off");
+    assert_eq!(paired[0]["per_seed"].as_array().unwrap().len(), 2);
+    let difference = &paired[0]["difference"];
+    assert_eq!(difference["n"], 2);
+    assert!(difference["ci95"][0].as_f64().unwrap() <= difference["value"].as_f64().unwrap());
+    assert_eq!(report["paired"][0]["scenarios"], 1);
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("paired score differences") && html.contains("<details>"));
+}
+
+#[test]
 fn record_writes_a_labelled_compressed_trace() {
     let _turn = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();

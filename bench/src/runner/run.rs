@@ -59,6 +59,8 @@ pub struct RunOutput {
     pub scenario: String,
     /// Healer mode.
     pub healer: HealerMode,
+    /// Seed of every generator.
+    pub seed: u64,
     /// Merged measurements.
     pub(crate) recorder: Recorder,
     /// Seconds the measured phases lasted.
@@ -176,6 +178,7 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutput, Strin
     Ok(RunOutput {
         scenario: scenario.name.clone(),
         healer: options.healer,
+        seed: options.seed.unwrap_or(scenario.seed),
         recorder,
         measured_s,
         phases,

@@ -25,6 +25,8 @@ pub const MAX_KEY_SPACE: u64 = 100_000_000;
 pub const MAX_VALUE_BYTES: u32 = 16 << 20;
 /// Most threads one workload may use.
 pub const MAX_THREADS: u32 = 64;
+/// Most repeats a scenario may ask for.
+pub const MAX_REPEAT: u32 = 1000;
 
 /// A scenario that cannot be used, with where and why.
 #[derive(Debug, Clone, PartialEq)]
@@ -182,6 +184,12 @@ global = { block_cache_capacity = 1048576 }
             GOOD.replacen(from, to, 1)
         };
         vec![
+            (
+                replace("seed = 7", "seed = 7\nrepeat = 0"),
+                "repeat = 0",
+                "repeat",
+                "1..=1000",
+            ),
             (
                 replace("factor = 4", "factor = -4"),
                 "factor = -4",

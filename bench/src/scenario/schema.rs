@@ -18,6 +18,7 @@ pub(super) struct ScenarioFile {
     pub(super) name: Option<String>,
     pub(super) description: Option<String>,
     pub(super) seed: Option<u64>,
+    pub(super) repeat: Option<u32>,
     #[serde(default)]
     pub(super) engine: EngineConfig,
     #[serde(default)]
@@ -120,6 +121,9 @@ pub struct Scenario {
     pub description: String,
     /// Seed of every generator (overridable on the command line).
     pub seed: u64,
+    /// Runs per healer mode in `compare` (each with its own derived seed) unless the command
+    /// line says otherwise.
+    pub repeat: u32,
     /// The engine as opened at the start of every run.
     pub engine: EngineConfig,
     /// Phases, run in order.

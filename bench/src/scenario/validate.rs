@@ -9,7 +9,7 @@ use lsmedic::telemetry::{Tunable, TunableScope};
 
 use super::schema::*;
 use super::span::{toml_message, FieldPath, Reporter};
-use super::{ScenarioError, MAX_KEY_SPACE, MAX_THREADS, MAX_VALUE_BYTES};
+use super::{ScenarioError, MAX_KEY_SPACE, MAX_REPEAT, MAX_THREADS, MAX_VALUE_BYTES};
 use crate::keygen::ValueSize;
 use crate::workload::WorkloadKind;
 
@@ -67,6 +67,13 @@ impl Validator<'_, '_> {
         for (i, phase) in raw.phases.into_iter().enumerate() {
             phases.push(self.phase(phase, &root().key("phases").index(i), i, &column_families)?);
         }
+        let repeat = raw.repeat.unwrap_or(1);
+        if !(1..=MAX_REPEAT).contains(&repeat) {
+            return Err(self.r.at(
+                &root().key("repeat"),
+                format!("must be in 1..={MAX_REPEAT}, got {repeat}"),
+            ));
+        }
         let name = raw.name.unwrap_or_else(|| default_name.to_owned());
         if name.trim().is_empty() {
             return Err(self.r.at(&root().key("name"), "must not be empty"));
@@ -75,6 +82,7 @@ impl Validator<'_, '_> {
             name,
             description: raw.description.unwrap_or_default(),
             seed: raw.seed.unwrap_or(42),
+            repeat,
             engine: raw.engine,
             phases,
         })
