@@ -301,6 +301,7 @@ fn single_workload(args: &RunArgs, kind: WorkloadKind) -> Result<Scenario, Strin
         repeat: 1,
         engine,
         phases,
+        sampling: scenario::Sampling::default(),
     })
 }
 

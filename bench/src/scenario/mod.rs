@@ -7,6 +7,7 @@
 //! file, the line and column, and the field path (`phases[1].faults[0].factor`), found by
 //! `span`. The schema is documented in the README (`## lsmedic-bench`).
 
+mod sample;
 mod schema;
 mod span;
 mod validate;
@@ -14,6 +15,7 @@ mod validate;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub use sample::{Sampled, Sampling};
 pub use schema::{Fault, FaultKind, Phase, Scenario, Workload};
 
 use schema::ScenarioFile;

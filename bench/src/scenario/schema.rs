@@ -128,6 +128,9 @@ pub struct Scenario {
     pub engine: EngineConfig,
     /// Phases, run in order.
     pub phases: Vec<Phase>,
+    /// The `{ min, max }` ranges of the file and the values drawn for this instance (see
+    /// [`Scenario::instantiate`]); empty for a scenario without ranges.
+    pub sampling: super::Sampling,
 }
 
 /// A span of time (or a number of ops) running some workloads, with faults.

@@ -85,6 +85,7 @@ impl Validator<'_, '_> {
             repeat,
             engine: raw.engine,
             phases,
+            sampling: super::Sampling::default(),
         })
     }
 
