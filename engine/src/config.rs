@@ -82,7 +82,75 @@ pub struct CfOptions {
     pub bloom_filter_bits_per_key: f64,
     /// Uncompressed size of a data block.
     pub block_size: u64,
+    /// Let RocksDB size the levels from the last level's actual size (RocksDB's default
+    /// since 8.4): level targets follow the data, which bounds space amplification.
+    pub level_compaction_dynamic_level_bytes: bool,
+    /// Mark an SST file for compaction when it is heavy with point tombstones (RocksDB's
+    /// `CompactOnDeletionCollector`); `None` = off.
+    pub compact_on_deletion_collector: Option<CompactOnDeletionCollectorConfig>,
 }
+
+/// RocksDB's `CompactOnDeletionCollector`: a table-properties collector that marks a newly
+/// written SST file for compaction when at least `deletion_trigger` of any
+/// `sliding_window_size` consecutive entries are deletions, or when deletions make up at least
+/// `deletion_ratio` of the whole file. RocksDB then compacts that file on its own, so the
+/// tombstones stop costing scans and reads without anyone calling `compact_range`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompactOnDeletionCollectorConfig {
+    /// Entries in the sliding window ("N"); 0 turns the window trigger off.
+    pub sliding_window_size: u64,
+    /// Deletions within one window that mark the file ("D"), 1..=`sliding_window_size`.
+    #[serde(default)]
+    pub deletion_trigger: u64,
+    /// Fraction of deletions in the whole file that marks it, in (0, 1]; 0 = off.
+    #[serde(default)]
+    pub deletion_ratio: f64,
+}
+
+impl CompactOnDeletionCollectorConfig {
+    /// Checks the window, trigger and ratio; errors name the option and the column family.
+    fn validate(&self, cf: &str) -> Result<()> {
+        if self.sliding_window_size > MAX_COLLECTOR_WINDOW {
+            return Err(invalid(
+                "compact_on_deletion_collector.sliding_window_size",
+                cf,
+                self.sliding_window_size,
+                format!("must be in 0..={MAX_COLLECTOR_WINDOW} (0 = no window trigger)"),
+            ));
+        }
+        if self.sliding_window_size > 0 {
+            check_range(
+                "compact_on_deletion_collector.deletion_trigger",
+                cf,
+                self.deletion_trigger,
+                1,
+                self.sliding_window_size,
+            )?;
+        }
+        if !(self.deletion_ratio.is_finite() && (0.0..=1.0).contains(&self.deletion_ratio)) {
+            return Err(invalid(
+                "compact_on_deletion_collector.deletion_ratio",
+                cf,
+                self.deletion_ratio,
+                "must be a number in [0, 1] (0 = no ratio trigger)",
+            ));
+        }
+        if self.sliding_window_size == 0 && self.deletion_ratio == 0.0 {
+            return Err(invalid(
+                "compact_on_deletion_collector",
+                cf,
+                "sliding_window_size = 0, deletion_ratio = 0",
+                "turns no trigger on: set sliding_window_size or deletion_ratio, or omit the \
+                 collector",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Largest sliding window of the deletion collector (RocksDB keeps it in 128 buckets).
+const MAX_COLLECTOR_WINDOW: u64 = 1 << 30;
 
 impl Default for CfOptions {
     fn default() -> Self {
@@ -106,6 +174,8 @@ impl Default for CfOptions {
             compression: Compression::Snappy,
             bloom_filter_bits_per_key: 10.0,
             block_size: 4 * KIB,
+            level_compaction_dynamic_level_bytes: true,
+            compact_on_deletion_collector: None,
         }
     }
 }
@@ -232,7 +302,11 @@ impl CfOptions {
                 "must be a number in [0, 64]",
             ));
         }
-        check_range("block_size", cf, self.block_size, 256, 64 * MIB)
+        check_range("block_size", cf, self.block_size, 256, 64 * MIB)?;
+        match &self.compact_on_deletion_collector {
+            Some(collector) => collector.validate(cf),
+            None => Ok(()),
+        }
     }
 
     /// The tunables RocksDB declares as `int` counts, as configured (possibly negative).
@@ -332,6 +406,15 @@ impl CfOptions {
         opts.set_max_bytes_for_level_multiplier(self.max_bytes_for_level_multiplier);
         opts.set_disable_auto_compactions(self.disable_auto_compactions);
         opts.set_compression_type(self.compression.rocksdb());
+        opts.set_level_compaction_dynamic_level_bytes(self.level_compaction_dynamic_level_bytes);
+        if let Some(collector) = &self.compact_on_deletion_collector {
+            // Validated: the window and trigger are at most 2^30, so they fit a usize.
+            opts.add_compact_on_deletion_collector_factory(
+                collector.sliding_window_size as usize,
+                collector.deletion_trigger as usize,
+                collector.deletion_ratio,
+            );
+        }
         let mut table = BlockBasedOptions::default();
         table.set_block_cache(block_cache);
         table.set_block_size(self.block_size as usize);
@@ -416,6 +499,104 @@ impl CheckpointConfig {
     }
 }
 
+/// RocksDB's rate limiter for flush and compaction writes (`NewGenericRateLimiter`, writes
+/// only; the WAL and foreground reads are never limited). With `auto_tuned`, RocksDB moves
+/// the limit by itself within `[rate_bytes_per_sec / 20, rate_bytes_per_sec]` after the
+/// recent demand for background I/O: it lowers the limit while the limiter is seldom used up
+/// and raises it by 5 % per 100 refill periods while it often is, so background writes are
+/// spread out instead of arriving in bursts. RocksDB also syncs SST files every 1 MiB when a
+/// limiter is set and `bytes_per_sync` is 0.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimiterConfig {
+    /// The limit (bytes/s); with `auto_tuned`, its ceiling.
+    pub rate_bytes_per_sec: u64,
+    /// How often tokens are refilled (µs); RocksDB's default 100 ms.
+    #[serde(default = "RateLimiterConfig::default_refill_period_us")]
+    pub refill_period_us: u64,
+    /// 1 in `fairness` requests of compaction (low priority) goes before pending flush
+    /// requests (high priority), so compactions are not starved; RocksDB's default 10.
+    #[serde(default = "RateLimiterConfig::default_fairness")]
+    pub fairness: u32,
+    /// Let RocksDB tune the limit below `rate_bytes_per_sec` (see the type's docs).
+    #[serde(default)]
+    pub auto_tuned: bool,
+}
+
+impl RateLimiterConfig {
+    const MIN_RATE_BYTES_PER_SEC: u64 = 64 * KIB;
+    const MAX_RATE_BYTES_PER_SEC: u64 = 1 << 40;
+    const MIN_REFILL_PERIOD_US: u64 = 1_000;
+    const MAX_REFILL_PERIOD_US: u64 = 10_000_000;
+    const MAX_FAIRNESS: u32 = 100;
+
+    /// RocksDB's auto-tuned limiter with `ceiling_bytes_per_sec` and RocksDB's defaults for
+    /// the refill period and fairness.
+    pub fn auto_tuned(ceiling_bytes_per_sec: u64) -> Self {
+        RateLimiterConfig {
+            rate_bytes_per_sec: ceiling_bytes_per_sec,
+            refill_period_us: Self::default_refill_period_us(),
+            fairness: Self::default_fairness(),
+            auto_tuned: true,
+        }
+    }
+
+    fn default_refill_period_us() -> u64 {
+        100_000
+    }
+
+    fn default_fairness() -> u32 {
+        10
+    }
+
+    /// Checks the rate, refill period and fairness (RocksDB asserts they are positive and
+    /// divides by them); errors name the option.
+    fn validate(&self) -> Result<()> {
+        let out_of_range = |option: &'static str, value: u64, min: u64, max: u64| {
+            if (min..=max).contains(&value) {
+                Ok(())
+            } else {
+                Err(db_invalid(
+                    option,
+                    value,
+                    format!("must be in {min}..={max}"),
+                ))
+            }
+        };
+        out_of_range(
+            "rate_limiter.rate_bytes_per_sec",
+            self.rate_bytes_per_sec,
+            Self::MIN_RATE_BYTES_PER_SEC,
+            Self::MAX_RATE_BYTES_PER_SEC,
+        )?;
+        out_of_range(
+            "rate_limiter.refill_period_us",
+            self.refill_period_us,
+            Self::MIN_REFILL_PERIOD_US,
+            Self::MAX_REFILL_PERIOD_US,
+        )?;
+        out_of_range(
+            "rate_limiter.fairness",
+            self.fairness.into(),
+            1,
+            Self::MAX_FAIRNESS.into(),
+        )
+    }
+
+    /// Installs the limiter into `opts`.
+    fn apply(&self, opts: &mut Options) {
+        // Validated: every value is far below i64::MAX and i32::MAX.
+        let rate = self.rate_bytes_per_sec as i64;
+        let refill = self.refill_period_us as i64;
+        let fairness = self.fairness as i32;
+        if self.auto_tuned {
+            opts.set_auto_tuned_ratelimiter(rate, refill, fairness);
+        } else {
+            opts.set_ratelimiter(rate, refill, fairness);
+        }
+    }
+}
+
 /// How to open an [`Engine`](crate::Engine): RocksDB DB options, column families, telemetry.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -434,8 +615,11 @@ pub struct EngineConfig {
     pub delayed_write_rate: u64,
     /// WAL size that forces flushes of the oldest memtables (0 = automatic).
     pub max_total_wal_size: u64,
-    /// Sync SST writes every this many bytes (0 = off).
+    /// Sync SST writes every this many bytes (0 = off; 1 MiB when a rate limiter is set).
     pub bytes_per_sync: u64,
+    /// Sync WAL writes every this many bytes (0 = off), so the OS writes the WAL back in
+    /// steady steps instead of in one burst at the next fsync.
+    pub wal_bytes_per_sync: u64,
     /// Collect RocksDB statistics (tickers, histograms) for the sampler.
     pub statistics: bool,
     /// Read SST files with `O_DIRECT` (RocksDB `use_direct_reads`): the OS page cache is
@@ -449,6 +633,8 @@ pub struct EngineConfig {
     pub block_cache_size: u64,
     /// Budget of all memtables together (RocksDB `WriteBufferManager`); `None` = unlimited.
     pub write_buffer_manager_size: Option<u64>,
+    /// Rate limit of flush and compaction writes (RocksDB `rate_limiter`); `None` = none.
+    pub rate_limiter: Option<RateLimiterConfig>,
     /// Options of the default column family and of column families created without options.
     pub cf_options: CfOptions,
     /// Column families to create or open, with their options.
@@ -470,11 +656,13 @@ impl Default for EngineConfig {
             delayed_write_rate: Tunable::DelayedWriteRate.rocksdb_default(),
             max_total_wal_size: 0,
             bytes_per_sync: 0,
+            wal_bytes_per_sync: 0,
             statistics: true,
             use_direct_reads: false,
             use_direct_io_for_flush_and_compaction: false,
             block_cache_size: Tunable::BlockCacheCapacity.rocksdb_default(),
             write_buffer_manager_size: None,
+            rate_limiter: None,
             cf_options: CfOptions::default(),
             column_families: Vec::new(),
             telemetry: TelemetryConfig::default(),
@@ -521,6 +709,9 @@ impl EngineConfig {
     /// Checks every option and cross-option rule; the first problem is returned.
     pub fn validate(&self) -> Result<()> {
         self.validate_db_tunables()?;
+        if let Some(rate_limiter) = &self.rate_limiter {
+            rate_limiter.validate()?;
+        }
         self.validate_telemetry()?;
         self.validate_checkpoints()?;
         self.validate_column_families()
@@ -623,6 +814,10 @@ impl EngineConfig {
         crate::raw::set_delayed_write_rate(&mut opts, self.delayed_write_rate);
         opts.set_max_total_wal_size(self.max_total_wal_size);
         opts.set_bytes_per_sync(self.bytes_per_sync);
+        opts.set_wal_bytes_per_sync(self.wal_bytes_per_sync);
+        if let Some(rate_limiter) = &self.rate_limiter {
+            rate_limiter.apply(&mut opts);
+        }
         opts.set_use_direct_reads(self.use_direct_reads);
         opts.set_use_direct_io_for_flush_and_compaction(
             self.use_direct_io_for_flush_and_compaction,

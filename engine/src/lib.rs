@@ -53,7 +53,8 @@ pub mod telemetry;
 
 pub use batch::WriteBatch;
 pub use config::{
-    CfOptions, CheckpointConfig, ColumnFamilyConfig, Compression, EngineConfig, TelemetryConfig,
+    CfOptions, CheckpointConfig, ColumnFamilyConfig, CompactOnDeletionCollectorConfig, Compression,
+    EngineConfig, RateLimiterConfig, TelemetryConfig,
 };
 pub use engine::{Engine, WriteOpts, DEFAULT_CF};
 pub use error::{Error, KeyPreview, Result};
