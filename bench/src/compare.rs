@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::keygen::mix64;
 use crate::report::{run_report, RunReport, ScenarioReport};
 use crate::runner::{self, RunOptions};
-use crate::scenario::Scenario;
+use crate::scenario::{Sampled, Scenario};
 use crate::score::{score, ScoreFigures};
 use crate::stats::{mean_estimate, median_estimate, stratified_mean_estimate, Estimate};
 use crate::subject::HealerMode;
@@ -40,37 +40,60 @@ pub fn mode_order<T: Copy>(modes: &[T], index: usize) -> Vec<T> {
     (0..n).map(|k| modes[(index + k) % n.max(1)]).collect()
 }
 
-/// Runs `scenario` once per mode and seed (fresh database each run), repeat by repeat,
-/// with `options` as the template (its `healer` and `seed` are set per run). The report's
-/// `summary` and `paired` are filled in by [`crate::report::Report::push`].
+/// Runs `scenario` once per mode and seed (fresh database each run), with `options` as the
+/// template (its `healer` and `seed` are set per run). Each seed runs the scenario as drawn
+/// for it ([`Scenario::instantiate`]: every mode of a seed gets the same onsets and sizes);
+/// every seed is drawn and validated before the first run. The report's `summary` and
+/// `paired` are filled in by [`crate::report::Report::push`].
 pub fn run_repeats(
     scenario: &Scenario,
     modes: &[HealerMode],
     seeds: &[u64],
     options: &RunOptions,
 ) -> Result<ScenarioReport, String> {
+    let instances = seeds
+        .iter()
+        .map(|&seed| scenario.instantiate(seed).map_err(|e| e.to_string()))
+        .collect::<Result<Vec<Scenario>, String>>()?;
     let mut entry = ScenarioReport::new(&scenario.name, &scenario.description, seeds.to_vec());
-    for (repeat, &seed) in seeds.iter().enumerate() {
+    for (repeat, instance) in instances.iter().enumerate() {
         for mode in mode_order(modes, repeat) {
             eprintln!(
-                "running {} with healer {} (repeat {}/{}, seed {seed})",
+                "running {} with healer {} (repeat {}/{}, seed {}{})",
                 scenario.name,
                 mode.name(),
                 repeat + 1,
-                seeds.len()
+                seeds.len(),
+                instance.seed,
+                sampled_note(instance)
             );
             let run_options = RunOptions {
                 healer: mode,
-                seed: Some(seed),
+                seed: Some(instance.seed),
                 ..options.clone()
             };
-            let out = runner::run(scenario, &run_options)?;
+            let out = runner::run(instance, &run_options)?;
             let mut run = run_report(&out, options.time_scale);
             run.repeat = repeat as u32;
+            run.sampled = sampled_map(instance);
             entry.runs.push(run);
         }
     }
     Ok(entry)
+}
+
+/// The values drawn for an instance, keyed by field path (`RunReport::sampled`).
+pub fn sampled_map(instance: &Scenario) -> BTreeMap<String, Sampled> {
+    instance.sampled().iter().cloned().collect()
+}
+
+/// `; path = value, …` for a progress line, empty without ranges.
+fn sampled_note(instance: &Scenario) -> String {
+    instance
+        .sampled()
+        .iter()
+        .map(|(path, value)| format!("; {path} = {value}"))
+        .collect()
 }
 
 /// A headline figure: its JSON name and how it is read off a run.

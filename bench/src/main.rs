@@ -440,12 +440,14 @@ fn record_cmd(args: RecordArgs) -> Result<(), String> {
     }
     let weights = parse_weights(&args.weights)?;
     for scenario in &scenarios {
+        let seed = args.seed.unwrap_or(scenario.seed);
+        let scenario = &scenario.instantiate(seed).map_err(|e| e.to_string())?;
         for &mode in &args.healer {
             let opts = RunOptions {
                 healer: mode,
                 weights,
                 time_scale: args.time_scale,
-                seed: args.seed,
+                seed: Some(seed),
                 db_parent: args.db_dir.clone(),
                 progress: true,
                 keep_ticks: true,
@@ -453,11 +455,12 @@ fn record_cmd(args: RecordArgs) -> Result<(), String> {
                 drive: Some(subject::Drive {
                     explore: args.explore,
                     weights,
-                    seed: args.seed.unwrap_or(scenario.seed),
+                    seed,
                 }),
             };
             let out = runner::run(scenario, &opts)?;
-            let run = report::run_report(&out, args.time_scale);
+            let mut run = report::run_report(&out, args.time_scale);
+            run.sampled = compare::sampled_map(scenario);
             let path =
                 record::write_trace(&args.out, scenario, &opts, &out, &run, args.task.as_deref())?;
             let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
@@ -484,8 +487,14 @@ fn check_cmd(files: &[String]) -> Result<(), String> {
                     .flat_map(|p| &p.faults)
                     .map(|f| f.kind.name())
                     .collect();
+                let ranges: String = s
+                    .sampling
+                    .ranges()
+                    .iter()
+                    .map(|(path, min, max)| format!("; {path} in [{min}, {max}]"))
+                    .collect();
                 println!(
-                    "ok  {:<28} {} phases, {:.0} s timed, faults: {}",
+                    "ok  {:<28} {} phases, {:.0} s timed, faults: {}{ranges}",
                     s.name,
                     s.phases.len(),
                     s.planned_seconds(),

@@ -4,7 +4,9 @@
 //! JSON lines, each line an object with a `"type"`:
 //!
 //! 1. `header` (first line): `format` = `"lsmedic-trace"`, `format_version` (2), `scenario`,
-//!    `description`, `seed`, `healer`, `time_scale`, `tick_s`, `engine` (the `EngineConfig`
+//!    `description`, `seed`, `sampled` (the values drawn for the seed from the scenario's
+//!    `{ min, max }` ranges, by field path, `{}` without; the other fields describe the
+//!    scenario as drawn), `healer`, `time_scale`, `tick_s`, `engine` (the `EngineConfig`
 //!    as opened), `column_families`, `workload` (the task: `task` id — `--task`, else the
 //!    scenario name — `family` = the first measured workload's kind, `column_families`, and
 //!    every measured workload with its parameters), `explore` (ε), `decision_interval_ticks`,
@@ -340,6 +342,7 @@ pub fn write_trace(
         "scenario": scenario.name,
         "description": scenario.description,
         "seed": options.seed.unwrap_or(scenario.seed),
+        "sampled": crate::compare::sampled_map(scenario),
         "healer": out.healer.name(),
         "time_scale": options.time_scale,
         "tick_s": TICK.as_secs_f64(),

@@ -26,6 +26,7 @@ use serde::Serialize;
 use crate::compare::{AggregatePaired, ModeSummary, PairedScore};
 use crate::measure::{bucket_percentiles_us, percentiles_us, Bucket, Class, BUCKET};
 use crate::runner::{FaultEvent, PhaseSpan, RunOutput, TickLite};
+use crate::scenario::Sampled;
 use crate::subject::HealerEntry;
 
 /// The whole report (`--json`).
@@ -179,6 +180,9 @@ pub struct RunReport {
     /// Which repeat of the scenario this is (0-based); a repeat runs the same seed in every
     /// mode.
     pub repeat: u32,
+    /// The values drawn for this seed from the scenario's `{ min, max }` ranges, by field
+    /// path (`{"phases[1].faults[0].at_s": 17.3}`); empty without ranges.
+    pub sampled: BTreeMap<String, Sampled>,
     /// Seconds of the measured phases.
     pub duration_s: f64,
     /// Ops completed in the measured phases.
@@ -421,6 +425,7 @@ pub fn run_report(out: &RunOutput, time_scale: f64) -> RunReport {
         healer: out.healer.name(),
         seed: out.seed,
         repeat: 0,
+        sampled: BTreeMap::new(),
         duration_s: out.measured_s,
         ops: totals.ops,
         throughput_ops_per_s: if out.measured_s > 0.0 {

@@ -5,7 +5,9 @@
 //! into the file structs of `schema`; stage 2 (`validate`) checks meaning (ranges, column
 //! families that exist, option names) and builds a [`Scenario`]. Every error carries the
 //! file, the line and column, and the field path (`phases[1].faults[0].factor`), found by
-//! `span`. The schema is documented in the README (`## lsmedic-bench`).
+//! `span`. A number may be written as a range `{ min = .., max = .. }` at the fields
+//! `sample` allows; the scenario then stands for one instance per seed ([`Scenario::instantiate`]).
+//! The schema is documented in the README (`## lsmedic-bench`).
 
 mod sample;
 mod schema;
@@ -82,12 +84,46 @@ impl Scenario {
     }
 
     /// Parses and validates scenario `text`; `file` is only used in errors, `default_name`
-    /// names a scenario without `name`.
+    /// names a scenario without `name`. A text with `{ min, max }` ranges is checked with
+    /// every range at its minimum and at its maximum, and returned as drawn for its own seed.
     pub fn parse(text: &str, file: &Path, default_name: &str) -> Result<Scenario, ScenarioError> {
         let reporter = Reporter::new(file, text);
-        let raw: ScenarioFile = toml::from_str(text).map_err(|e| reporter.toml_error(&e))?;
-        validate::scenario(&reporter, raw, default_name)
+        let ranges = sample::find_ranges(text, &reporter)?;
+        if ranges.is_empty() {
+            build(&reporter, text, &|offset| offset, default_name)
+        } else {
+            sample::load(text, file, default_name, ranges)
+        }
     }
+
+    /// The scenario with its ranges drawn for `seed`, which becomes its seed: what a run with
+    /// that seed executes. Every range has its own generator seeded from `seed` and the
+    /// field's path. Without ranges, a clone with the seed set. An error when a drawn
+    /// combination is invalid (the load-time check covers every range at its minimum and at
+    /// its maximum, not every mix).
+    pub fn instantiate(&self, seed: u64) -> Result<Scenario, ScenarioError> {
+        sample::instantiate(self, seed)
+    }
+
+    /// The values drawn for this instance, as (field path, value), in file order; empty
+    /// without ranges.
+    pub fn sampled(&self) -> &[(String, Sampled)] {
+        self.sampling.values()
+    }
+}
+
+/// Stages 1 and 2 on `text`: the file's text, or an instance of it (ranges replaced by
+/// values); `reporter` locates errors in the file, `to_original` maps byte offsets of `text`
+/// to the file's.
+fn build(
+    reporter: &Reporter<'_>,
+    text: &str,
+    to_original: &dyn Fn(usize) -> usize,
+    default_name: &str,
+) -> Result<Scenario, ScenarioError> {
+    let raw: ScenarioFile =
+        toml::from_str(text).map_err(|e| reporter.toml_error(&e, to_original))?;
+    validate::scenario(reporter, raw, default_name)
 }
 
 #[cfg(test)]

@@ -206,15 +206,20 @@ impl<'a> Reporter<'a> {
         }
     }
 
-    /// A deserialisation error, located by its byte span.
-    pub(super) fn toml_error(&self, err: &toml::de::Error) -> ScenarioError {
-        let span = err.span();
-        let (line, column) = span
-            .as_ref()
-            .map(|span| self.spans.line_column(span.start))
+    /// A deserialisation error, located by its byte span: of this reporter's text, or of a
+    /// text derived from it (a scenario with its ranges replaced by drawn values), whose byte
+    /// offsets `to_original` maps to this text's.
+    pub(super) fn toml_error(
+        &self,
+        err: &toml::de::Error,
+        to_original: &dyn Fn(usize) -> usize,
+    ) -> ScenarioError {
+        let start = err.span().map(|span| to_original(span.start));
+        let (line, column) = start
+            .map(|start| self.spans.line_column(start))
             .map_or((None, None), |(l, c)| (Some(l), Some(c)));
-        let field = span
-            .and_then(|span| self.spans.path_at(span.start))
+        let field = start
+            .and_then(|start| self.spans.path_at(start))
             .map(|path| path.to_string());
         ScenarioError {
             file: self.file.to_owned(),

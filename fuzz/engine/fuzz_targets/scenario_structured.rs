@@ -56,6 +56,8 @@ const SCHEMA_WORDS: &[&str] = &[
     "compact",
     "options",
     "global",
+    "min",
+    "max",
     "column_families",
     "cf_options",
     "uniform",

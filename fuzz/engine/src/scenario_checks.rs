@@ -2,6 +2,9 @@
 //!
 //! - Parsing never panics and is deterministic.
 //! - An error names the file, and its line and column (when given) lie inside the text.
+//! - A scenario with `{ min, max }` ranges draws the same instance for a seed every time, and
+//!   each instance is a scenario that keeps these promises with every drawn value inside
+//!   its range, or an error located in the text.
 //! - An accepted scenario keeps every promise the validator makes (ranges, known column
 //!   families, op-count phases, fault fields), its engine configuration validates, and it is
 //!   runnable: every time it holds converts to a `Duration` and an `Instant` at the largest
@@ -14,8 +17,8 @@ use std::time::{Duration, Instant};
 use lsmedic::telemetry::{Tunable, TunableScope};
 use lsmedic_bench::keygen::{KeyChooser, Rng};
 use lsmedic_bench::scenario::{
-    Fault, FaultKind, Phase, Scenario, ScenarioError, Workload, MAX_KEY_SPACE, MAX_THREADS,
-    MAX_VALUE_BYTES,
+    Fault, FaultKind, Phase, Sampled, Scenario, ScenarioError, Workload, MAX_KEY_SPACE,
+    MAX_THREADS, MAX_VALUE_BYTES,
 };
 use lsmedic_bench::workload::MixChooser;
 
@@ -39,8 +42,68 @@ pub fn check_text(text: &str) {
         "parsing the same text twice gave different results"
     );
     match first {
-        Ok(scenario) => check_scenario(&scenario),
+        Ok(scenario) => {
+            check_scenario(&scenario);
+            check_instances(&scenario, text);
+        }
         Err(err) => check_error(&err, text),
+    }
+}
+
+/// Seeds the instances of a scenario with ranges are drawn for: the extremes and a middle.
+const INSTANCE_SEEDS: [u64; 3] = [0, 1 << 32, u64::MAX];
+
+/// The instances of an accepted scenario: drawn deterministically, each either a scenario
+/// that keeps every promise with each drawn value inside its range, or an error located in
+/// the text (a mix of draws the load-time check did not cover).
+pub fn check_instances(scenario: &Scenario, text: &str) {
+    let ranges = scenario.sampling.ranges();
+    assert_eq!(
+        scenario.sampled().len(),
+        ranges.len(),
+        "the parsed scenario is an instance"
+    );
+    for seed in INSTANCE_SEEDS {
+        let first = scenario.instantiate(seed);
+        let second = scenario.instantiate(seed);
+        assert_eq!(
+            format!("{first:?}"),
+            format!("{second:?}"),
+            "drawing seed {seed} twice gave different instances"
+        );
+        match first {
+            Ok(instance) => {
+                assert_eq!(instance.seed, seed);
+                check_scenario(&instance);
+                check_draws(&instance, &ranges);
+            }
+            Err(err) => check_error(&err, text),
+        }
+    }
+}
+
+/// Every drawn value lies in its range, an integer when both bounds are.
+fn check_draws(instance: &Scenario, ranges: &[(String, Sampled, Sampled)]) {
+    assert_eq!(instance.sampled().len(), ranges.len());
+    for ((path, value), (range_path, min, max)) in instance.sampled().iter().zip(ranges) {
+        assert_eq!(path, range_path);
+        match (*value, *min, *max) {
+            (Sampled::Integer(v), Sampled::Integer(lo), Sampled::Integer(hi)) => {
+                assert!(lo <= v && v <= hi, "{path} = {v} outside [{lo}, {hi}]");
+            }
+            (Sampled::Float(v), lo, hi) => {
+                let (lo, hi) = (as_f64(lo), as_f64(hi));
+                assert!(lo <= v && v <= hi, "{path} = {v} outside [{lo}, {hi}]");
+            }
+            (v, lo, hi) => panic!("{path} = {v:?} does not match its range [{lo:?}, {hi:?}]"),
+        }
+    }
+}
+
+fn as_f64(value: Sampled) -> f64 {
+    match value {
+        Sampled::Integer(v) => v as f64,
+        Sampled::Float(v) => v,
     }
 }
 
