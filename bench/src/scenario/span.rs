@@ -3,8 +3,9 @@
 //! [`Reporter`] that turns a path or a serde error into a located [`ScenarioError`].
 //!
 //! Serde errors come with a byte span, which is mapped back to the deepest path containing
-//! it; the validator's errors come with a path, which is mapped to the span of that field
-//! (or of its nearest ancestor that has one).
+//! it (a span in an instance of a file with ranges is first mapped back to the file's text);
+//! the validator's errors come with a path, which is mapped to the span of that field (or of
+//! its nearest ancestor that has one).
 
 use std::fmt;
 use std::ops::Range;
