@@ -35,7 +35,7 @@
 //!    - `action`: `null`, or the catalog action the healer chose: `index`, `name`, `applied`
 //!      (false: the guard held it back, see `verdict`), `verdict`, `source` (`rules` or
 //!      `explore`), `rule`, `target_cf`, `action` (the `Action` as applied, else as
-//!      proposed); always `null` with `--healer off` (advisory, never acts);
+//!      proposed); always `null` with `--healer off` or `auto` (advisory, never acts);
 //! 4. `end` (last line): `faults` (the fault timeline with `start_s`, `end_s`, `phase`,
 //!    `detail` and the measured impact/recovery), `phases`, and the run's summary figures
 //!    (the `runs[]` object of the JSON report without its timeline).
@@ -346,7 +346,7 @@ pub fn write_trace(
         "healer": out.healer.name(),
         "time_scale": options.time_scale,
         "tick_s": TICK.as_secs_f64(),
-        "engine": scenario.engine,
+        "engine": out.healer.engine_config(scenario.engine.clone()),
         "column_families": scenario.column_families(),
         "workload": workload_task(scenario, task),
         "explore": drive.map_or(0.0, |d| d.explore),

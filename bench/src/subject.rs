@@ -1,9 +1,12 @@
 //! What a run measures: the engine, with or without a healer. The seam where healer modes
 //! plug in.
 //!
-//! `off` opens a bare [`Engine`]. `rules` starts the healer thread beside it exactly as
-//! `lsmedic::Db` does (the runner shares the engine as an `Arc`), in active mode with the
-//! rule policy and destructive actions allowed (so a corrupted column family is rebuilt).
+//! `off` opens a bare [`Engine`]. `auto` opens it too, without a healer, with RocksDB's own
+//! self-adjusting features turned on at the scenario's memory and thread budget
+//! ([`auto_tuned`]): the baseline a user would pick instead of a healer. `rules` starts the
+//! healer thread beside it exactly as `lsmedic::Db` does (the runner shares the engine as an
+//! `Arc`), in active mode with the rule policy and destructive actions allowed (so a
+//! corrupted column family is rebuilt).
 //! `learned` runs the same healer with the learned models (detector, cascade GNN, policy):
 //! the set embedded in the build (`healer/models/`), or the one in the directory named by
 //! the `LSMEDIC_MODELS_DIR` environment variable. When they cannot be loaded (no ONNX
@@ -18,15 +21,15 @@
 //! `record` does not start the healer thread: it builds the same [`HealerCore`] (same
 //! configuration, same tick and drain intervals) and hands it to the monitor, which drives
 //! it tick by tick so that each trace tick holds exactly what the healer saw and did in
-//! that tick ([`Drive`]). With `--healer off` that core runs in advisory mode (it observes
-//! and builds features, and never acts).
+//! that tick ([`Drive`]). With `--healer off` or `auto` that core runs in advisory mode (it
+//! observes and builds features, and never acts).
 
 use crate::report::LearnedDepartures;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use lsmedic::engine::{Engine, EngineConfig};
+use lsmedic::engine::{CompactOnDeletionCollectorConfig, Engine, EngineConfig, RateLimiterConfig};
 use lsmedic::healer::audit::AuditRecord;
 use lsmedic::healer::config::ModelConfig;
 use lsmedic::healer::policy::learned::{LearnedPolicy, LEARNED_POLICY};
@@ -172,6 +175,10 @@ pub type DrivenCore = HealerCore<Tapped>;
 pub enum HealerMode {
     /// No healer: the engine alone.
     Off,
+    /// No healer: the engine with RocksDB's own self-adjusting features on (auto-tuned rate
+    /// limiter, incremental syncs, deletion-triggered compaction) at the same memory and
+    /// thread budget.
+    Auto,
     /// The hand-written rule policy.
     Rules,
     /// The learned detector, cascade predictor and policy.
@@ -180,21 +187,40 @@ pub enum HealerMode {
 
 impl HealerMode {
     /// Every mode, in the order `compare` runs them.
-    pub const ALL: [HealerMode; 3] = [HealerMode::Off, HealerMode::Rules, HealerMode::Learned];
+    pub const ALL: [HealerMode; 4] = [
+        HealerMode::Off,
+        HealerMode::Auto,
+        HealerMode::Rules,
+        HealerMode::Learned,
+    ];
 
     /// Lower-case name.
     pub fn name(self) -> &'static str {
         match self {
             HealerMode::Off => "off",
+            HealerMode::Auto => "auto",
             HealerMode::Rules => "rules",
             HealerMode::Learned => "learned",
+        }
+    }
+
+    /// Whether a healer acts beside the engine in this mode.
+    pub fn runs_healer(self) -> bool {
+        matches!(self, HealerMode::Rules | HealerMode::Learned)
+    }
+
+    /// The engine configuration this mode opens with, given the scenario's.
+    pub fn engine_config(self, config: EngineConfig) -> EngineConfig {
+        match self {
+            HealerMode::Auto => auto_tuned(config),
+            HealerMode::Off | HealerMode::Rules | HealerMode::Learned => config,
         }
     }
 
     /// `Err(why)` when this build cannot run the mode.
     pub fn availability(self) -> Result<(), String> {
         match self {
-            HealerMode::Off | HealerMode::Rules => Ok(()),
+            HealerMode::Off | HealerMode::Auto | HealerMode::Rules => Ok(()),
             HealerMode::Learned => learned_availability(),
         }
     }
@@ -202,7 +228,7 @@ impl HealerMode {
     /// The healer's model configuration for this mode.
     fn models(self) -> ModelConfig {
         match self {
-            HealerMode::Off | HealerMode::Rules => ModelConfig::default(),
+            HealerMode::Off | HealerMode::Auto | HealerMode::Rules => ModelConfig::default(),
             HealerMode::Learned => ModelConfig {
                 enabled: true,
                 onnxruntime_path: None,
@@ -210,6 +236,57 @@ impl HealerMode {
             },
         }
     }
+}
+
+/// Ceiling of the auto-tuned rate limiter in mode `auto` (bytes/s). RocksDB advises the
+/// device's maximum throughput as the ceiling and published its own benchmark of the limiter
+/// with 1000 MB/s; 1 GiB/s is about what a current SSD sustains, so the limit RocksDB picks
+/// (between 1/20 of this and this) follows the demand for background writes and does not
+/// cap them below what the device could take.
+pub const AUTO_RATE_LIMIT_CEILING_BYTES_PER_SEC: u64 = 1 << 30;
+
+/// `bytes_per_sync` and `wal_bytes_per_sync` in mode `auto`: RocksDB's own choice for SST
+/// files once a rate limiter is set, applied to the WAL too.
+pub const AUTO_BYTES_PER_SYNC: u64 = 1 << 20;
+
+/// The deletion-triggered compaction of mode `auto`: a file with 1800 deletions in some 2000
+/// consecutive entries (the sequential-delete trigger of MyRocks' published production
+/// settings), or one that is at least half tombstones.
+pub fn auto_compact_on_deletion() -> CompactOnDeletionCollectorConfig {
+    CompactOnDeletionCollectorConfig {
+        sliding_window_size: 2000,
+        deletion_trigger: 1800,
+        deletion_ratio: 0.5,
+    }
+}
+
+/// `config` with RocksDB's self-adjusting features on, as mode `auto` opens the engine: the
+/// auto-tuned rate limiter for flush and compaction writes, incremental syncs of SST and WAL
+/// files, and the deletion-triggered compaction on every column family. Dynamic level sizing
+/// is RocksDB's default and stays as `config` has it. The memory (memtables, block cache) and
+/// threads (`max_background_jobs`, `max_subcompactions`) are `config`'s. What `config`
+/// already sets is kept: a rate limiter, a sync size or a collector given by the scenario is
+/// part of what is measured.
+pub fn auto_tuned(mut config: EngineConfig) -> EngineConfig {
+    if config.rate_limiter.is_none() {
+        config.rate_limiter = Some(RateLimiterConfig::auto_tuned(
+            AUTO_RATE_LIMIT_CEILING_BYTES_PER_SEC,
+        ));
+    }
+    if config.bytes_per_sync == 0 {
+        config.bytes_per_sync = AUTO_BYTES_PER_SYNC;
+    }
+    if config.wal_bytes_per_sync == 0 {
+        config.wal_bytes_per_sync = AUTO_BYTES_PER_SYNC;
+    }
+    let cf_options = std::iter::once(&mut config.cf_options)
+        .chain(config.column_families.iter_mut().map(|cf| &mut cf.options));
+    for options in cf_options {
+        options
+            .compact_on_deletion_collector
+            .get_or_insert_with(auto_compact_on_deletion);
+    }
+    config
 }
 
 /// Environment variable naming a model directory for `--healer learned` (default: the
@@ -298,6 +375,7 @@ impl Subject {
         weights: Weights,
     ) -> Result<Subject, String> {
         mode.availability()?;
+        let config = mode.engine_config(config);
         let engine = Arc::new(
             Engine::open(path, config).map_err(|e| format!("cannot open the engine: {e}"))?,
         );
@@ -310,7 +388,7 @@ impl Subject {
             ..HealerConfig::default()
         };
         let (healer, core, handle) = match (mode, drive) {
-            (HealerMode::Off, None) => (None, None, None),
+            (HealerMode::Off | HealerMode::Auto, None) => (None, None, None),
             (HealerMode::Rules | HealerMode::Learned, None) => {
                 let healer = Healer::start(Arc::clone(&tapped), healer_config(Mode::Active))
                     .map_err(|e| format!("cannot start the healer: {e}"))?;
@@ -319,7 +397,7 @@ impl Subject {
                 (Some(healer), None, Some(handle))
             }
             (mode, Some(drive)) => {
-                let active = mode != HealerMode::Off;
+                let active = mode.runs_healer();
                 let config = healer_config(if active { Mode::Active } else { Mode::Advisory });
                 let rules = config.rules.clone();
                 let mut core = HealerCore::new(Arc::clone(&tapped), config)
@@ -370,7 +448,7 @@ impl Subject {
     /// times relative to `t0_engine_ns` on the engine's telemetry clock.
     pub fn healer_log(&self, t0_engine_ns: u64) -> Option<Vec<HealerEntry>> {
         let healer = self.handle.as_ref()?;
-        debug_assert_ne!(self.mode, HealerMode::Off);
+        debug_assert!(self.mode.runs_healer());
         let mut log = Vec::new();
         for entry in healer.audit_entries(usize::MAX) {
             let at_s = entry.at_ns.saturating_sub(t0_engine_ns) as f64 / 1e9;
@@ -442,5 +520,123 @@ impl Subject {
             Ok(engine) => engine.close().map_err(|e| e.to_string()),
             Err(_) => Ok(()), // still shared by a stuck thread: dropped when it lets go
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lsmedic::engine::{CfOptions, ColumnFamilyConfig};
+
+    fn scenario_config() -> EngineConfig {
+        EngineConfig {
+            max_background_jobs: 3,
+            block_cache_size: 32 << 20,
+            write_buffer_manager_size: Some(64 << 20),
+            cf_options: CfOptions {
+                write_buffer_size: 2 << 20,
+                ..CfOptions::default()
+            },
+            column_families: vec![ColumnFamilyConfig {
+                name: "events".into(),
+                options: CfOptions {
+                    write_buffer_size: 1 << 20,
+                    ..CfOptions::default()
+                },
+            }],
+            ..EngineConfig::default()
+        }
+    }
+
+    /// What bounds memory and threads: the part of a configuration `auto` must not change.
+    fn budget(config: &EngineConfig) -> impl PartialEq + std::fmt::Debug {
+        let cf = |o: &CfOptions| {
+            (
+                o.write_buffer_size,
+                o.max_write_buffer_number,
+                o.min_write_buffer_number_to_merge,
+            )
+        };
+        (
+            config.max_background_jobs,
+            config.max_subcompactions,
+            config.block_cache_size,
+            config.write_buffer_manager_size,
+            cf(&config.cf_options),
+            config
+                .column_families
+                .iter()
+                .map(|c| (c.name.clone(), cf(&c.options)))
+                .collect::<Vec<_>>(),
+        )
+    }
+
+    #[test]
+    fn modes_run_in_the_documented_order() {
+        let names: Vec<_> = HealerMode::ALL.iter().map(|m| m.name()).collect();
+        assert_eq!(names, ["off", "auto", "rules", "learned"]);
+        assert!(!HealerMode::Auto.runs_healer() && !HealerMode::Off.runs_healer());
+        assert!(HealerMode::Rules.runs_healer() && HealerMode::Learned.runs_healer());
+        assert!(HealerMode::Auto.availability().is_ok());
+    }
+
+    #[test]
+    fn auto_turns_rocksdb_adaptation_on_within_the_same_budget() {
+        let scenario = scenario_config();
+        let auto = HealerMode::Auto.engine_config(scenario.clone());
+        auto.validate().expect("the auto configuration is valid");
+        assert_eq!(budget(&auto), budget(&scenario));
+        assert_eq!(
+            auto.rate_limiter,
+            Some(RateLimiterConfig::auto_tuned(
+                AUTO_RATE_LIMIT_CEILING_BYTES_PER_SEC
+            ))
+        );
+        assert_eq!(auto.bytes_per_sync, AUTO_BYTES_PER_SYNC);
+        assert_eq!(auto.wal_bytes_per_sync, AUTO_BYTES_PER_SYNC);
+        let every_cf = std::iter::once(&auto.cf_options)
+            .chain(auto.column_families.iter().map(|cf| &cf.options));
+        for options in every_cf {
+            assert_eq!(
+                options.compact_on_deletion_collector,
+                Some(auto_compact_on_deletion())
+            );
+            assert!(options.level_compaction_dynamic_level_bytes);
+        }
+        for mode in [HealerMode::Off, HealerMode::Rules, HealerMode::Learned] {
+            assert_eq!(mode.engine_config(scenario.clone()), scenario);
+        }
+    }
+
+    #[test]
+    fn auto_keeps_what_the_scenario_sets() {
+        let mut scenario = scenario_config();
+        let fixed = RateLimiterConfig {
+            auto_tuned: false,
+            ..RateLimiterConfig::auto_tuned(8 << 20)
+        };
+        scenario.rate_limiter = Some(fixed.clone());
+        scenario.bytes_per_sync = 4 << 20;
+        let own = CompactOnDeletionCollectorConfig {
+            sliding_window_size: 10,
+            deletion_trigger: 5,
+            deletion_ratio: 0.0,
+        };
+        scenario.column_families[0]
+            .options
+            .compact_on_deletion_collector = Some(own.clone());
+        let auto = auto_tuned(scenario);
+        assert_eq!(auto.rate_limiter, Some(fixed));
+        assert_eq!(auto.bytes_per_sync, 4 << 20);
+        assert_eq!(
+            auto.column_families[0]
+                .options
+                .compact_on_deletion_collector,
+            Some(own)
+        );
+        assert_eq!(
+            auto.cf_options.compact_on_deletion_collector,
+            Some(auto_compact_on_deletion())
+        );
     }
 }
