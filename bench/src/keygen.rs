@@ -160,6 +160,8 @@ impl Zipfian {
 pub struct KeyChooser {
     distribution: Distribution,
     zipfian: Option<Zipfian>,
+    /// Keys by which the hot spots are moved, rotating within the range (0: YCSB's).
+    hot_offset: u64,
 }
 
 impl KeyChooser {
@@ -176,6 +178,22 @@ impl KeyChooser {
         KeyChooser {
             distribution,
             zipfian,
+            hot_offset: 0,
+        }
+    }
+
+    /// A chooser of `distribution` drawing its ranks from `zipfian` (a table built once and
+    /// shared, unused by `uniform`), its hot keys moved `hot_offset` keys on: the zipfian's
+    /// hot keys to other keys of the range, `latest`'s from the newest keys to older ones.
+    pub fn with_table(
+        distribution: Distribution,
+        zipfian: &Zipfian,
+        hot_offset: u64,
+    ) -> KeyChooser {
+        KeyChooser {
+            distribution,
+            zipfian: (distribution != Distribution::Uniform).then(|| zipfian.clone()),
+            hot_offset,
         }
     }
 
@@ -189,12 +207,12 @@ impl KeyChooser {
             (Distribution::Zipfian, Some(zipf)) => {
                 let rank = zipf.next(rng);
                 // FNV-style scramble (mix64) of the rank, folded onto the range.
-                lo + mix64(rank ^ 0x5bd1_e995) % span
+                lo + (mix64(rank ^ 0x5bd1_e995) % span + self.hot_offset % span) % span
             }
             (Distribution::Latest, Some(zipf)) => {
                 let top = newest.clamp(lo + 1, hi.max(lo + 1));
                 let live = top - lo;
-                let rank = zipf.next(rng) % live;
+                let rank = (zipf.next(rng) % live + self.hot_offset % live) % live;
                 top - 1 - rank
             }
         }
@@ -257,6 +275,10 @@ pub fn decode_key(key: &[u8]) -> Option<u64> {
     }
     Some(key.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0')))
 }
+
+/// Distinct value sizes one column family may be written with: the verifier keeps each
+/// key's size as an index into its column family's sizes, in 5 bits.
+pub const MAX_VALUE_SIZE_CLASSES: usize = 32;
 
 /// Value sizes: fixed or uniform in a range (bytes).
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -384,6 +406,56 @@ mod tests {
         }
         // Under uniform, the newest 100 of 8000 keys would get 1.25 %; latest gives > 50 %.
         assert!(recent > 25_000, "{recent}");
+    }
+
+    #[test]
+    fn a_hot_offset_moves_the_hot_keys_and_keeps_them_in_range() {
+        let table = Zipfian::new(10_000, ZIPFIAN_THETA);
+        let hottest = |offset: u64| {
+            let chooser = KeyChooser::with_table(Distribution::Zipfian, &table, offset);
+            let mut rng = Rng::new(11);
+            let mut counts = std::collections::HashMap::new();
+            for _ in 0..50_000 {
+                let key = chooser.next(&mut rng, 1_000, 11_000, 0);
+                assert!((1_000..11_000).contains(&key));
+                *counts.entry(key).or_insert(0u64) += 1;
+            }
+            counts.into_iter().max_by_key(|(_, c)| *c).unwrap().0
+        };
+        let (home, moved) = (hottest(0), hottest(2_500));
+        assert_eq!(moved, 1_000 + (home - 1_000 + 2_500) % 10_000);
+        // Offset 0 through the shared table is YCSB's chooser, draw for draw.
+        let plain = KeyChooser::new(Distribution::Zipfian, 10_000);
+        let same = KeyChooser::with_table(Distribution::Zipfian, &table, 0);
+        let (mut a, mut b) = (Rng::new(4), Rng::new(4));
+        for _ in 0..1_000 {
+            assert_eq!(
+                plain.next(&mut a, 0, 10_000, 0),
+                same.next(&mut b, 0, 10_000, 0)
+            );
+        }
+        // `latest` moved on: the hottest keys are `offset` below the newest, never above it.
+        let latest = KeyChooser::with_table(Distribution::Latest, &table, 300);
+        let mut rng = Rng::new(5);
+        let mut near = 0;
+        for _ in 0..20_000 {
+            let key = latest.next(&mut rng, 0, 10_000, 8_000);
+            assert!(key < 8_000);
+            near += u32::from((7_600..7_700).contains(&key));
+        }
+        // Ranks 0..100 hold about half the draws (ζ(100) / ζ(10 000) at θ = 0.99).
+        assert!(near > 8_000, "{near}");
+    }
+
+    #[test]
+    fn a_lower_theta_flattens_the_zipfian() {
+        let share_of_top = |theta: f64| {
+            let zipf = Zipfian::new(10_000, theta);
+            let mut rng = Rng::new(8);
+            (0..100_000).filter(|_| zipf.next(&mut rng) < 100).count()
+        };
+        let (steep, flat) = (share_of_top(0.99), share_of_top(0.5));
+        assert!(steep > 3 * flat, "top 1 %: {steep} at 0.99, {flat} at 0.5");
     }
 
     #[test]

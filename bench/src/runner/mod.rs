@@ -3,10 +3,12 @@
 //! every tick, and a final verification pass over every key the run wrote.
 //!
 //! - `run`: the timeline (open, phases, faults, stuck phases, wind-down) and what it yields;
-//! - `worker`: the workload and delete-storm threads, and the knobs faults turn in them;
+//! - `worker`: the workload and delete-storm threads;
+//! - `knobs`: what faults turn in running workers (rates, key ranges and shapes, value sizes);
 //! - `monitor`: the per-tick thread (sampler, rings, events, the driven healer of `record`);
 //! - `verify`: what every write left behind and the final re-read of it.
 
+mod knobs;
 mod monitor;
 mod run;
 mod verify;
@@ -22,13 +24,12 @@ use lsmedic::engine::Engine;
 use crate::store::Store;
 use crate::subject::{Drive, HealerMode, Tapped};
 
+pub(crate) use knobs::{CfControl, Ramp, Skew};
 pub use monitor::{EventRecord, MonitorOutput, TickLite, TickRecord, WindowSummary};
 pub use run::{run, FaultEvent, PhaseSpan, RunOutput};
+pub(crate) use verify::CfTracker;
 pub use verify::Verification;
 pub(crate) use worker::spawn_storm;
-
-use verify::CfTracker;
-use worker::CfControl;
 
 /// Monitor tick (sampler, rings, trace records).
 pub const TICK: Duration = Duration::from_millis(100);
@@ -73,6 +74,12 @@ pub(crate) struct Shared {
     pub controls: Vec<CfControl>,
     /// Column-family names.
     pub cf_names: Vec<String>,
+    /// Key space of each column family (the largest its workloads declare).
+    pub key_spaces: Vec<u64>,
+    /// The run's seed, from which fault threads derive their own.
+    pub seed: u64,
+    /// Problems fault threads met (an I/O error of a hog, …), reported as run warnings.
+    pub fault_warnings: parking_lot::Mutex<Vec<String>>,
     /// Set to abandon all outstanding work.
     pub hard_stop: AtomicBool,
     /// Whether the current phase is measured (read by storm threads).
@@ -86,6 +93,11 @@ impl Shared {
             .iter()
             .position(|n| n == name)
             .expect("validated column family")
+    }
+
+    /// Notes a problem a fault thread met; it ends up among the run's warnings.
+    pub fn warn(&self, message: String) {
+        self.fault_warnings.lock().push(message);
     }
 
     /// Seconds since the run started.

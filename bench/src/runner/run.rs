@@ -13,9 +13,10 @@ use parking_lot::Mutex;
 use serde::Serialize;
 use tempfile::TempDir;
 
+use super::knobs::CfControl;
 use super::monitor::{run_monitor, Labels, MonitorOutput};
 use super::verify::{verify, CfTracker, Verification};
-use super::worker::{run_worker, CfControl, WorkerJob, WorkerResult};
+use super::worker::{run_worker, WorkerJob, WorkerResult};
 use super::{RunOptions, Shared};
 use crate::faults;
 use crate::keygen::{mix64, ValueSize};
@@ -113,7 +114,8 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutput, Strin
     let core = subject.take_core();
     let engine = Arc::clone(subject.engine());
     let start_tunables = engine.tunables().map_err(|e| e.to_string())?;
-    let (shared, t0_engine_ns) = start_clock(&subject, scenario, options.verify);
+    let seed = options.seed.unwrap_or(scenario.seed);
+    let (shared, t0_engine_ns) = start_clock(&subject, scenario, options.verify, seed);
     let t0 = shared.t0;
     let labels = Arc::new(Mutex::new(Labels::default()));
     let monitor_stop = Arc::new(AtomicBool::new(false));
@@ -135,7 +137,7 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutput, Strin
         labels: &labels,
         bar: &bar,
         scale: options.time_scale,
-        seed: options.seed.unwrap_or(scenario.seed),
+        seed,
         start_tunables: &start_tunables,
         recorder: Recorder::new(t0),
         phases: Vec::new(),
@@ -178,7 +180,7 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutput, Strin
     Ok(RunOutput {
         scenario: scenario.name.clone(),
         healer: options.healer,
-        seed: options.seed.unwrap_or(scenario.seed),
+        seed,
         recorder,
         measured_s,
         phases,
@@ -212,9 +214,15 @@ fn fresh_db_dir(options: &RunOptions) -> Result<TempDir, String> {
 
 /// What every thread of the run shares; the run's clock starts here. Returns it with the
 /// start on the engine's telemetry clock.
-fn start_clock(subject: &Subject, scenario: &Scenario, track: bool) -> (Arc<Shared>, u64) {
+fn start_clock(
+    subject: &Subject,
+    scenario: &Scenario,
+    track: bool,
+    seed: u64,
+) -> (Arc<Shared>, u64) {
     let engine = subject.engine();
     let cf_names = scenario.column_families();
+    let key_spaces = cf_names.iter().map(|cf| scenario.key_space(cf)).collect();
     let trackers = trackers(scenario, &cf_names, track);
     let t0 = Instant::now();
     let t0_engine_ns = engine.telemetry().clock().now_ns();
@@ -226,6 +234,9 @@ fn start_clock(subject: &Subject, scenario: &Scenario, track: bool) -> (Arc<Shar
         trackers,
         controls: cf_names.iter().map(|_| CfControl::new()).collect(),
         cf_names,
+        key_spaces,
+        seed,
+        fault_warnings: Mutex::new(Vec::new()),
         hard_stop: AtomicBool::new(false),
         measuring: AtomicBool::new(false),
     });
@@ -233,23 +244,13 @@ fn start_clock(subject: &Subject, scenario: &Scenario, track: bool) -> (Arc<Shar
 }
 
 /// One write tracker per column family, sized for twice its key space, knowing the value
-/// sizes its workloads write.
+/// sizes its workloads and `value_size_shift` faults write.
 fn trackers(scenario: &Scenario, cf_names: &[String], track: bool) -> Vec<Arc<CfTracker>> {
     cf_names
         .iter()
         .enumerate()
         .map(|(i, name)| {
-            let mut sizes: Vec<ValueSize> = Vec::new();
-            for w in scenario
-                .phases
-                .iter()
-                .flat_map(|p| &p.workloads)
-                .filter(|w| &w.cf == name)
-            {
-                if !sizes.contains(&w.value_size) {
-                    sizes.push(w.value_size);
-                }
-            }
+            let mut sizes = scenario.value_sizes(name);
             if sizes.is_empty() {
                 sizes.push(ValueSize::fixed(100));
             }
@@ -440,7 +441,7 @@ impl RunState<'_> {
     /// Injects `fault` (due by `now`); a fault that cannot be applied is a warning.
     fn inject(&mut self, phase: &Phase, fault: &Fault, now: Instant) {
         let start_s = self.shared.now_s();
-        match faults::apply(self.shared, fault) {
+        match faults::apply(self.shared, fault, self.scale) {
             Ok(applied) => {
                 self.fault_events.push(FaultEvent {
                     kind: fault.kind.name(),
@@ -513,10 +514,12 @@ impl RunState<'_> {
     fn wind_down(&mut self) {
         self.shared.hard_stop.store(true, Ordering::Relaxed);
         for storm in self.storms.drain(..) {
-            if let Ok(storm) = storm.join() {
-                self.recorder.merge(&storm);
+            match storm.join() {
+                Ok(storm) => self.recorder.merge(&storm),
+                Err(_) => self.warnings.push("a fault thread panicked".to_owned()),
             }
         }
+        self.warnings.append(&mut self.shared.fault_warnings.lock());
         for fault in std::mem::take(&mut self.active) {
             if let Err(e) = faults::undo(self.shared, &fault.undo) {
                 self.warnings.push(format!(

@@ -12,7 +12,9 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use serde::Serialize;
 
-use crate::keygen::{encode_key, value_for, InsertCursor, ValueSize};
+use lsmedic::engine::Engine;
+
+use crate::keygen::{encode_key, value_for, InsertCursor, ValueSize, MAX_VALUE_SIZE_CLASSES};
 use crate::store::{Store, StoreError};
 
 const VERSION_MASK: u32 = (1 << 24) - 1;
@@ -21,6 +23,7 @@ const SIZE_MASK: u32 = 0x1f;
 const UNKNOWN: u32 = 1 << 30;
 const DELETED: u32 = 1 << 31;
 const STRIPES: usize = 4096;
+const _: () = assert!(SIZE_MASK as usize + 1 == MAX_VALUE_SIZE_CLASSES);
 
 /// What the run wrote to one column family.
 pub(crate) struct CfTracker {
@@ -56,7 +59,12 @@ impl CfTracker {
 
     /// The index of `size` among the column family's value sizes.
     pub(super) fn size_class(&self, size: ValueSize) -> u32 {
-        self.sizes.iter().position(|s| *s == size).unwrap_or(0) as u32
+        self.find_size_class(size).unwrap_or(0)
+    }
+
+    /// The index of `size` among the column family's value sizes, if it is one of them.
+    pub(crate) fn find_size_class(&self, size: ValueSize) -> Option<u32> {
+        self.sizes.iter().position(|s| *s == size).map(|i| i as u32)
     }
 
     fn size_of(&self, state: u32) -> ValueSize {
@@ -111,6 +119,43 @@ impl CfTracker {
             Err(_) => current | UNKNOWN,
         };
         slot.store(state, Ordering::Relaxed);
+        result
+    }
+
+    /// Deletes keys `[lo, hi)` with one `delete_range`. Every stripe of the range is held
+    /// across the call, so a write of a key in it is ordered before the delete (and deleted)
+    /// or after it (and kept), as RocksDB ordered it; keys the run wrote are then marked
+    /// deleted (absent at verification) or, when the call failed, unknown.
+    pub(crate) fn delete_range(&self, engine: &Engine, lo: u64, hi: u64) -> Result<(), StoreError> {
+        let (from, to) = (encode_key(lo), encode_key(hi));
+        if !self.track {
+            return Ok(engine.delete_range(&self.name, &from, &to)?);
+        }
+        let stripes = if hi - lo >= STRIPES as u64 {
+            (0..STRIPES).collect::<Vec<_>>()
+        } else {
+            let mut stripes: Vec<usize> = (lo..hi).map(|k| k as usize % STRIPES).collect();
+            stripes.sort_unstable();
+            stripes.dedup();
+            stripes
+        };
+        // In ascending order, the only order any thread takes more than one stripe in.
+        let _held: Vec<_> = stripes.iter().map(|&i| self.stripes[i].lock()).collect();
+        let result = engine
+            .delete_range(&self.name, &from, &to)
+            .map_err(StoreError::from);
+        let tracked = hi.min(self.versions.len() as u64);
+        for slot in &self.versions[lo.min(tracked) as usize..tracked as usize] {
+            let current = slot.load(Ordering::Relaxed);
+            if current == 0 {
+                continue;
+            }
+            let state = match result {
+                Ok(()) => (((current & VERSION_MASK) % VERSION_MASK) + 1) | DELETED,
+                Err(_) => current | UNKNOWN,
+            };
+            slot.store(state, Ordering::Relaxed);
+        }
         result
     }
 

@@ -1,12 +1,13 @@
 //! The load generator's threads: one per workload thread (open or closed loop, the
-//! workload's operation mix and key distribution), and the delete-storm threads of the
-//! `delete_storm` fault; plus [`CfControl`], the knobs other faults turn while they run.
+//! workload's operation mix and key distribution, as the knobs of [`super::knobs`] bend
+//! them), and the delete-storm threads of the `delete_storm` fault.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use super::knobs::{Cached, CfControl, Ramp, Skew};
 use super::verify::CfTracker;
 use super::Shared;
 use crate::keygen::{encode_key, KeyChooser, Rng};
@@ -14,61 +15,6 @@ use crate::measure::{Class, Pacer, Recorder};
 use crate::scenario::Workload;
 use crate::store::{Store, StoreError};
 use crate::workload::{MixChooser, OpType, WorkloadKind};
-
-/// Knobs faults turn while workers run, per column family.
-#[derive(Default)]
-pub(crate) struct CfControl {
-    /// Rate multiplier of write-bearing workloads (f64 bits).
-    write_multiplier: AtomicU64,
-    /// Working-set override: active flag and `[lo, hi)`.
-    shifted: AtomicBool,
-    shift_lo: AtomicU64,
-    shift_hi: AtomicU64,
-}
-
-impl CfControl {
-    /// Writes at the workload's own rate, keys from its own range.
-    pub(super) fn new() -> CfControl {
-        let control = CfControl::default();
-        control
-            .write_multiplier
-            .store(1f64.to_bits(), Ordering::Relaxed);
-        control
-    }
-
-    fn multiplier(&self) -> f64 {
-        f64::from_bits(self.write_multiplier.load(Ordering::Relaxed))
-    }
-
-    /// Multiplies the write rate by `factor` (divide to undo).
-    pub fn scale_writes(&self, factor: f64) {
-        let _ = self
-            .write_multiplier
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
-                Some((f64::from_bits(bits) * factor).to_bits())
-            });
-    }
-
-    /// Moves the working set to `[lo, hi)`, or back (`None`).
-    pub fn shift(&self, range: Option<(u64, u64)>) {
-        if let Some((lo, hi)) = range {
-            self.shift_lo.store(lo, Ordering::Relaxed);
-            self.shift_hi.store(hi, Ordering::Relaxed);
-        }
-        self.shifted.store(range.is_some(), Ordering::Release);
-    }
-
-    fn range(&self, default: (u64, u64)) -> (u64, u64) {
-        if self.shifted.load(Ordering::Acquire) {
-            (
-                self.shift_lo.load(Ordering::Relaxed),
-                self.shift_hi.load(Ordering::Relaxed),
-            )
-        } else {
-            default
-        }
-    }
-}
 
 /// One worker thread's share of a workload in one phase.
 pub(super) struct WorkerJob {
@@ -100,7 +46,7 @@ pub(super) struct WorkerResult {
 
 /// Issues the job's operations until its phase ends, its ops are done or the run stops.
 pub(super) fn run_worker(shared: Arc<Shared>, job: WorkerJob) -> WorkerResult {
-    let worker = Worker::new(&shared, &job);
+    let mut worker = Worker::new(&shared, &job);
     let mut recorder = Recorder::new(shared.t0);
     let mut rng = Rng::new(job.seed);
     let mut pacer = Pacer::new(worker.first_due());
@@ -114,6 +60,7 @@ pub(super) fn run_worker(shared: Arc<Shared>, job: WorkerJob) -> WorkerResult {
         if worker.quota_reached() {
             break;
         }
+        worker.refresh_knobs();
         let Some(due) = worker.wait_until_due(&mut pacer) else {
             break;
         };
@@ -141,6 +88,12 @@ struct Worker<'a> {
     per_thread_rate: Option<f64>,
     /// Whether a write burst speeds this workload up.
     writes: bool,
+    /// The write ramp in force, if any.
+    ramp: Cached<Ramp>,
+    /// The value size class in force instead of `size_class`, if any.
+    size_override: Cached<u32>,
+    /// The key distribution in force instead of `chooser`, if any.
+    skew: Cached<Arc<Skew>>,
 }
 
 impl<'a> Worker<'a> {
@@ -159,7 +112,27 @@ impl<'a> Worker<'a> {
             size_class,
             per_thread_rate: w.rate.map(|rate| rate / f64::from(w.threads)),
             writes: w.kind.writes(),
+            ramp: Cached::new(),
+            size_override: Cached::new(),
+            skew: Cached::new(),
         }
+    }
+
+    /// Takes up what faults changed in the column family's knobs since the last op.
+    #[inline]
+    fn refresh_knobs(&mut self) {
+        self.ramp.refresh(&self.control.ramp);
+        self.size_override.refresh(&self.control.size_class);
+        self.skew.refresh(&self.control.skew);
+    }
+
+    /// The write-rate multiplier now: burst times ramp.
+    fn write_multiplier(&self) -> f64 {
+        let ramp = self
+            .ramp
+            .value
+            .map_or(1.0, |r| r.multiplier(Instant::now()));
+        self.control.multiplier() * ramp
     }
 
     /// The first op's due time: threads are staggered over one interval so they do not fire
@@ -206,7 +179,7 @@ impl<'a> Worker<'a> {
                     return None;
                 }
                 let multiplier = if self.writes {
-                    self.control.multiplier()
+                    self.write_multiplier()
                 } else {
                     1.0
                 };
@@ -226,17 +199,20 @@ impl<'a> Worker<'a> {
     /// has written its whole range.
     fn execute(&self, rng: &mut Rng, buf: &mut Vec<u8>) -> Option<(Class, Result<(), StoreError>)> {
         let w = &self.job.workload;
-        let (store, tracker, size_class) = (self.store, &self.tracker, self.size_class);
+        let size_class = self.size_override.value.unwrap_or(self.size_class);
+        let (store, tracker) = (self.store, &self.tracker);
         let op = self.mix.next(rng);
         let range = if op == OpType::Insert {
             w.key_range
         } else {
             self.control.range(w.key_range)
         };
-        let pick = |rng: &mut Rng| {
-            self.chooser
-                .next(rng, range.0, range.1, tracker.cursor.newest())
-        };
+        let chooser = self
+            .skew
+            .value
+            .as_ref()
+            .map_or(&self.chooser, |skew| skew.chooser(w.distribution));
+        let pick = |rng: &mut Rng| chooser.next(rng, range.0, range.1, tracker.cursor.newest());
         Some(match op {
             OpType::Read => (
                 Class::Read,

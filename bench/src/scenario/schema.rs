@@ -110,6 +110,66 @@ pub(super) struct MisconfigurationFile {
     pub(super) global: BTreeMap<String, toml::Value>,
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct IoHogFile {
+    pub(super) bytes_per_sec: Option<f64>,
+    pub(super) threads: Option<u32>,
+    pub(super) file_bytes: Option<u64>,
+    pub(super) direct: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CpuHogFile {
+    pub(super) threads: Option<u32>,
+    pub(super) duty: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct WriteRampFile {
+    pub(super) cf: Option<String>,
+    pub(super) factor: f64,
+    pub(super) hold: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ValueSizeShiftFile {
+    pub(super) cf: Option<String>,
+    pub(super) value_size: ValueSizeFile,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SkewShiftFile {
+    pub(super) cf: Option<String>,
+    /// A name, checked by the validator (so that a bad one is located at this field).
+    pub(super) distribution: Option<String>,
+    pub(super) theta: Option<f64>,
+    pub(super) hot_offset: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ScanStormFile {
+    pub(super) cf: Option<String>,
+    pub(super) key_range: Option<[u64; 2]>,
+    pub(super) scan_length: Option<ValueSizeFile>,
+    pub(super) rate: Option<f64>,
+    pub(super) threads: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RangeDeleteRetentionFile {
+    pub(super) cf: Option<String>,
+    pub(super) key_range: Option<[u64; 2]>,
+    pub(super) period_s: Option<f64>,
+    pub(super) keys_per_period: u64,
+}
+
 // ----- the validated scenario (stage 2) ----------------------------------------------------
 
 /// A validated scenario, times unscaled (seconds as written).
@@ -241,6 +301,80 @@ pub enum FaultKind {
         /// DB/engine/process tunables.
         global_changes: Vec<(Tunable, u64)>,
     },
+    /// Threads writing and fsyncing large files on the database's filesystem, beside (not
+    /// inside) its directory: a neighbour taking device bandwidth.
+    IoHog {
+        /// Bytes/s over all threads, `None` = as fast as the device takes them.
+        bytes_per_sec: Option<f64>,
+        /// Writer threads.
+        threads: u32,
+        /// Size a file grows to before the thread moves to its other file (rewriting it).
+        file_bytes: u64,
+        /// Write with `O_DIRECT` (past the page cache), when the filesystem allows it.
+        direct: bool,
+    },
+    /// Busy threads competing for the CPU with the workload and RocksDB's background jobs.
+    CpuHog {
+        /// Busy threads.
+        threads: u32,
+        /// Share of every 10 ms each thread spins, in (0, 1].
+        duty: f64,
+    },
+    /// The rate of write-bearing workloads (of `cf`, or all) rises linearly from `rate` to
+    /// `rate × factor` over `ramp_s`.
+    WriteRamp {
+        /// Column family, `None` = every workload that writes.
+        cf: Option<String>,
+        /// Rate multiplier reached at the end of the ramp.
+        factor: f64,
+        /// Length of the ramp, seconds as written (the fault's `duration_s`).
+        ramp_s: f64,
+        /// Keep `rate × factor` after the ramp until the run ends.
+        hold: bool,
+    },
+    /// Values written (to `cf`, or all) take another size or size range.
+    ValueSizeShift {
+        /// Column family, `None` = every workload.
+        cf: Option<String>,
+        /// The new value sizes.
+        value_size: ValueSize,
+    },
+    /// The key distribution of workloads (of `cf`, or all) changes inside their key range.
+    SkewShift {
+        /// Column family, `None` = every workload.
+        cf: Option<String>,
+        /// New distribution, `None` = each workload keeps its own.
+        distribution: Option<Distribution>,
+        /// Zipfian exponent of `zipfian` and `latest`, `None` = YCSB's 0.99.
+        theta: Option<f64>,
+        /// Keys by which the hot spots move (rotating within each workload's range).
+        hot_offset: u64,
+    },
+    /// Long range scans beside the workload, from threads of their own.
+    ScanStorm {
+        /// Column family.
+        cf: String,
+        /// Keys `[lo, hi)` a scan starts in (uniformly).
+        key_range: (u64, u64),
+        /// Entries read per scan, uniform in the range.
+        scan_length: (u32, u32),
+        /// Scans/s over all storm threads, `None` = as fast as possible.
+        rate: Option<f64>,
+        /// Storm threads.
+        threads: u32,
+    },
+    /// Time-series retention: every `period_s`, `delete_range` of the oldest
+    /// `keys_per_period` keys of `key_range` not yet deleted.
+    RangeDeleteRetention {
+        /// Column family.
+        cf: String,
+        /// Keys `[lo, hi)` retention walks through, oldest (lowest) first.
+        key_range: (u64, u64),
+        /// Seconds between two range deletes (not scaled by the time scale: it is a rate).
+        period_s: f64,
+        /// Keys each range delete removes.
+        keys_per_period: u64,
+    },
 }
 
 impl FaultKind {
@@ -253,17 +387,31 @@ impl FaultKind {
             FaultKind::DeleteStorm { .. } => "delete_storm",
             FaultKind::SstCorruption { .. } => "sst_corruption",
             FaultKind::Misconfiguration { .. } => "misconfiguration",
+            FaultKind::IoHog { .. } => "io_hog",
+            FaultKind::CpuHog { .. } => "cpu_hog",
+            FaultKind::WriteRamp { .. } => "write_ramp",
+            FaultKind::ValueSizeShift { .. } => "value_size_shift",
+            FaultKind::SkewShift { .. } => "skew_shift",
+            FaultKind::ScanStorm { .. } => "scan_storm",
+            FaultKind::RangeDeleteRetention { .. } => "range_delete_retention",
         }
     }
 
     /// Every fault kind's name.
-    pub const NAMES: [&'static str; 6] = [
+    pub const NAMES: [&'static str; 13] = [
         "write_burst",
         "working_set_shift",
         "compaction_starvation",
         "delete_storm",
         "sst_corruption",
         "misconfiguration",
+        "io_hog",
+        "cpu_hog",
+        "write_ramp",
+        "value_size_shift",
+        "skew_shift",
+        "scan_storm",
+        "range_delete_retention",
     ];
 }
 
@@ -278,6 +426,36 @@ impl Scenario {
         let mut names = vec![lsmedic::engine::DEFAULT_CF.to_owned()];
         names.extend(self.engine.column_families.iter().map(|cf| cf.name.clone()));
         names
+    }
+
+    /// Every value size written to a column family, in a fixed order: its workloads' sizes
+    /// (in the order they appear), then the sizes `value_size_shift` faults switch it to.
+    /// The verifier stores each written key's index in this list.
+    pub fn value_sizes(&self, cf: &str) -> Vec<ValueSize> {
+        let workloads = self
+            .phases
+            .iter()
+            .flat_map(|p| &p.workloads)
+            .filter(|w| w.cf == cf)
+            .map(|w| w.value_size);
+        let shifts = self
+            .phases
+            .iter()
+            .flat_map(|p| &p.faults)
+            .filter_map(|f| match &f.kind {
+                FaultKind::ValueSizeShift {
+                    cf: target,
+                    value_size,
+                } if target.as_deref().is_none_or(|t| t == cf) => Some(*value_size),
+                _ => None,
+            });
+        let mut sizes: Vec<ValueSize> = Vec::new();
+        for size in workloads.chain(shifts) {
+            if !sizes.contains(&size) {
+                sizes.push(size);
+            }
+        }
+        sizes
     }
 
     /// The key space of a column family (largest declared by its workloads).

@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use lsmedic::engine::{EngineConfig, Error as EngineError, DEFAULT_CF};
 use lsmedic::telemetry::{Tunable, TunableScope};
 
+mod latent;
+
 use super::schema::*;
 use super::span::{toml_message, FieldPath, Reporter};
 use super::{ScenarioError, MAX_KEY_SPACE, MAX_REPEAT, MAX_THREADS, MAX_VALUE_BYTES};
@@ -74,6 +76,7 @@ impl Validator<'_, '_> {
                 format!("must be in 1..={MAX_REPEAT}, got {repeat}"),
             ));
         }
+        self.value_size_classes(&phases, &column_families)?;
         let name = raw.name.unwrap_or_else(|| default_name.to_owned());
         if name.trim().is_empty() {
             return Err(self.r.at(&root().key("name"), "must not be empty"));
@@ -369,6 +372,15 @@ impl Validator<'_, '_> {
                 self.sst_corruption(site, self.strict(path, &kind, fields)?, duration_s)?
             }
             "misconfiguration" => self.misconfiguration(site, self.strict(path, &kind, fields)?)?,
+            "io_hog" => self.io_hog(site, self.strict(path, &kind, fields)?)?,
+            "cpu_hog" => self.cpu_hog(site, self.strict(path, &kind, fields)?)?,
+            "write_ramp" => self.write_ramp(site, self.strict(path, &kind, fields)?, duration_s)?,
+            "value_size_shift" => self.value_size_shift(site, self.strict(path, &kind, fields)?)?,
+            "skew_shift" => self.skew_shift(site, self.strict(path, &kind, fields)?)?,
+            "scan_storm" => self.scan_storm(site, self.strict(path, &kind, fields)?)?,
+            "range_delete_retention" => {
+                self.range_delete_retention(site, self.strict(path, &kind, fields)?)?
+            }
             other => {
                 return Err(self.r.at(
                     &path.key("kind"),
@@ -378,6 +390,11 @@ impl Validator<'_, '_> {
                     ),
                 ))
             }
+        };
+        // A held ramp keeps its last rate to the end of the run: the fault lasts that long.
+        let duration_s = match kind {
+            FaultKind::WriteRamp { hold: true, .. } => None,
+            _ => duration_s,
         };
         Ok(Fault {
             at_s,
@@ -446,18 +463,36 @@ impl Validator<'_, '_> {
         kind: &str,
         fields: toml::Value,
     ) -> Result<T, ScenarioError> {
-        fields.try_into().map_err(|e: toml::de::Error| {
+        fields.clone().try_into().map_err(|e: toml::de::Error| {
             let message = toml_message(&e);
             let field = message
                 .split('`')
                 .nth(1)
                 .filter(|_| message.contains("field"))
-                .map(str::to_owned);
+                .map(str::to_owned)
+                .or_else(|| Self::mistyped_field::<T>(&fields));
             let target = match &field {
                 Some(field) => path.key(field),
                 None => path.clone(),
             };
             self.r.at(&target, format!("{kind}: {message}"))
+        })
+    }
+
+    /// The field of `fields` a type error is about (serde does not name it): the one whose
+    /// removal makes the table deserialise, or leaves only its own absence to complain of.
+    fn mistyped_field<T: serde::de::DeserializeOwned>(fields: &toml::Value) -> Option<String> {
+        let table = fields.as_table()?;
+        table.keys().find_map(|key| {
+            let mut without = table.clone();
+            without.remove(key);
+            match toml::Value::Table(without).try_into::<T>() {
+                Ok(_) => Some(key.clone()),
+                Err(e) if toml_message(&e).contains(&format!("missing field `{key}`")) => {
+                    Some(key.clone())
+                }
+                Err(_) => None,
+            }
         })
     }
 

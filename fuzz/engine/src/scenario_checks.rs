@@ -292,6 +292,75 @@ fn check_fault(at: &str, fault: &Fault, phase: &Phase, cfs: &[String]) {
             cf_changes,
             global_changes,
         } => check_misconfiguration(at, known(cf), cf_changes, global_changes),
+        latent => check_latent(at, latent, cfs),
+    }
+}
+
+/// The fault kinds that are not an option change: column families known, counts, sizes,
+/// rates and ranges within what the runner takes.
+fn check_latent(at: &str, kind: &FaultKind, cfs: &[String]) {
+    let known = |cf: &Option<String>| cf.as_ref().is_none_or(|cf| cfs.contains(cf));
+    let rate_ok = |r: &Option<f64>| r.is_none_or(|r| r.is_finite() && r > 0.0);
+    let range_ok = |(lo, hi): (u64, u64)| lo < hi && hi <= MAX_KEY_SPACE;
+    match kind {
+        FaultKind::IoHog {
+            bytes_per_sec,
+            threads,
+            file_bytes,
+            ..
+        } => {
+            assert!(rate_ok(bytes_per_sec), "{at}.bytes_per_sec");
+            assert!((1..=MAX_THREADS).contains(threads), "{at}.threads");
+            assert!(*file_bytes >= 1 << 20, "{at}.file_bytes");
+        }
+        FaultKind::CpuHog { threads, duty } => {
+            assert!((1..=MAX_THREADS).contains(threads), "{at}.threads");
+            assert!(*duty > 0.0 && *duty <= 1.0, "{at}.duty");
+        }
+        FaultKind::WriteRamp {
+            cf, factor, ramp_s, ..
+        } => {
+            assert!(known(cf), "{at}.cf");
+            assert!(factor.is_finite() && *factor > 0.0, "{at}.factor");
+            assert_time(&format!("{at} ramp"), *ramp_s);
+        }
+        FaultKind::ValueSizeShift { cf, value_size } => {
+            assert!(known(cf), "{at}.cf");
+            assert!(1 <= value_size.min && value_size.min <= value_size.max);
+            assert!(value_size.max <= MAX_VALUE_BYTES, "{at}.value_size");
+        }
+        FaultKind::SkewShift { cf, theta, .. } => {
+            assert!(known(cf), "{at}.cf");
+            assert!(theta.is_none_or(|t| t > 0.0 && t < 1.0), "{at}.theta");
+        }
+        FaultKind::ScanStorm {
+            cf,
+            key_range,
+            scan_length,
+            rate,
+            threads,
+        } => {
+            assert!(cfs.contains(cf), "{at}.cf");
+            assert!(range_ok(*key_range), "{at}.key_range");
+            assert!(1 <= scan_length.0 && scan_length.0 <= scan_length.1);
+            assert!(rate_ok(rate), "{at}.rate");
+            assert!((1..=MAX_THREADS).contains(threads), "{at}.threads");
+        }
+        FaultKind::RangeDeleteRetention {
+            cf,
+            key_range,
+            period_s,
+            keys_per_period,
+        } => {
+            assert!(cfs.contains(cf), "{at}.cf");
+            assert!(range_ok(*key_range), "{at}.key_range");
+            assert_time(&format!("{at}.period_s"), *period_s);
+            assert!(*keys_per_period >= 1, "{at}.keys_per_period");
+        }
+        other => panic!(
+            "{at}: {} is checked with the option-change kinds",
+            other.name()
+        ),
     }
 }
 
