@@ -124,7 +124,7 @@ fn auto_mode_opens_the_scenario_engine_with_rocksdb_adaptation_on() {
     let (off, auto) = (&off["engine"], &auto["engine"]);
     assert!(off["rate_limiter"].is_null(), "{off:#}");
     assert_eq!(auto["rate_limiter"]["auto_tuned"], true);
-    assert_eq!(auto["rate_limiter"]["rate_bytes_per_sec"], 1u64 << 30);
+    assert_eq!(auto["rate_limiter"]["rate_bytes_per_sec"], 10u64 << 30);
     assert_eq!(auto["wal_bytes_per_sync"], 1u64 << 20);
     assert!(off["cf_options"]["compact_on_deletion_collector"].is_null());
     assert!(auto["cf_options"]["compact_on_deletion_collector"]["sliding_window_size"].is_u64());
