@@ -11,10 +11,11 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::cache::{RunCache, RunIdentity};
 use crate::keygen::mix64;
 use crate::report::{run_report, RunReport, ScenarioReport};
 use crate::runner::{self, RunOptions};
-use crate::scenario::{Sampled, Scenario};
+use crate::scenario::{Family, Sampled, Scenario};
 use crate::score::{score, ScoreFigures};
 use crate::stats::{mean_estimate, median_estimate, stratified_mean_estimate, Estimate};
 use crate::subject::HealerMode;
@@ -50,12 +51,18 @@ pub fn run_repeats(
     modes: &[HealerMode],
     seeds: &[u64],
     options: &RunOptions,
+    cache: Option<&CachedRuns<'_>>,
 ) -> Result<ScenarioReport, String> {
     let instances = seeds
         .iter()
         .map(|&seed| scenario.instantiate(seed).map_err(|e| e.to_string()))
         .collect::<Result<Vec<Scenario>, String>>()?;
-    let mut entry = ScenarioReport::new(&scenario.name, &scenario.description, seeds.to_vec());
+    let mut entry = ScenarioReport::new(
+        &scenario.name,
+        &scenario.description,
+        scenario.family,
+        seeds.to_vec(),
+    );
     for (repeat, instance) in instances.iter().enumerate() {
         for mode in mode_order(modes, repeat) {
             eprintln!(
@@ -72,14 +79,55 @@ pub fn run_repeats(
                 seed: Some(instance.seed),
                 ..options.clone()
             };
-            let out = runner::run(instance, &run_options)?;
-            let mut run = run_report(&out, options.time_scale);
+            let key = cache.map(|c| c.key(mode, &run_options)).transpose()?;
+            let cached = cache
+                .zip(key.as_deref())
+                .and_then(|(c, key)| c.cache.get(&scenario.name, key));
+            let mut run = match cached {
+                Some(run) => {
+                    eprintln!("  (cached)");
+                    run
+                }
+                None => {
+                    let out = runner::run(instance, &run_options)?;
+                    let mut run = run_report(&out, options.time_scale);
+                    run.sampled = sampled_map(instance);
+                    if let (Some(c), Some(key)) = (cache, key.as_deref()) {
+                        c.cache.put(&scenario.name, key, &run)?;
+                    }
+                    run
+                }
+            };
             run.repeat = repeat as u32;
-            run.sampled = sampled_map(instance);
             entry.runs.push(run);
         }
     }
     Ok(entry)
+}
+
+/// A run cache and what, besides the run options, keys a run in it.
+pub struct CachedRuns<'a> {
+    /// Where finished runs are kept.
+    pub cache: &'a RunCache,
+    /// The scenario file's text as written.
+    pub scenario_source: &'a str,
+}
+
+impl CachedRuns<'_> {
+    fn key(&self, mode: HealerMode, options: &RunOptions) -> Result<String, String> {
+        let models = mode.models_fingerprint()?;
+        let weights = options.weights;
+        Ok(RunIdentity {
+            scenario_source: self.scenario_source,
+            seed: options.seed.unwrap_or_default(),
+            healer: mode.name(),
+            time_scale: options.time_scale,
+            weights: [weights.latency, weights.throughput, weights.resources],
+            verify: options.verify,
+            models: &models,
+        }
+        .key())
+    }
 }
 
 /// The values drawn for an instance, keyed by field path (`RunReport::sampled`).
@@ -337,6 +385,24 @@ pub fn paired(scenario: &ScenarioReport) -> Vec<PairedScore> {
         .collect()
 }
 
+/// [`aggregate`] over the scenarios of each family present.
+pub fn aggregate_by_family(scenarios: &[ScenarioReport]) -> BTreeMap<Family, Vec<AggregatePaired>> {
+    let mut families: Vec<Family> = scenarios.iter().map(|s| s.family).collect();
+    families.sort();
+    families.dedup();
+    families
+        .into_iter()
+        .map(|family| {
+            let members: Vec<ScenarioReport> = scenarios
+                .iter()
+                .filter(|s| s.family == family)
+                .cloned()
+                .collect();
+            (family, aggregate(&members))
+        })
+        .collect()
+}
+
 /// Every pair over all scenarios: the mean of the per-scenario mean differences, with a
 /// bootstrap that redraws seeds within each scenario.
 pub fn aggregate(scenarios: &[ScenarioReport]) -> Vec<AggregatePaired> {
@@ -395,7 +461,7 @@ mod tests {
     }
 
     fn scenario(runs: Vec<RunReport>, seeds: Vec<u64>) -> ScenarioReport {
-        let mut entry = ScenarioReport::new("s", "", seeds);
+        let mut entry = ScenarioReport::new("s", "", Family::Latent, seeds);
         entry.runs = runs;
         entry.summary = summarise(&entry);
         entry.paired = paired(&entry);

@@ -631,7 +631,7 @@ fn repeats_section(scenario: &ScenarioReport) -> String {
 /// Dot-and-whisker chart: one row per label, the estimate as a dot, its 95 % interval as a
 /// line, and zero marked (a whisker clear of zero is a difference at 95 % confidence).
 fn whisker_chart(rows: &[(String, Option<Estimate>)]) -> String {
-    let (label_w, plot_w, row_h) = (190.0, 560.0, 26.0);
+    let (label_w, plot_w, row_h) = (300.0, 560.0, 26.0);
     let height = 30.0 + row_h * rows.len() as f64;
     let span = rows
         .iter()
@@ -707,29 +707,34 @@ svg text{font-family:inherit}.tick{font-size:11px;fill:#555}.axis{font-size:12px
         report.time_scale
     );
     if report.scenarios.len() > 1 && !report.paired.is_empty() {
-        let rows: Vec<(String, Option<Estimate>)> = report
-            .paired
-            .iter()
-            .map(|p| {
-                (
-                    format!(
-                        "S({}) − S({}) ({} scen.)",
-                        p.healer, p.reference, p.scenarios
-                    ),
-                    p.difference,
-                )
-            })
-            .collect();
+        let label = |p: &crate::compare::AggregatePaired, group: &str| {
+            (
+                format!(
+                    "{group}S({}) − S({}) ({} scen.)",
+                    p.healer, p.reference, p.scenarios
+                ),
+                p.difference,
+            )
+        };
+        let mut rows: Vec<(String, Option<Estimate>)> =
+            report.paired.iter().map(|p| label(p, "")).collect();
+        if report.paired_by_family.len() > 1 {
+            for (family, pairs) in &report.paired_by_family {
+                let group = format!("{}: ", family.name());
+                rows.extend(pairs.iter().map(|p| label(p, &group)));
+            }
+        }
         html.push_str("<h2>all scenarios: paired score differences</h2><p class=\"desc\">Mean over scenarios of each scenario's mean paired difference, 95 % CI from a bootstrap that redraws seeds within each scenario; right of 0 = better.</p>");
         html.push_str(&whisker_chart(&rows));
     }
     for scenario in &report.scenarios {
         let _ = write!(
             html,
-            "<h2>{}</h2><p class=\"desc\">{} (seed {})</p>",
+            "<h2>{}</h2><p class=\"desc\">{} (seed {}, {} family)</p>",
             esc(&scenario.name),
             esc(&scenario.description),
-            scenario.seed
+            scenario.seed,
+            scenario.family.name()
         );
         html.push_str(&repeats_section(scenario));
         html.push_str(&summary_table(scenario));

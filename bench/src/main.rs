@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+use lsmedic_bench::cache::RunCache;
 use lsmedic_bench::keygen::{self, Distribution, ValueSize};
 use lsmedic_bench::report::{self, Report, Skipped};
 use lsmedic_bench::runner::{self, RunOptions};
@@ -140,6 +141,12 @@ struct CompareArgs {
     /// same seeds for every mode; default: the scenario's `repeat`, else 1).
     #[arg(long)]
     repeat: Option<u32>,
+    /// Keep every finished run in this directory, keyed by the scenario file's content, the
+    /// seed, the mode, the time scale, the weights and the models; a run already there is
+    /// read instead of run again (so an evaluation can resume or be assembled in parts).
+    /// It does not know about code changes: use a fresh directory after changing the code.
+    #[arg(long)]
+    cache: Option<PathBuf>,
     #[command(flatten)]
     common: Common,
 }
@@ -299,6 +306,7 @@ fn single_workload(args: &RunArgs, kind: WorkloadKind) -> Result<Scenario, Strin
         description: format!("{} on {:?}", kind.name(), args.cf),
         seed: args.common.seed.unwrap_or(42),
         repeat: 1,
+        family: scenario::Family::Latent,
         engine,
         phases,
         sampling: scenario::Sampling::default(),
@@ -380,7 +388,7 @@ fn run_cmd(args: RunArgs) -> Result<(), String> {
     let weights = parse_weights(&args.common.weights)?;
     let opts = options(&args.common, args.healer, false, weights);
     let seed = opts.seed.unwrap_or(scenario.seed);
-    let entry = compare::run_repeats(&scenario, &[args.healer], &[seed], &opts)?;
+    let entry = compare::run_repeats(&scenario, &[args.healer], &[seed], &opts, None)?;
     let mut report = Report::new(args.common.time_scale);
     report.push(entry);
     write_outputs(&report, &args.common)
@@ -414,12 +422,25 @@ fn compare_cmd(args: CompareArgs) -> Result<(), String> {
             }),
         }
     }
+    let cache = args.cache.as_deref().map(RunCache::open).transpose()?;
     let mut report = Report::new(args.common.time_scale);
-    for scenario in &scenarios {
+    for (scenario, arg) in scenarios.iter().zip(&args.scenarios) {
         let repeats = args.repeat.unwrap_or(scenario.repeat);
         let seeds = compare::repeat_seeds(args.common.seed.unwrap_or(scenario.seed), repeats);
         let opts = options(&args.common, HealerMode::Off, false, weights);
-        let mut entry = compare::run_repeats(scenario, &available, &seeds, &opts)?;
+        let source = match &cache {
+            Some(_) => {
+                let path = resolve(arg);
+                std::fs::read_to_string(&path)
+                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+            }
+            None => String::new(),
+        };
+        let cached = cache.as_ref().map(|cache| compare::CachedRuns {
+            cache,
+            scenario_source: &source,
+        });
+        let mut entry = compare::run_repeats(scenario, &available, &seeds, &opts, cached.as_ref())?;
         entry.skipped = skipped.clone();
         report.push(entry);
     }

@@ -21,11 +21,12 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::compare::{AggregatePaired, ModeSummary, PairedScore};
 use crate::measure::{bucket_percentiles_us, percentiles_us, Bucket, Class, BUCKET};
 use crate::runner::{FaultEvent, PhaseSpan, RunOutput, TickLite};
+use crate::scenario::Family;
 use crate::scenario::Sampled;
 use crate::subject::HealerEntry;
 
@@ -42,6 +43,8 @@ pub struct Report {
     pub scenarios: Vec<ScenarioReport>,
     /// Paired score differences over every scenario (see [`crate::compare::aggregate`]).
     pub paired: Vec<AggregatePaired>,
+    /// The same over the scenarios of each family (`config`, `latent`) that has any.
+    pub paired_by_family: BTreeMap<Family, Vec<AggregatePaired>>,
 }
 
 /// Version of the JSON format: 2 added repeats (`seed`/`repeat` per run, `seeds`,
@@ -57,6 +60,7 @@ impl Report {
             time_scale,
             scenarios: Vec::new(),
             paired: Vec::new(),
+            paired_by_family: BTreeMap::new(),
         }
     }
 
@@ -66,6 +70,7 @@ impl Report {
         scenario.paired = crate::compare::paired(&scenario);
         self.scenarios.push(scenario);
         self.paired = crate::compare::aggregate(&self.scenarios);
+        self.paired_by_family = crate::compare::aggregate_by_family(&self.scenarios);
     }
 }
 
@@ -76,6 +81,8 @@ pub struct ScenarioReport {
     pub name: String,
     /// What it shows.
     pub description: String,
+    /// `config` or `latent` (see [`Family`]).
+    pub family: Family,
     /// The scenario's seed (the first repeat's), from which the others are derived.
     pub seed: u64,
     /// Seeds of the repeats, in order; every mode ran each of them.
@@ -92,10 +99,11 @@ pub struct ScenarioReport {
 
 impl ScenarioReport {
     /// A scenario entry with no runs yet.
-    pub fn new(name: &str, description: &str, seeds: Vec<u64>) -> ScenarioReport {
+    pub fn new(name: &str, description: &str, family: Family, seeds: Vec<u64>) -> ScenarioReport {
         ScenarioReport {
             name: name.to_owned(),
             description: description.to_owned(),
+            family,
             seed: seeds.first().copied().unwrap_or_default(),
             seeds,
             runs: Vec::new(),
@@ -121,9 +129,10 @@ pub struct Skipped {
 }
 
 /// One fault of one run.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct FaultReport {
     /// Fault kind.
+    #[serde(deserialize_with = "crate::cache::fault_kind_name")]
     pub kind: &'static str,
     /// Phase it belongs to.
     pub phase: String,
@@ -142,7 +151,7 @@ pub struct FaultReport {
 }
 
 /// Charted series, one value per bin.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Timeline {
     /// Bin width.
     pub bin_s: f64,
@@ -171,9 +180,10 @@ pub struct Timeline {
 }
 
 /// One run (`scenarios[].runs[]`).
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct RunReport {
-    /// `off`, `rules` or `learned`.
+    /// `off`, `auto`, `rules` or `learned`.
+    #[serde(deserialize_with = "crate::cache::healer_name")]
     pub healer: &'static str,
     /// Seed of every generator in this run.
     pub seed: u64,
@@ -465,7 +475,7 @@ pub fn run_report(out: &RunOutput, time_scale: f64) -> RunReport {
 }
 
 /// How often the learned policy departed from the rule policy's choice in a run.
-#[derive(Clone, Copy, Debug, Serialize)]
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
 pub struct LearnedDepartures {
     /// Ticks in which it proposed another action instead.
     pub replaced: u64,
@@ -530,6 +540,23 @@ pub fn table(report: &Report) -> String {
                 "  {}",
                 paired_line(&pair.healer, &pair.reference, pair.difference.as_ref())
             );
+        }
+        if report.paired_by_family.len() > 1 {
+            for (family, pairs) in &report.paired_by_family {
+                let count = report
+                    .scenarios
+                    .iter()
+                    .filter(|s| s.family == *family)
+                    .count();
+                let _ = writeln!(s, "== {} family ({count} scenarios)", family.name());
+                for pair in pairs {
+                    let _ = writeln!(
+                        s,
+                        "  {}",
+                        paired_line(&pair.healer, &pair.reference, pair.difference.as_ref())
+                    );
+                }
+            }
         }
     }
     s

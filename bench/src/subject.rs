@@ -42,7 +42,7 @@ use lsmedic::telemetry::{
     Tunables, Window,
 };
 use parking_lot::Mutex;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The engine as the healer and the monitor read it: every op and listener event drained by
 /// either (through [`Observe`]) is also recorded into the monitor's window and event list.
@@ -303,6 +303,43 @@ fn models_dir() -> Option<PathBuf> {
         .map(PathBuf::from)
 }
 
+impl HealerMode {
+    /// A fingerprint of the model files this mode loads (see
+    /// [`crate::cache::models_fingerprint`]); empty for the modes that load none.
+    pub fn models_fingerprint(self) -> Result<String, String> {
+        if !self.models().enabled {
+            return Ok(String::new());
+        }
+        let source = lsmedic::healer::model::ModelSource::new(models_dir().as_deref());
+        let names: Vec<String> = match &source {
+            lsmedic::healer::model::ModelSource::Embedded => {
+                lsmedic::healer::model::ModelSource::embedded_files()
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect()
+            }
+            lsmedic::healer::model::ModelSource::Dir(dir) => std::fs::read_dir(dir)
+                .map_err(|e| format!("cannot list {}: {e}", dir.display()))?
+                .filter_map(Result::ok)
+                .filter(|entry| entry.file_type().is_ok_and(|t| t.is_file()))
+                .map(|entry| entry.file_name().to_string_lossy().into_owned())
+                .collect(),
+        };
+        let files = names
+            .iter()
+            .map(|name| {
+                source
+                    .read(name)
+                    .map(|bytes| (name.as_str(), bytes.into_owned()))
+                    .map_err(|e| e.to_string())
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        Ok(crate::cache::models_fingerprint(
+            files.iter().map(|(name, bytes)| (*name, bytes.as_slice())),
+        ))
+    }
+}
+
 /// Loads the learned set once (ONNX Runtime, manifest, golden vectors, catalog) and says
 /// why `learned` cannot run, if it cannot.
 fn learned_availability() -> Result<(), String> {
@@ -345,11 +382,12 @@ fn check_learned(mode: HealerMode, policy: &str, handle: &HealerHandle) -> Resul
 }
 
 /// Something the healer did or concluded, for reports.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct HealerEntry {
     /// Seconds since the run started.
     pub at_s: f64,
     /// `detect` (an anomaly was flagged) or `act` (an action was applied).
+    #[serde(deserialize_with = "crate::cache::entry_kind")]
     pub what: &'static str,
     /// The action or finding, e.g. `set_cf default level0_slowdown_writes_trigger=40`.
     pub detail: String,

@@ -382,6 +382,57 @@ fn compare_repeats_run_every_mode_on_the_same_seeds_and_pair_them() {
 }
 
 #[test]
+fn compare_with_a_cache_reruns_nothing_it_has_and_reports_the_same_runs() {
+    let _turn = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("quick.toml");
+    std::fs::write(&scenario, QUICK).unwrap();
+    let cache = dir.path().join("cache");
+    let compare = |out: &str, repeat: &str| {
+        let output = bench()
+            .arg("compare")
+            .arg(&scenario)
+            .args(["--quiet", "--healer", "off", "--repeat", repeat, "--cache"])
+            .arg(&cache)
+            .arg("--json")
+            .arg(dir.path().join(out))
+            .arg("--db-dir")
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(output.status.success(), "{stderr}");
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.path().join(out)).unwrap()).unwrap();
+        (report, stderr.matches("(cached)").count())
+    };
+    let (first, hits) = compare("first.json", "1");
+    assert_eq!(hits, 0);
+    // One more repeat: the first seed comes from the cache, the second runs.
+    let (second, hits) = compare("second.json", "2");
+    assert_eq!(hits, 1);
+    let (a, b) = (
+        &first["scenarios"][0]["runs"][0],
+        &second["scenarios"][0]["runs"][0],
+    );
+    assert_eq!(a["seed"], b["seed"]);
+    for figure in [
+        "ops",
+        "throughput_ops_per_s",
+        "write_p99_us",
+        "stall_seconds",
+        "keys_verified",
+    ] {
+        assert_eq!(a[figure], b[figure], "{figure} as cached");
+    }
+    assert_eq!(second["scenarios"][0]["runs"].as_array().unwrap().len(), 2);
+    // A changed scenario file is a different run.
+    std::fs::write(&scenario, QUICK.replace("rate = 5000", "rate = 4000")).unwrap();
+    let (_, hits) = compare("third.json", "1");
+    assert_eq!(hits, 0);
+}
+
+#[test]
 fn record_writes_a_labelled_compressed_trace() {
     let _turn = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();

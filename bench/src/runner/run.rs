@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use lsmedic::telemetry::{Control, ThrottleScope, Tunables};
 use parking_lot::Mutex;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tempfile::TempDir;
 
 use super::knobs::CfControl;
@@ -27,7 +27,7 @@ use crate::store::Store;
 use crate::subject::{DrivenCore, HealerEntry, HealerMode, Subject};
 
 /// When a phase ran (seconds since run start).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PhaseSpan {
     /// Phase name.
     pub name: String,

@@ -18,7 +18,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use sample::{Sampled, Sampling};
-pub use schema::{Fault, FaultKind, Phase, Scenario, Workload};
+pub use schema::{Family, Fault, FaultKind, Phase, Scenario, Workload};
 
 use schema::ScenarioFile;
 use span::Reporter;

@@ -19,6 +19,7 @@ pub(super) struct ScenarioFile {
     pub(super) description: Option<String>,
     pub(super) seed: Option<u64>,
     pub(super) repeat: Option<u32>,
+    pub(super) family: Option<Family>,
     #[serde(default)]
     pub(super) engine: EngineConfig,
     #[serde(default)]
@@ -184,6 +185,9 @@ pub struct Scenario {
     /// Runs per healer mode in `compare` (each with its own derived seed) unless the command
     /// line says otherwise.
     pub repeat: u32,
+    /// Whether its trouble is an option change the healer could read back (`config`) or
+    /// not (`latent`); reports split their aggregates by it.
+    pub family: Family,
     /// The engine as opened at the start of every run.
     pub engine: EngineConfig,
     /// Phases, run in order.
@@ -377,7 +381,36 @@ pub enum FaultKind {
     },
 }
 
+/// The two kinds of trouble a scenario can bring (`family = "config" | "latent"`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Family {
+    /// Option changes made through the Control surface (tiny memtables, low triggers, a tiny
+    /// cache, starved compactions): a healer can read them back as a configuration diff.
+    Config,
+    /// Everything else: neighbours, load shapes, data shapes, deletes, corruption.
+    Latent,
+}
+
+impl Family {
+    /// Name as written in scenario files and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Config => "config",
+            Family::Latent => "latent",
+        }
+    }
+}
+
 impl FaultKind {
+    /// Whether the fault is an option change through the Control surface.
+    pub fn is_option_change(&self) -> bool {
+        matches!(
+            self,
+            FaultKind::CompactionStarvation { .. } | FaultKind::Misconfiguration { .. }
+        )
+    }
+
     /// Name as written in scenario files (`kind = "..."`).
     pub fn name(&self) -> &'static str {
         match self {

@@ -77,6 +77,15 @@ impl Validator<'_, '_> {
             ));
         }
         self.value_size_classes(&phases, &column_families)?;
+        // Unless the file says, a scenario whose every fault changes options is `config`.
+        let faults = || phases.iter().flat_map(|p: &Phase| &p.faults);
+        let family = raw.family.unwrap_or(
+            if faults().next().is_some() && faults().all(|f| f.kind.is_option_change()) {
+                Family::Config
+            } else {
+                Family::Latent
+            },
+        );
         let name = raw.name.unwrap_or_else(|| default_name.to_owned());
         if name.trim().is_empty() {
             return Err(self.r.at(&root().key("name"), "must not be empty"));
@@ -86,6 +95,7 @@ impl Validator<'_, '_> {
             description: raw.description.unwrap_or_default(),
             seed: raw.seed.unwrap_or(42),
             repeat,
+            family,
             engine: raw.engine,
             phases,
             sampling: super::Sampling::default(),
