@@ -1,12 +1,12 @@
 //! Healer mode `auto`: the engine runs alone, opened with RocksDB's self-adjusting features
 //! at the scenario's memory and thread budget, and is reported like any other mode.
 
+mod common;
+
+use common::bench;
+
 use std::path::Path;
 use std::process::Command;
-
-fn bench() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_lsmedic-bench"))
-}
 
 /// Short: a load, three measured seconds of YCSB-A, and an option fault that a healer could
 /// revert (so a healer would have something to do).

@@ -2,25 +2,16 @@
 //! fault kind shows its effect with the healer off (time-scaled runs), and `compare` and
 //! `record` write what they promise.
 
+mod common;
+
+use common::{bench, f, median_in, one_at_a_time};
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-fn bench() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_lsmedic-bench"))
-}
 
 /// The shipped scenarios, at the root of the source tree beside this package.
 fn scenarios_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios")
-}
-
-/// Scenario runs measure latency: two at once would measure each other (and the tests run in
-/// parallel), so they take turns.
-fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
-    static MEASURING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    MEASURING
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Runs `run SCENARIO --time-scale SCALE` with the healer off; returns `runs[0]`.
@@ -57,26 +48,6 @@ fn run_scenario(name: &str, scale: f64) -> serde_json::Value {
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     report["scenarios"][0]["runs"][0].clone()
-}
-
-fn f(v: &serde_json::Value) -> f64 {
-    v.as_f64().unwrap_or(0.0)
-}
-
-/// Median of a timeline series over bins starting in `[from, to)`.
-fn median_in(run: &serde_json::Value, series: &str, from: f64, to: f64) -> f64 {
-    let t = &run["timeline"];
-    let mut values: Vec<f64> = t["t_s"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .zip(t[series].as_array().unwrap())
-        .filter(|(s, v)| f(s) >= from && f(s) < to && !v.is_null())
-        .map(|(_, v)| f(v))
-        .collect();
-    values.sort_by(|a, b| a.total_cmp(b));
-    assert!(!values.is_empty(), "no {series} values in [{from}, {to})");
-    values[values.len() / 2]
 }
 
 #[test]

@@ -3,6 +3,10 @@
 //! each of their fields is refused with its file, line and field, and each shows its effect
 //! on the real engine with the healer off, against the same run's own baseline.
 
+mod common;
+
+use common::{bench, f, median_in, one_at_a_time};
+
 use std::path::Path;
 use std::process::Command;
 
@@ -466,19 +470,6 @@ fn too_many_value_sizes_for_the_verifier_are_refused() {
 
 // ----- effects on the real engine, healer off ------------------------------------------
 
-fn bench() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_lsmedic-bench"))
-}
-
-/// Scenario runs measure latency and throughput: two at once would measure each other (and
-/// the tests run in parallel), so they take turns.
-fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
-    static MEASURING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    MEASURING
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
 /// Runs scenario `text` with the healer off; returns `runs[0]` of the JSON report and what
 /// is left in the directory the database was created in once the run is over.
 fn run_text(name: &str, text: &str) -> (serde_json::Value, Vec<String>) {
@@ -544,26 +535,6 @@ fn record_text(name: &str, text: &str) -> Vec<serde_json::Value> {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
-}
-
-fn f(v: &serde_json::Value) -> f64 {
-    v.as_f64().unwrap_or(0.0)
-}
-
-/// Median of a timeline series over bins starting in `[from, to)`.
-fn median_in(run: &serde_json::Value, series: &str, from: f64, to: f64) -> f64 {
-    let t = &run["timeline"];
-    let mut values: Vec<f64> = t["t_s"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .zip(t[series].as_array().unwrap())
-        .filter(|(s, v)| f(s) >= from && f(s) < to && !v.is_null())
-        .map(|(_, v)| f(v))
-        .collect();
-    values.sort_by(|a, b| a.total_cmp(b));
-    assert!(!values.is_empty(), "no {series} values in [{from}, {to})");
-    values[values.len() / 2]
 }
 
 /// The start and end (s) of the run's fault `i`.

@@ -3,6 +3,10 @@
 //! weights, and `graph` lines — with the healer off (advisory core, no actions) and with the
 //! rule policy plus exploration (actions logged with their verdicts).
 
+mod common;
+
+use common::one_at_a_time;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -56,14 +60,6 @@ const NODES: usize = 6 + 2 * 5;
 const DIM: usize = 19;
 const ACTIONS: usize = 15;
 const TUNABLES: usize = 13;
-
-/// Runs measure latency: two at once would measure each other, so they take turns.
-fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
-    static MEASURING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    MEASURING
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
 
 fn record(dir: &Path, extra: &[&str]) -> Vec<serde_json::Value> {
     let _turn = one_at_a_time();
