@@ -80,10 +80,11 @@ test-loom:
 BENCH_SCENARIOS ?= $(addprefix scenarios/,write-burst.toml tiny-memtables.toml tiny-cache.toml \
 	io-neighbour.toml growing-values.toml noisy-cf-neighbour.toml)
 BENCH_TIME_SCALE ?= 0.4
+BENCH_REPEAT ?= 1
 BENCH_REPORT_DIR := $(CURDIR)/target/lsmedic-report
 bench: setup
 	$(CARGO) build --release -p lsmedic-bench
-	$(TARGET_DIR)/release/lsmedic-bench compare $(BENCH_SCENARIOS) \
+	$(TARGET_DIR)/release/lsmedic-bench compare $(BENCH_SCENARIOS) --repeat $(BENCH_REPEAT) \
 		--time-scale $(BENCH_TIME_SCALE) --out $(BENCH_REPORT_DIR)
 
 # The criterion micro-benchmarks (engine overhead, ring push, throttle).

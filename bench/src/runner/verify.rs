@@ -85,6 +85,19 @@ impl CfTracker {
             return store.put(&self.name, &encoded, buf);
         }
         let _stripe = self.stripes[key as usize % STRIPES].lock();
+        self.put_next_version(store, key, &encoded, size_class, buf)
+    }
+
+    /// Writes the next version of `key` and records it (unknown when the write failed); the
+    /// caller holds the key's stripe.
+    fn put_next_version(
+        &self,
+        store: &dyn Store,
+        key: u64,
+        encoded: &[u8],
+        size_class: u32,
+        buf: &mut Vec<u8>,
+    ) -> Result<(), StoreError> {
         let slot = &self.versions[key as usize];
         let current = slot.load(Ordering::Relaxed);
         let version = ((current & VERSION_MASK) % VERSION_MASK) + 1;
@@ -95,7 +108,7 @@ impl CfTracker {
             self.sizes[size_class as usize],
             buf,
         );
-        let result = store.put(&self.name, &encoded, buf);
+        let result = store.put(&self.name, encoded, buf);
         let state = match result {
             Ok(()) => version | (size_class << SIZE_SHIFT),
             Err(_) => current | UNKNOWN,
@@ -174,25 +187,7 @@ impl CfTracker {
         }
         let _stripe = self.stripes[key as usize % STRIPES].lock();
         store.get(&self.name, &encoded)?;
-        let slot = &self.versions[key as usize];
-        let current = slot.load(Ordering::Relaxed);
-        let version = ((current & VERSION_MASK) % VERSION_MASK) + 1;
-        value_for(
-            self.index,
-            key,
-            version,
-            self.sizes[size_class as usize],
-            buf,
-        );
-        let result = store.put(&self.name, &encoded, buf);
-        slot.store(
-            match result {
-                Ok(()) => version | (size_class << SIZE_SHIFT),
-                Err(_) => current | UNKNOWN,
-            },
-            Ordering::Relaxed,
-        );
-        result
+        self.put_next_version(store, key, &encoded, size_class, buf)
     }
 }
 
