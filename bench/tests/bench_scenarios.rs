@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{bench, f, median_in, one_at_a_time};
+use common::{bench, f, median_in, one_at_a_time, record};
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -410,20 +410,7 @@ fn record_writes_a_labelled_compressed_trace() {
     let scenario = dir.path().join("quick.toml");
     std::fs::write(&scenario, QUICK).unwrap();
     let out = dir.path().join("traces");
-    let output = bench()
-        .arg("record")
-        .arg(&scenario)
-        .arg("--out")
-        .arg(&out)
-        .arg("--db-dir")
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    record(&scenario, &out, dir.path());
     let path = out.join("quick.off.trace.jsonl.gz");
     let bytes = std::fs::read(&path).unwrap();
     assert_eq!(&bytes[..2], &[0x1f, 0x8b], "gzip");

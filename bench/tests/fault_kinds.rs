@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{bench, f, median_in, one_at_a_time};
+use common::{bench, f, median_in, one_at_a_time, record};
 
 use std::path::Path;
 use std::process::Command;
@@ -510,20 +510,7 @@ fn record_text(name: &str, text: &str) -> Vec<serde_json::Value> {
     let scenario = dir.path().join(format!("{name}.toml"));
     std::fs::write(&scenario, text).unwrap();
     let out = dir.path().join("traces");
-    let output = bench()
-        .arg("record")
-        .arg(&scenario)
-        .arg("--out")
-        .arg(&out)
-        .arg("--db-dir")
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    record(&scenario, &out, dir.path());
     let text = Command::new("gzip")
         .arg("-dc")
         .arg(out.join(format!("{name}.off.trace.jsonl.gz")))

@@ -2,6 +2,7 @@
 //! and reading figures out of a JSON report.
 #![allow(dead_code)]
 
+use std::path::Path;
 use std::process::Command;
 
 /// The `lsmedic-bench` binary of this build.
@@ -37,4 +38,22 @@ pub fn median_in(run: &serde_json::Value, series: &str, from: f64, to: f64) -> f
     values.sort_by(|a, b| a.total_cmp(b));
     assert!(!values.is_empty(), "no {series} values in [{from}, {to})");
     values[values.len() / 2]
+}
+
+/// Runs `record SCENARIO --out OUT --db-dir DB_DIR` (healer off) and asserts it succeeded.
+pub fn record(scenario: &Path, out: &Path, db_dir: &Path) {
+    let output = bench()
+        .arg("record")
+        .arg(scenario)
+        .arg("--out")
+        .arg(out)
+        .arg("--db-dir")
+        .arg(db_dir)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
