@@ -36,10 +36,12 @@ models:
 models-train: train-venv onnxruntime
 	"$(VENV_PY)" "$(TRAIN_DIR)/train_models.py" --traces "$(TRACES_DIR)" --out "$(MODELS_DIR)" --digest-file "$(TRACES_DIR)/DIGEST"
 	$(MAKE) --no-print-directory report REPORT_ARGS=--no-compare
-	@echo "models trained; run 'make report' for the real-engine comparison (learned vs rules vs off) in REPORT.md"
+	@echo "models trained; run 'make eval-clean eval report' for the real-engine evaluation in REPORT.md"
 
-# REPORT_ARGS=--no-compare skips the real-engine runs (what `make models` does, to stay within
-# its time budget); REPORT_TIME_SCALE (default 0.5) scales the compare runs.
+# `make report` quotes the real-engine evaluation of `make eval` (run that first; its report is
+# read from target/lsmedic-report/eval/, else from the committed slim copy) and measures the
+# tick cost. REPORT_ARGS=--no-compare leaves both out (what `make models` does: an evaluation
+# made with the previous models does not speak for the new ones).
 REPORT_ARGS ?=
 report: train-venv onnxruntime
 	CARGO_TARGET_DIR="$(TARGET_DIR)" "$(VENV_PY)" "$(TRAIN_DIR)/make_report.py" $(REPORT_ARGS)

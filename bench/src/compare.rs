@@ -4,8 +4,9 @@
 //! another with 95 % confidence.
 //!
 //! Pairing: every mode runs the same seeds, so a difference is taken within a seed (same
-//! keys, same fault onsets and sizes) before it is averaged; machine noise that hits a seed
-//! hits every mode of it alike and cancels out of the difference.
+//! keys, same fault onsets and sizes) before it is averaged: what a seed draws cancels out of
+//! the difference, and what is left is the machine's run-to-run noise, which the intervals
+//! measure.
 
 use std::collections::BTreeMap;
 
@@ -17,7 +18,7 @@ use crate::report::{run_report, RunReport, ScenarioReport};
 use crate::runner::{self, RunOptions};
 use crate::scenario::{Family, Sampled, Scenario};
 use crate::score::{score, ScoreFigures};
-use crate::stats::{mean_estimate, median_estimate, stratified_mean_estimate, Estimate};
+use crate::stats::{mean_estimate, mean_of_means_estimate, median_estimate, Estimate};
 use crate::subject::HealerMode;
 
 /// The mode every score is taken against.
@@ -228,10 +229,21 @@ pub fn score_figures(run: &RunReport) -> ScoreFigures {
 pub struct FigureSummary {
     /// Median over the repeats.
     pub median: f64,
-    /// 95 % bootstrap interval of the median.
-    pub ci95: [f64; 2],
+    /// 95 % bootstrap interval of the median (`null` for a single run).
+    pub ci95: Option<[f64; 2]>,
     /// Repeats that measured it.
     pub n: usize,
+}
+
+impl FigureSummary {
+    /// `median [low, high]`, each value written by `fmt`; the median alone without an
+    /// interval.
+    pub fn display(&self, fmt: impl Fn(f64) -> String) -> String {
+        match self.ci95 {
+            Some([low, high]) => format!("{} [{}, {}]", fmt(self.median), fmt(low), fmt(high)),
+            None => fmt(self.median),
+        }
+    }
 }
 
 /// One mode of one scenario over its repeats (`scenarios[].summary.<mode>`).
@@ -253,7 +265,8 @@ pub struct PairedScore {
     /// Per seed (in `seeds` order): S(healer) − S(reference), both scored against `off` of
     /// that seed; null where a run is missing or had nothing to compare.
     pub per_seed: Vec<Option<f64>>,
-    /// Mean difference with its 95 % bootstrap interval (null: no seed had both runs).
+    /// Mean difference with its 95 % Student-t interval (null: no seed had both runs; its
+    /// interval null with a single pair).
     pub difference: Option<Estimate>,
 }
 
@@ -267,7 +280,9 @@ pub struct AggregatePaired {
     /// Scenarios with at least one paired seed.
     pub scenarios: usize,
     /// Mean over scenarios of each scenario's mean difference (every scenario weighs the
-    /// same), with a stratified bootstrap interval (seeds redrawn within each scenario).
+    /// same), with the Student-t interval over the scenario means: it counts the spread
+    /// between scenarios as well as the noise within each, so it speaks for trouble like the
+    /// scenarios measured, not only for these ones.
     pub difference: Option<Estimate>,
 }
 
@@ -373,8 +388,7 @@ pub fn paired(scenario: &ScenarioReport) -> Vec<PairedScore> {
                 })
                 .collect();
             let values: Vec<f64> = per_seed.iter().flatten().copied().collect();
-            let label = format!("{}/{healer}-{reference}", scenario.name);
-            let difference = mean_estimate(&values, bootstrap_seed(&label));
+            let difference = mean_estimate(&values);
             PairedScore {
                 healer,
                 reference,
@@ -403,8 +417,8 @@ pub fn aggregate_by_family(scenarios: &[ScenarioReport]) -> BTreeMap<Family, Vec
         .collect()
 }
 
-/// Every pair over all scenarios: the mean of the per-scenario mean differences, with a
-/// bootstrap that redraws seeds within each scenario.
+/// Every pair over all scenarios: the mean of the per-scenario mean differences, with the
+/// Student-t interval over the scenarios (see [`mean_of_means_estimate`]).
 pub fn aggregate(scenarios: &[ScenarioReport]) -> Vec<AggregatePaired> {
     // Per pair, in order of first appearance: each scenario's paired values.
     let mut keys: Vec<(String, String)> = Vec::new();
@@ -424,14 +438,11 @@ pub fn aggregate(scenarios: &[ScenarioReport]) -> Vec<AggregatePaired> {
     }
     keys.into_iter()
         .zip(groups)
-        .map(|((healer, reference), values)| {
-            let label = format!("all/{healer}-{reference}");
-            AggregatePaired {
-                scenarios: values.iter().filter(|v| !v.is_empty()).count(),
-                difference: stratified_mean_estimate(&values, bootstrap_seed(&label)),
-                healer,
-                reference,
-            }
+        .map(|((healer, reference), values)| AggregatePaired {
+            scenarios: values.iter().filter(|v| !v.is_empty()).count(),
+            difference: mean_of_means_estimate(&values),
+            healer,
+            reference,
         })
         .collect()
 }

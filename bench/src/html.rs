@@ -604,7 +604,7 @@ fn repeats_section(scenario: &ScenarioReport) -> String {
                         format!("{x:.2}")
                     }
                 };
-                format!("{} [{}, {}]", v(f.median), v(f.ci95[0]), v(f.ci95[1]))
+                f.display(v)
             });
             let _ = write!(html, "<td>{cell}</td>");
         }
@@ -636,7 +636,10 @@ fn whisker_chart(rows: &[(String, Option<Estimate>)]) -> String {
     let span = rows
         .iter()
         .filter_map(|(_, e)| e.as_ref())
-        .flat_map(|e| [e.ci95[0].abs(), e.ci95[1].abs(), e.value.abs()])
+        .flat_map(|e| {
+            let [low, high] = e.ci95.unwrap_or([e.value; 2]);
+            [low.abs(), high.abs(), e.value.abs()]
+        })
         .fold(0.1f64, f64::max)
         * 1.1;
     let x = |v: f64| label_w + (v + span) / (2.0 * span) * plot_w;
@@ -672,16 +675,22 @@ fn whisker_chart(rows: &[(String, Option<Estimate>)]) -> String {
         } else {
             "#555"
         };
+        let title = match e.ci95 {
+            Some([low, high]) => format!("{:+.3} [{low:+.3}, {high:+.3}], n = {}", e.value, e.n),
+            None => format!("{:+.3}, n = {} (no interval)", e.value, e.n),
+        };
+        if let Some([low, high]) = e.ci95 {
+            let _ = write!(
+                svg,
+                "<line x1=\"{:.1}\" x2=\"{:.1}\" y1=\"{y}\" y2=\"{y}\" stroke=\"{colour}\" stroke-width=\"2\"/>",
+                x(low),
+                x(high)
+            );
+        }
         let _ = write!(
             svg,
-            "<line x1=\"{:.1}\" x2=\"{:.1}\" y1=\"{y}\" y2=\"{y}\" stroke=\"{colour}\" stroke-width=\"2\"/><circle cx=\"{:.1}\" cy=\"{y}\" r=\"4\" fill=\"{colour}\"><title>{:+.3} [{:+.3}, {:+.3}], n = {}</title></circle>",
-            x(e.ci95[0]),
-            x(e.ci95[1]),
-            x(e.value),
-            e.value,
-            e.ci95[0],
-            e.ci95[1],
-            e.n
+            "<circle cx=\"{:.1}\" cy=\"{y}\" r=\"4\" fill=\"{colour}\"><title>{title}</title></circle>",
+            x(e.value)
         );
     }
     svg.push_str("</svg>");

@@ -572,9 +572,9 @@ fn paired_line(
     let Some(d) = difference else {
         return format!("{label}: no paired runs");
     };
-    if d.n < 2 {
+    let Some([low, high]) = d.ci95 else {
         return format!("{label} = {:+.3} (one run each: no interval)", d.value);
-    }
+    };
     let verdict = if d.above_zero() {
         "better, 95 % confidence"
     } else if d.below_zero() {
@@ -584,7 +584,7 @@ fn paired_line(
     };
     format!(
         "{label} = {:+.3} [{:+.3}, {:+.3}] (n = {}): {verdict}",
-        d.value, d.ci95[0], d.ci95[1], d.n
+        d.value, low, high, d.n
     )
 }
 
@@ -660,9 +660,10 @@ fn summary_rows(s: &mut String, scenario: &ScenarioReport) {
     );
     for (mode, summary) in &scenario.summary {
         let figure = |name: &str, fmt: &dyn Fn(f64) -> String| {
-            summary.figures.get(name).map_or("-".to_owned(), |f| {
-                format!("{} [{}, {}]", fmt(f.median), fmt(f.ci95[0]), fmt(f.ci95[1]))
-            })
+            summary
+                .figures
+                .get(name)
+                .map_or("-".to_owned(), |f| f.display(fmt))
         };
         let us = |v: f64| ms(Some(v));
         let lost: u64 = scenario

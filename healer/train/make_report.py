@@ -2,18 +2,18 @@
 
 - healer/train/results/metrics.json (written by train_models.py during `make models`):
   detector, cascade GNN and policy training/evaluation on the held-out workloads;
-- the real-engine comparison `lsmedic-bench compare <every scenario> --healer off,rules,learned`
-  (run here when the learned mode is available, cached in healer/train/results/compare/ under
-  a key of the models' manifest, the scenarios and the time scale), plus the weight trade-off
-  runs when `compare` accepts `--weights`.
+- the real-engine evaluation written by `make eval` (target/lsmedic-report/eval/report.json:
+  every shipped scenario, repeated over the same seeds in every healer mode, with the bench's
+  own scores and paired intervals). A slim copy (no timelines) is kept in
+  healer/train/results/eval.json, so REPORT.md can be regenerated from the repository alone;
+- the runtime's tick-cost test on the shipped models.
 
-Usage: `make report` (or .venv/bin/python healer/train/make_report.py [--no-compare]).
+Usage: `make report` (or .venv/bin/python healer/train/make_report.py [--no-compare] [--eval PATH]).
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import math
 import os
@@ -25,11 +25,11 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 RESULTS = HERE / "results"
 REPORT = HERE / "REPORT.md"
-SCENARIOS = sorted((REPO / "scenarios").glob("*.toml"))
-TIME_SCALE = float(os.environ.get("REPORT_TIME_SCALE", "0.5"))
-WEIGHT_SETS = {"latency-heavy": "0.8,0.1,0.1", "resources-heavy": "0.1,0.1,0.8"}
-TRADEOFF_SCENARIOS = ["write-burst", "tiny-cache", "compaction-starvation"]
-CLIP = 3.0
+EVAL_REPORT = REPO / "target" / "lsmedic-report" / "eval" / "report.json"
+EVAL_SLIM = RESULTS / "eval.json"
+
+sys.path.insert(0, str(HERE))
+from lsmtrain import evalreport  # noqa: E402
 
 
 def f(x, nd=3) -> str:
@@ -38,66 +38,6 @@ def f(x, nd=3) -> str:
     if isinstance(x, int):
         return str(x)
     return f"{x:.{nd}f}"
-
-
-def bench_binary() -> Path:
-    target = os.environ.get("CARGO_TARGET_DIR") or str(REPO / "target")
-    return Path(target) / "release" / "lsmedic-bench"
-
-
-def build_bench() -> tuple[bool, str]:
-    env = dict(os.environ)
-    r = subprocess.run(["cargo", "build", "--release", "-p", "lsmedic-bench"], cwd=REPO, env=env,
-                       capture_output=True, text=True)
-    return r.returncode == 0, r.stderr[-2000:]
-
-
-def cache_key(extra: str) -> str:
-    """What a compare result depends on: the models the runtime loads (ONNX files and the
-    manifest's runtime sections), the scenarios and the time scale."""
-    h = hashlib.sha256()
-    models = REPO / "healer" / "models"
-    manifest = json.loads((models / "manifest.json").read_text()) if (models / "manifest.json").exists() else {}
-    h.update(json.dumps({k: manifest.get(k) for k in ("window_ticks", "detector", "policy")}, sort_keys=True).encode())
-    for p in [*sorted(models.glob("*.onnx")), *SCENARIOS]:
-        h.update(p.name.encode())
-        h.update(p.read_bytes())
-    h.update(f"{TIME_SCALE}|{extra}".encode())
-    return h.hexdigest()[:16]
-
-
-def run_compare(scenarios: list[str], healers: str, weights: str | None, label: str) -> dict:
-    """Runs (or reuses) one compare; returns {"command", "report" | "error"}."""
-    names = ",".join(Path(s).name for s in scenarios)
-    out = RESULTS / "compare" / f"{label}-{cache_key(healers + '|' + str(weights) + '|' + names)}"
-    cmd = [str(bench_binary()), "compare", *scenarios, "--healer", healers, "--time-scale", str(TIME_SCALE),
-           "--out", str(out), "--quiet"]
-    if weights:
-        cmd += ["--weights", weights]
-    shown = "lsmedic-bench " + " ".join(
-        [c if not c.startswith(str(REPO)) else os.path.relpath(c, REPO) for c in cmd[1:]])
-    report = out / "report.json"
-    if report.exists():
-        return {"command": shown, "report": json.loads(report.read_text()), "cached": True}
-    out.mkdir(parents=True, exist_ok=True)
-    print(f"running: {shown}", flush=True)
-    r = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
-    if r.returncode != 0 or not report.exists():
-        return {"command": shown, "error": (r.stderr or r.stdout)[-1500:].strip()}
-    return {"command": shown, "report": json.loads(report.read_text()), "cached": False}
-
-
-def learned_available() -> tuple[bool, str]:
-    b = bench_binary()
-    if not b.exists():
-        return False, f"{b} not built"
-    r = subprocess.run([str(b), "compare", "--help"], capture_output=True, text=True)
-    help_text = r.stdout
-    probe = subprocess.run([str(b), "run", "--workload", "fillrandom", "--ops", "1", "--healer", "learned", "--quiet"],
-                           cwd=REPO, capture_output=True, text=True)
-    if probe.returncode != 0 and "not available" in (probe.stderr + probe.stdout):
-        return False, (probe.stderr or probe.stdout).strip().splitlines()[-1]
-    return True, help_text
 
 
 # ---------------------------------------------------------------------------------------------
@@ -111,15 +51,13 @@ mode m, against the same scenario with the healer off (same seed, fresh database
 
 - p99 = the worst of the write, read and scan p99 latencies of the measured phases (µs);
 - tp = measured throughput (ops/s); stall = RocksDB write-stall seconds (`stall_seconds`);
-- res_m = ln(mean resource units of the run) when the report carries `resource_units_mean`
-  (1.0 = the configured memory and background jobs), else 0 (and the table says so);
+- res_m = ln(mean resource units of the run) (1.0 = the configured memory and background jobs;
+  0 when a run does not report it);
 - every log term is clipped to ±3; S(off) = 0; higher is better; 0.1 ≈ 10 % better overall.
 
-The aggregate is the mean of S over every shipped scenario. Target: mean S(learned) ≥ mean S(rules)."""
-
-
-def clip(x: float) -> float:
-    return max(-CLIP, min(CLIP, x))
+One implementation, `bench/src/score.rs`: every `lsmedic-bench compare` scores its runs with it, and
+this report quotes the bench's scores and intervals without recomputing them. Over several
+scenarios the aggregate is the mean of the per-scenario means. Target: S(learned) ≥ S(rules)."""
 
 
 def worst_p99(run: dict) -> float | None:
@@ -128,32 +66,42 @@ def worst_p99(run: dict) -> float | None:
     return max(vals) if vals else None
 
 
-def score(run: dict, off: dict) -> tuple[float | None, bool]:
-    p, p0 = worst_p99(run), worst_p99(off)
-    tp, tp0 = run.get("throughput_ops_per_s"), off.get("throughput_ops_per_s")
-    if not p or not p0 or not tp or not tp0:
-        return None, False
-    s = -clip(math.log(p / p0)) + clip(math.log(tp / tp0))
-    s -= clip(math.log((1 + run.get("stall_seconds", 0.0)) / (1 + off.get("stall_seconds", 0.0))))
-    has_res = "resource_units_mean" in run
-    if has_res:
-        s -= clip(math.log(max(1e-6, run["resource_units_mean"])))
-    s /= 4
-    if (run.get("keys_lost") or 0) > 0 or (run.get("wrong_values") or 0) > 0:
-        s -= 1
-    return s, has_res
+def load_eval(path: Path) -> tuple[dict | None, str]:
+    """The evaluation report and where it came from. A fresh `make eval` report is read and its
+    slim copy written to results/eval.json (committed); without one, that copy is read."""
+    if path.exists():
+        report = json.loads(path.read_text())
+        EVAL_SLIM.write_text(json.dumps(evalreport.slim(report), separators=(",", ":")) + "\n")
+        return report, os.path.relpath(path, REPO)
+    if EVAL_SLIM.exists():
+        return json.loads(EVAL_SLIM.read_text()), f"{EVAL_SLIM.relative_to(REPO)} (slim copy of the last `make eval` report)"
+    return None, f"no `make eval` report ({os.path.relpath(path, REPO)}) and no {EVAL_SLIM.relative_to(REPO)}: run `make eval`."
 
 
-POLICY_FACTS: dict = {}
+def learned_vs_rules_misses(fx: dict) -> list[str]:
+    """The learned-vs-rules target (S(learned) ≥ S(rules)) when the evaluation does not show
+    it met: the overall and per-family differences, the worst scenarios and the departures."""
+    overall = fx["overall"].get(("learned", "rules"))
+    if overall is None or overall["value"] >= 0:
+        return []
+    fams = "; ".join(f"{fam} {evalreport.estimate(pairs.get(('learned', 'rules')))}"
+                     for fam, pairs in sorted(fx["by_family"].items()))
+    per = fx["per_scenario"].get(("learned", "rules"), {})
+    worst = sorted((e["value"], name) for name, e in per.items() if e)[:3]
+    dep = fx.get("departures")
+    if dep is None:
+        why = "The learned runs carry no departure counts."
+    elif dep["replaced"] + dep["vetoed"] == 0:
+        why = (f"In all {dep['runs']} learned runs the policy never departed from the rules' choice, so the two modes made the "
+               "same decisions: what separates them is the run-to-run noise of runs that decided alike, and the way learned "
+               "mode applies one catalog action per tick where the rules may apply several.")
+    else:
+        why = (f"Over {dep['runs']} learned runs the policy replaced the rules' choice in {dep['replaced']} ticks and vetoed it "
+               f"in {dep['vetoed']}.")
+    return [f"- Learned ≥ rules on the aggregate score: S(learned) − S(rules) = {evalreport.estimate(overall)} over all "
+            f"scenarios ({fams}). Lowest per-scenario means: "
+            + ", ".join(f"{name} {v:+.3f}" for v, name in worst) + f". {why}"]
 
-
-def departures(run: dict) -> str:
-    """`replaced / vetoed` ticks of a learned run that keeps to the rules, else `-`."""
-    d = run.get("learned_departures")
-    if not d:
-        return "-"
-    POLICY_FACTS.setdefault("departures", []).append(d)
-    return f"{d.get('replaced', 0)} / {d.get('vetoed', 0)}"
 
 
 def trials_section() -> list[str]:
@@ -163,9 +111,9 @@ def trials_section() -> list[str]:
     if not files:
         return []
     L = ["Deployment trials (real engine, single runs, rules vs learned; the evidence behind the margin and the veto rule; "
-         "S(learned vs rules) is the aggregate score with the rules run as the reference, higher = learned better):", "",
-         "| trial | scenario | rules worst p99 µs | learned worst p99 µs | rules / learned stall s | departures (replaced / vetoed ticks) | S(learned vs rules) |",
-         "|---|---|---|---|---|---|---|"]
+         "single runs, so a description of what happened, not a measurement of a difference):", "",
+         "| trial | scenario | rules worst p99 µs | learned worst p99 µs | rules / learned stall s | departures (replaced / vetoed ticks) |",
+         "|---|---|---|---|---|---|"]
     notes = []
     for path in files:
         t = json.loads(path.read_text())
@@ -175,125 +123,11 @@ def trials_section() -> list[str]:
             ru, le = runs.get("rules"), runs.get("learned")
             if not (ru and le):
                 continue
-            v, _ = score(le, ru)
             d = le.get("learned_departures") or {}
             L.append(f"| {t['label']} | {sc['name']} | {f(worst_p99(ru), 0)} | {f(worst_p99(le), 0)} | "
-                     f"{f(ru.get('stall_seconds'), 2)} / {f(le.get('stall_seconds'), 2)} | {d.get('replaced', 0)} / {d.get('vetoed', 0)} | {f(v)} |")
+                     f"{f(ru.get('stall_seconds'), 2)} / {f(le.get('stall_seconds'), 2)} | {d.get('replaced', 0)} / {d.get('vetoed', 0)} |")
     L += [""] + [f"- {n}" for n in notes] + [""]
     return L
-
-
-def departures_note() -> str:
-    """What the learned runs' departures from the rules say about a gap between them."""
-    deps = POLICY_FACTS.get("departures") or []
-    if not deps:
-        return ("The policy is learned offline from short runs (one run per task × fault × mode, few rule decisions per run); "
-                "its value estimates come from few transitions.")
-    rep = sum(d.get("replaced", 0) for d in deps)
-    veto = sum(d.get("vetoed", 0) for d in deps)
-    ps = POLICY_FACTS.get("per_scenario", {})
-    gaps = [abs(ps["learned"][k] - ps["rules"][k]) for k in ps.get("learned", {}) if k in ps.get("rules", {})]
-    noise = (f" (|S(learned) − S(rules)| per scenario: mean {f(sum(gaps) / len(gaps))}, max {f(max(gaps))})" if gaps else "")
-    return (f"Over the learned runs the policy replaced the rules' choice in {rep} ticks and vetoed it in {veto}; everywhere else it "
-            "proposed exactly what the rules did (their decisions differ only as the runs' timing differs), so the rest of the gap "
-            f"is the run-to-run noise of single runs{noise}. With the shipped models the learned policy does not depart from the "
-            "rules: its values do not rate any other action above the rules' choice by the margin in every ensemble member. "
-            "The miss is measured and stands; what it says is that the learned policy brings no measured improvement over the "
-            "rules, and the trials above show that departing on these values made things worse.")
-
-
-def departures_total() -> int | None:
-    """Departures (replaced + vetoed ticks) over the learned compare runs, None without data."""
-    deps = POLICY_FACTS.get("departures")
-    if deps is None:
-        return None
-    return sum(d.get("replaced", 0) + d.get("vetoed", 0) for d in deps)
-
-
-def compare_section(res: dict) -> list[str]:
-    lines = [f"Command: `{res['command']}`" + (" (cached result of an earlier run of this command on the same models)" if res.get("cached") else ""), ""]
-    if "error" in res:
-        lines += ["**Not run**: the command failed:", "", "```", res["error"], "```", ""]
-        return lines
-    rep = res["report"]
-    lines += ["| scenario | healer | throughput ops/s | worst p99 µs | write p99 µs | read p99 µs | stall s | keys lost | actions | departures from the rules (replaced / vetoed ticks) | S vs off |",
-              "|---|---|---|---|---|---|---|---|---|---|---|"]
-    totals: dict[str, list[float]] = {}
-    no_res = False
-    for sc in rep.get("scenarios", []):
-        runs = {r["healer"]: r for r in sc.get("runs", [])}
-        off = runs.get("off")
-        for mode, r in runs.items():
-            s, has_res = score(r, off) if off else (None, False)
-            no_res |= not has_res
-            if s is not None:
-                totals.setdefault(mode, []).append(s)
-            acts = r.get("actions") or []
-            n_act = sum(1 for a in acts if a.get("what") == "act")
-            lines.append(f"| {sc.get('name')} | {mode} | {f(r.get('throughput_ops_per_s'), 0)} | {f(worst_p99(r), 0)} | "
-                         f"{f(r.get('write_p99_us'), 0)} | {f(r.get('read_p99_us'), 0)} | {f(r.get('stall_seconds'), 1)} | "
-                         f"{r.get('keys_lost')} | {n_act} | {departures(r)} | {f(s)} |")
-        for sk in sc.get("skipped", []):
-            lines.append(f"| {sc.get('name')} | {sk.get('healer')} | skipped: {sk.get('reason')} | | | | | | | | |")
-    lines.append("")
-    per_mode: dict[str, dict[str, float]] = {}
-    for sc in rep.get("scenarios", []):
-        runs = {r["healer"]: r for r in sc.get("runs", [])}
-        if "off" in runs:
-            for mode, r in runs.items():
-                v, _ = score(r, runs["off"])
-                if v is not None:
-                    per_mode.setdefault(mode, {})[sc.get("name")] = v
-    POLICY_FACTS["per_scenario"] = per_mode
-    POLICY_FACTS["totals"] = {m: sum(v) / len(v) for m, v in totals.items()}
-    if totals:
-        lines.append("Aggregate (mean S over scenarios): " + ", ".join(
-            f"**{m}** {f(sum(v) / len(v))} ({len(v)} scenarios)" for m, v in sorted(totals.items())))
-        if no_res:
-            lines.append("")
-            lines.append("(res term = 0: this report has no `resource_units_mean`.)")
-        if "learned" in totals and "rules" in totals:
-            ln, rl = sum(totals["learned"]) / len(totals["learned"]), sum(totals["rules"]) / len(totals["rules"])
-            lines += ["", f"Target learned ≥ rules: **{'met' if ln >= rl else 'MISSED'}** ({f(ln)} vs {f(rl)})."]
-    lines.append("")
-    return lines
-
-
-def tradeoff_section(results: dict[str, dict]) -> list[str]:
-    lines = []
-    res_units: dict[str, list[float]] = {}
-    for label, res in results.items():
-        for sc in res.get("report", {}).get("scenarios", []):
-            for r in sc.get("runs", []):
-                if r["healer"] == "learned" and r.get("resource_units_mean") is not None:
-                    res_units.setdefault(label, []).append(r["resource_units_mean"])
-    POLICY_FACTS["tradeoff_resources"] = {k: sum(v) / len(v) for k, v in res_units.items() if v}
-    per: dict[str, dict[str, dict]] = {}
-    for label, res in results.items():
-        for sc in res.get("report", {}).get("scenarios", []):
-            for r in sc.get("runs", []):
-                if r["healer"] == "learned":
-                    per.setdefault(sc.get("name"), {})[label] = r
-    POLICY_FACTS["tradeoff_per_scenario"] = per
-    for label, res in results.items():
-        lines += [f"#### weights {label} ({WEIGHT_SETS[label]})", ""]
-        if "error" in res:
-            lines += [f"Command: `{res['command']}`", "", "**Not run**:", "", "```", res["error"], "```", ""]
-            continue
-        lines += [f"Command: `{res['command']}`", "", "| scenario | healer | worst p99 µs | throughput | stall s | resource units | actions applied |",
-                  "|---|---|---|---|---|---|---|"]
-        for sc in res["report"].get("scenarios", []):
-            for r in sc.get("runs", []):
-                acts = [a.get("detail", "") for a in (r.get("actions") or []) if a.get("what") == "act"]
-                kinds: dict[str, int] = {}
-                for a in acts:
-                    k = a.split(" ")[0]
-                    kinds[k] = kinds.get(k, 0) + 1
-                lines.append(f"| {sc.get('name')} | {r['healer']} | {f(worst_p99(r), 0)} | {f(r.get('throughput_ops_per_s'), 0)} | "
-                             f"{f(r.get('stall_seconds'), 1)} | {f(r.get('resource_units_mean'))} | "
-                             f"{', '.join(f'{k}×{v}' for k, v in sorted(kinds.items())) or '-'} |")
-        lines.append("")
-    return lines
 
 
 def tick_cost_section() -> list[str]:
@@ -324,7 +158,11 @@ def tick_cost_section() -> list[str]:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--no-compare", action="store_true", help="do not run lsmedic-bench compare")
+    ap.add_argument("--no-compare", action="store_true",
+                    help="quote no real-engine evaluation and measure no tick cost (what `make models` does)")
+    ap.add_argument("--eval", type=Path, default=EVAL_REPORT,
+                    help=f"report.json of `make eval` (default {EVAL_REPORT.relative_to(REPO)}); without it, the committed "
+                         f"slim copy {EVAL_SLIM.relative_to(REPO)}")
     ap.add_argument("--results", type=Path, default=RESULTS)
     ap.add_argument("--report", type=Path, default=REPORT)
     args = ap.parse_args()
@@ -338,7 +176,8 @@ def main() -> None:
           "Generated by `make report` (healer/train/make_report.py); do not edit by hand. Every number below was",
           "measured by the command named with it: the model metrics by `make models` (which records the traces with",
           "`make traces`, then runs `.venv/bin/python healer/train/train_models.py --traces <TRACES_DIR>`), written to",
-          "healer/train/results/metrics.json; the real-engine comparisons by the `lsmedic-bench compare` commands shown.", ""]
+          "healer/train/results/metrics.json; the real-engine evaluation by `make eval` (repeated, paired runs of every",
+          "shipped scenario in every healer mode; `lsmedic-bench compare` computes every score and interval quoted).", ""]
     dd = m["data"]
     L += ["## Data", "",
           f"- {dd['traces']} traces ({dd['segments']} segments, {dd['ticks']} ticks of 100 ms), digest `{dd['digest']}`;",
@@ -459,27 +298,22 @@ def main() -> None:
     L.append("")
     L += trials_section()
 
-    # compare
-    L += ["## Real-engine comparison: learned vs rules vs off", "",
-          "<!-- compare section: filled by make_report.py from `lsmedic-bench compare` runs -->", ""]
+    # real-engine evaluation
+    L += ["## Real-engine evaluation: off, auto, rules, learned", "",
+          "<!-- evaluation section: filled by make_report.py from the report `make eval` writes -->", ""]
+    ev = None
     if args.no_compare:
-        L += ["Not run in this report (`--no-compare`).", ""]
+        L += ["Not quoted in this report (`--no-compare`: the models were just trained, and an evaluation made with other "
+              "models does not speak for them; run `make eval-clean eval report`).", ""]
     else:
-        built, err = build_bench()
-        avail, why = learned_available() if built else (False, err)
-        if not avail:
-            L += [f"**Not run yet**: the learned healer mode is not available in `lsmedic-bench` ({why.strip()}). "
-                  "(`make report` sets ORT_DYLIB_PATH up.)", ""]
+        ev, source = load_eval(args.eval)
+        if ev is None:
+            L += [f"**Not run yet**: {source}", ""]
         else:
-            res = run_compare([str(s) for s in SCENARIOS], "off,rules,learned", None, "all")
-            L += compare_section(res)
-            L += ["### Trade-off: the same learned models under different preference weights", ""]
-            if "--weights" in why:
-                tr = {label: run_compare([s for s in map(str, SCENARIOS) if Path(s).stem in TRADEOFF_SCENARIOS],
-                                         "rules,learned", w, label) for label, w in WEIGHT_SETS.items()}
-                L += tradeoff_section(tr)
-            else:
-                L += ["**Not run**: `lsmedic-bench compare` has no `--weights` option yet.", ""]
+            L += evalreport.section(ev, source)
+            L += ["The weight trade-off (the same models under other preference weights) is not measured in this report: "
+                  "single runs cannot show it, and it needs repeated runs per weight set "
+                  "(`lsmedic-bench compare <scenarios> --healer learned --weights W --repeat R`).", ""]
 
     # tick cost
     L += ["## Healer tick cost with these models", ""]
@@ -519,28 +353,8 @@ def main() -> None:
                                   for k, label in (("rocksdb_triggers", "RocksDB trigger rule"), ("mlp", "graph-free MLP")))
                       + f". With {gs['episodes']} held-out and {g['train_episodes'].get('stall_episodes', 'n/a')} training episodes "
                       "the numbers move by 0.1 per episode; no system meets both bars.")
-    pt = POLICY_FACTS.get("totals", {})
-    if "learned" in pt and "rules" in pt and pt["learned"] < pt["rules"]:
-        ps = POLICY_FACTS["per_scenario"]
-        worst = sorted(((ps["learned"][k] - ps["rules"].get(k, 0.0), k) for k in ps.get("learned", {})))[:3]
-        misses.append(f"- Learned ≥ rules on the aggregate score: {f(pt['learned'])} vs {f(pt['rules'])} (off {f(pt.get('off'))}). "
-                      "Largest gaps (S learned − S rules): " + ", ".join(f"{k} {f(v)}" for v, k in worst) + ". "
-                      + departures_note())
-    tr = POLICY_FACTS.get("tradeoff_resources", {})
-    if "latency-heavy" in tr and "resources-heavy" in tr:
-        per = POLICY_FACTS.get("tradeoff_per_scenario", {})
-        both = {k: v for k, v in per.items() if "latency-heavy" in v and "resources-heavy" in v}
-        fewer_res = sum(1 for v in both.values() if (v["resources-heavy"].get("resource_units_mean") or 0) < (v["latency-heavy"].get("resource_units_mean") or 0))
-        lower_p99 = sum(1 for v in both.values() if (worst_p99(v["latency-heavy"]) or 0) < (worst_p99(v["resources-heavy"]) or 0))
-        n = len(both)
-        consistent = n > 0 and fewer_res == n and lower_p99 == n
-        misses.append(f"- Weight trade-off (learned runs, {n} scenarios): resources-heavy weights spent fewer resource units than "
-                      f"latency-heavy ones in {fewer_res} of {n} scenarios (means {f(tr['resources-heavy'])} vs {f(tr['latency-heavy'])}), "
-                      f"and latency-heavy weights gave the lower worst p99 in {lower_p99} of {n}: "
-                      + ("the trade-off moves as asked." if consistent else "the trade-off does **not** move consistently as asked"
-                         + ("; the learned runs made no departures from the rules, so what moves is the rule policy's own weighting, "
-                            "and the p99 differences are within run-to-run noise." if departures_total() == 0 else
-                            "; the per-objective values are not learned well enough from this data to steer every scenario.")))
+    if ev is not None:
+        misses += learned_vs_rules_misses(evalreport.facts(ev))
     if not ok and g["held_out_episodes"].get("within_2s_of_fault_start"):
         misses.append("- Recall credited at ≥ 2 s lead for a stall that starts less than 2 s after its fault was injected comes from "
                       "alarms that were already up before the injection: chance, not foresight (counted, as the metric is defined "

@@ -18,7 +18,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from lsmtrain import metrics, traces  # noqa: E402
+from lsmtrain import evalreport, metrics, traces  # noqa: E402
 from tests import synth  # noqa: E402
 
 
@@ -192,3 +192,72 @@ class PipelineTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+def _eval_report() -> dict:
+    """A two-scenario report in the shape `lsmedic-bench compare --repeat` writes."""
+
+    def diff(value, ci):
+        return {"value": value, "ci95": ci, "n": 3}
+
+    def figures(p99):
+        return {"worst_p99_us": {"median": p99, "ci95": [p99 * 0.9, p99 * 1.1], "n": 3},
+                "throughput_ops_per_s": {"median": 1000.0, "ci95": None, "n": 1}}
+
+    def runs(lost):
+        out = []
+        for seed in (1, 2, 3):
+            out.append({"healer": "off", "seed": seed, "keys_lost": lost, "wrong_values": 0, "actions": None,
+                        "timeline": {"t_s": [0.0]}})
+            out.append({"healer": "rules", "seed": seed, "keys_lost": 0, "wrong_values": 0,
+                        "actions": [{"what": "act"}, {"what": "detect"}, {"what": "act"}], "timeline": {"t_s": [0.0]}})
+            out.append({"healer": "learned", "seed": seed, "keys_lost": 0, "wrong_values": 0,
+                        "actions": [{"what": "act"}], "learned_departures": {"replaced": 0, "vetoed": 0}})
+        return out
+
+    pairs = [{"healer": "rules", "reference": "off", "per_seed": [0.1, 0.2, 0.3], "difference": diff(0.2, [0.05, 0.35])},
+             {"healer": "learned", "reference": "off", "per_seed": [0.0, 0.1, -0.1], "difference": diff(0.0, [-0.2, 0.2])},
+             {"healer": "learned", "reference": "rules", "per_seed": [-0.1, -0.1, -0.4],
+              "difference": diff(-0.2, [-0.5, -0.01])}]
+    scenario = {"description": "", "seed": 1, "seeds": [1, 2, 3], "skipped": [],
+                "summary": {"off": {"runs": 3, "figures": figures(2000.0)},
+                            "rules": {"runs": 3, "figures": figures(500.0)},
+                            "learned": {"runs": 3, "figures": figures(900.0)}},
+                "paired": pairs}
+    agg = [{"healer": p["healer"], "reference": p["reference"], "scenarios": 2, "difference": p["difference"]} for p in pairs]
+    return {"tool": "lsmedic-bench", "format_version": 2, "time_scale": 0.2, "paired": agg,
+            "paired_by_family": {"config": agg, "latent": agg},
+            "scenarios": [{**scenario, "name": "a", "family": "config", "runs": runs(0)},
+                          {**scenario, "name": "b", "family": "latent", "runs": runs(5)}]}
+
+
+class EvalReportTest(unittest.TestCase):
+    def test_section_states_verdicts_from_the_intervals_and_figures_per_mode(self) -> None:
+        text = "\n".join(evalreport.section(_eval_report(), "eval.json"))
+        self.assertIn("| S(rules) − S(off) | +0.200 [+0.050, +0.350] **better**", text)
+        self.assertIn("| S(learned) − S(off) | +0.000 [-0.200, +0.200] no clear difference", text)
+        self.assertIn("S(learned) − S(rules) | -0.200 [-0.500, -0.010] **worse**", text)
+        self.assertIn("config family (1)", text)
+        self.assertIn("| a | config | 3 |", text)
+        # µs shown in ms with the bootstrap interval; a figure without an interval shows its median.
+        self.assertIn("| a | rules | 0.50 [0.45, 0.55] | 1000 |", text)
+        # keys lost are summed over the seeds; actions applied are a median per run.
+        self.assertIn("| b | off | 2.00 [1.80, 2.20] | 1000 | - | - | 15 / 0 | - |", text)
+        self.assertIn("| b | rules | 0.50 [0.45, 0.55] | 1000 | - | - | 0 / 0 | 2 |", text)
+        self.assertNotIn("auto", text.split("### Headline")[1])
+
+    def test_slim_copy_gives_the_same_section_and_drops_the_timelines(self) -> None:
+        full = _eval_report()
+        small = evalreport.slim(full)
+        self.assertEqual(evalreport.section(full, "x"), evalreport.section(small, "x"))
+        self.assertNotIn("timeline", json.dumps(small))
+        self.assertEqual(small["scenarios"][0]["runs"][1]["actions_applied"], 2)
+
+    def test_facts_collect_the_pairs_and_the_departures(self) -> None:
+        fx = evalreport.facts(_eval_report())
+        self.assertEqual(fx["overall"][("learned", "rules")]["value"], -0.2)
+        self.assertEqual(set(fx["by_family"]), {"config", "latent"})
+        self.assertEqual(fx["per_scenario"][("rules", "off")]["b"]["value"], 0.2)
+        self.assertEqual(fx["departures"], {"runs": 6, "replaced": 0, "vetoed": 0})
+        self.assertEqual(evalreport.verdict({"value": 1.0, "ci95": None, "n": 1}), "no interval")
+
