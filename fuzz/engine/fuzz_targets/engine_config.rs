@@ -24,7 +24,9 @@ use std::sync::OnceLock;
 
 use arbitrary::{Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
-use lsmedic::engine::config::{validate_cf_name, ColumnFamilyConfig};
+use lsmedic::engine::config::{
+    validate_cf_name, ColumnFamilyConfig, CompactOnDeletionCollectorConfig, RateLimiterConfig,
+};
 use lsmedic::engine::{CfOptions, EngineConfig};
 use lsmedic::telemetry::control::check_cf_rules;
 use lsmedic::telemetry::Tunable;
@@ -70,6 +72,19 @@ fn bases() -> &'static Bases {
             ..EngineConfig::default()
         };
         with_cfs.checkpoints.enabled = true;
+        // RocksDB's own adaptive features, so edits reach their fields and bounds too.
+        let mut adaptive = EngineConfig {
+            rate_limiter: Some(RateLimiterConfig::auto_tuned(64 << 20)),
+            wal_bytes_per_sync: 1 << 20,
+            ..EngineConfig::default()
+        };
+        adaptive.cf_options.level_compaction_dynamic_level_bytes = true;
+        adaptive.cf_options.compact_on_deletion_collector =
+            Some(CompactOnDeletionCollectorConfig {
+                sliding_window_size: 128,
+                deletion_trigger: 64,
+                deletion_ratio: 0.5,
+            });
         let facade = Config {
             engine: with_cfs.clone(),
             ..Config::default()
@@ -77,6 +92,7 @@ fn bases() -> &'static Bases {
         let docs = vec![
             (Kind::Engine, tree(&EngineConfig::default())),
             (Kind::Engine, tree(&with_cfs)),
+            (Kind::Engine, tree(&adaptive)),
             (Kind::Facade, tree(&Config::default())),
             (Kind::Facade, tree(&facade)),
         ];
