@@ -310,6 +310,20 @@ void lsmedic_drop_column_family(lsmedic_t *db, const char *name, char **errptr);
 char **lsmedic_list_column_families(lsmedic_t *db, size_t *count, char **errptr);
 
 /**
+ * The column families in quarantine, as `lsmedic_list_column_families` returns names: a
+ * compaction met corrupt data in their files, the engine kept the database writable
+ * (`engine.contain_compaction_corruption`, on by default) and stopped their automatic
+ * compactions until they are rebuilt (`lsmedic_rebuild_column_family` or the healer).
+ * An empty array (`*count` = 0) when none is.
+ *
+ * Thread-safety: any thread.
+ *
+ * # Safety
+ * `count` is NULL or writable; `errptr` is NULL or a valid `char**`.
+ */
+char **lsmedic_quarantined_column_families(lsmedic_t *db, size_t *count, char **errptr);
+
+/**
  * Writes `key` → `value` in column family `column_family` (NULL = `"default"`); WAL on,
  * not synced (use `lsmedic_write` with `sync` for a synced write). May wait while the
  * healer throttles writes.
@@ -388,6 +402,24 @@ void lsmedic_delete_range(lsmedic_t *db,
  * `column_family` is NULL or a NUL-terminated string; `errptr` is NULL or a valid `char**`.
  */
 void lsmedic_flush(lsmedic_t *db, const char *column_family, char **errptr);
+
+/**
+ * Rebuilds `column_family`: copies its readable data into a fresh physical column family
+ * and swaps it in behind the same name (see the README's "Column-family rebuild"); it ends
+ * a quarantine. `"default"` (or NULL) is an error: RocksDB cannot drop the default column
+ * family. Returns the report as a JSON object (`cf`, `old_physical`, `new_physical`,
+ * `keys_copied`, `keys_recovered_from_checkpoint`, `bytes_copied`, `lost_ranges`
+ * [{`start`, `end`}: byte arrays, `end` null = unbounded; keys in them may be lost],
+ * `skipped_files`, `duration` {`secs`, `nanos`}); free it with `lsmedic_free`. NULL on
+ * error.
+ *
+ * Thread-safety: any thread; one rebuild at a time per database (others wait).
+ *
+ * # Safety
+ * `column_family` is NULL or a NUL-terminated string; `errptr` is NULL or a valid
+ * `char**`.
+ */
+char *lsmedic_rebuild_column_family(lsmedic_t *db, const char *column_family, char **errptr);
 
 /**
  * Compacts `[start, end]` of `column_family` (NULL = `"default"`) and waits for it; a NULL

@@ -607,6 +607,12 @@ pub struct EngineConfig {
     pub create_missing_column_families: bool,
     /// RocksDB's aggressive consistency checks (background errors on corruption).
     pub paranoid_checks: bool,
+    /// Contain a compaction that meets corrupt data: clear RocksDB's background error so the
+    /// database keeps accepting writes, and quarantine the column family whose files are
+    /// damaged (its automatic compactions stop until it is rebuilt, so the damaged file is
+    /// not read again). Off: RocksDB's own behaviour, every write refused until a reopen.
+    /// Other background errors (I/O errors, a full disk, a failed flush) are never contained.
+    pub contain_compaction_corruption: bool,
     /// Flush + compaction threads.
     pub max_background_jobs: i32,
     /// Threads one compaction may split into.
@@ -651,6 +657,7 @@ impl Default for EngineConfig {
             create_if_missing: true,
             create_missing_column_families: true,
             paranoid_checks: true,
+            contain_compaction_corruption: true,
             max_background_jobs: default_count(Tunable::MaxBackgroundJobs),
             max_subcompactions: Tunable::MaxSubcompactions.rocksdb_default() as u32,
             delayed_write_rate: Tunable::DelayedWriteRate.rocksdb_default(),

@@ -177,6 +177,20 @@ impl Control for Engine {
     fn set_cf(&self, cf: &str, changes: &[(Tunable, u64)]) -> Result<(), ControlError> {
         let table = self.cf_table();
         let entry = table.get(cf).map_err(|e| engine_error("set_cf", e))?;
+        let resumes_compactions = changes
+            .iter()
+            .any(|&(tunable, value)| tunable == Tunable::DisableAutoCompactions && value == 0);
+        if resumes_compactions && self.is_quarantined(&entry.physical) {
+            return Err(ControlError::Unavailable {
+                what: format!(
+                    "{} on column family {cf:?}",
+                    Tunable::DisableAutoCompactions
+                ),
+                reason: "the column family is quarantined: a compaction met corrupt data in its \
+                         files; rebuild it (rebuild_cf) to compact it again"
+                    .to_owned(),
+            });
+        }
         let mut mirror = self.tunables_lock();
         let merged = validate_cf_changes(
             cf,

@@ -32,6 +32,7 @@ use crate::cf_map::{self, CfMap, META_CF};
 use crate::checkpoints::Checkpointer;
 use crate::config::{validate_cf_name, CfOptions, EngineConfig};
 use crate::error::{Error, Result};
+use crate::quarantine::Quarantine;
 use crate::raw::{self, DetachedCf};
 use crate::rebuild::RebuildState;
 use crate::sampler::Sampler;
@@ -139,6 +140,8 @@ pub struct Engine {
     // Field order is drop order. The checkpoint thread holds the DB and is stopped first;
     // the CF table (holding detached handles) must go before `db`.
     checkpointer: Option<Checkpointer>,
+    // Its thread holds the DB too, and is stopped with it.
+    quarantine: Option<Quarantine>,
     cfs: ArcSwap<CfTable>,
     cf_admin: Mutex<()>,
     next_cf_id: AtomicU32,
@@ -205,6 +208,7 @@ struct OpenOptions {
     write_buffer_manager: Option<WriteBufferManager>,
     env: Env,
     telemetry: Arc<Telemetry>,
+    quarantine: Option<Quarantine>,
 }
 
 impl OpenOptions {
@@ -224,13 +228,20 @@ impl OpenOptions {
         })?;
         options.set_env(&env);
         let telemetry = Arc::new(Telemetry::new(&config.telemetry));
-        raw::attach_listener(&mut options, Arc::clone(&telemetry));
+        let (quarantine, sender) = if config.contain_compaction_corruption {
+            let (quarantine, sender) = Quarantine::new();
+            (Some(quarantine), Some(sender))
+        } else {
+            (None, None)
+        };
+        raw::attach_listener(&mut options, Arc::clone(&telemetry), sender);
         Ok(OpenOptions {
             options,
             block_cache,
             write_buffer_manager,
             env,
             telemetry,
+            quarantine,
         })
     }
 }
@@ -415,9 +426,14 @@ impl Engine {
             write_buffer_manager,
             env,
             telemetry,
+            mut quarantine,
         } = open;
+        if let Some(quarantine) = &mut quarantine {
+            quarantine.start(Arc::clone(&db), &path)?;
+        }
         Ok(Engine {
             checkpointer,
+            quarantine,
             cfs: ArcSwap::from_pointee(CfTable { entries }),
             cf_admin: Mutex::new(()),
             next_cf_id,
@@ -497,6 +513,35 @@ impl Engine {
     /// The throttle of all writes.
     pub(crate) fn global_throttle(&self) -> &WriteThrottle {
         &self.throttle
+    }
+
+    /// Logical column families in quarantine: a compaction met corrupt data in their files
+    /// and the engine contained the error (see [`crate::quarantine`]). Their automatic
+    /// compactions are off until they are rebuilt ([`Engine::rebuild_cf`]).
+    pub fn quarantined_cfs(&self) -> Vec<String> {
+        self.cf_table()
+            .entries
+            .iter()
+            .filter(|entry| self.is_quarantined(&entry.physical))
+            .map(|entry| entry.name.clone())
+            .collect()
+    }
+
+    /// The last failure to stop a quarantined column family's automatic compactions.
+    pub fn quarantine_error(&self) -> Option<String> {
+        self.quarantine.as_ref().and_then(Quarantine::last_error)
+    }
+
+    pub(crate) fn is_quarantined(&self, physical: &str) -> bool {
+        self.quarantine
+            .as_ref()
+            .is_some_and(|quarantine| quarantine.contains(physical))
+    }
+
+    pub(crate) fn forget_quarantine(&self, physical: &str) {
+        if let Some(quarantine) = &self.quarantine {
+            quarantine.forget(physical);
+        }
     }
 
     pub(crate) fn checkpointer(&self) -> Option<&Checkpointer> {

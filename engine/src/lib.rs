@@ -46,6 +46,7 @@ pub mod control;
 mod engine;
 pub mod error;
 mod iter;
+pub mod quarantine;
 mod raw;
 pub mod rebuild;
 mod sampler;

@@ -8,6 +8,7 @@
 //! threads; a panic inside one is caught (unwinding into C++ would abort the process) and
 //! counted in [`Telemetry::listener_panics`].
 
+use std::cell::RefCell;
 use std::ffi::{c_char, c_int, c_void, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
@@ -16,17 +17,41 @@ use librocksdb_sys as ffi;
 use lsmedic_telemetry::{BackgroundErrorReason, EngineEventKind, Message, StallCondition};
 use rocksdb::{AsRawPtr, BoundColumnFamily, Env, Options, DB};
 
+use crate::quarantine::QuarantineSender;
 use crate::telemetry::Telemetry;
 
 /// State handed to RocksDB as the listener's `void*`; freed by [`destroy_state`].
 struct ListenerState {
     telemetry: Arc<Telemetry>,
+    /// Where contained corruption is reported; `None`: background errors are never cleared.
+    quarantine: Option<QuarantineSender>,
+}
+
+thread_local! {
+    /// The column family of the last compaction on this thread that failed with a corruption
+    /// status. RocksDB reports a failed compaction to `OnCompactionCompleted` and then, on the
+    /// same thread, raises the background error, which this attributes to that family.
+    static CORRUPT_COMPACTION: RefCell<Option<Vec<u8>>> = const { RefCell::new(None) };
+}
+
+/// Whether a RocksDB status text is a corruption (`Status::ToString` starts with the code).
+fn is_corruption_status(message: &str) -> bool {
+    message.starts_with("Corruption")
 }
 
 /// Registers lsmedic's event listener on `opts`; RocksDB then owns it (through a
 /// `shared_ptr` in the options, copied into the DB at open) and frees it with the last copy.
-pub(crate) fn attach_listener(opts: &mut Options, telemetry: Arc<Telemetry>) {
-    let state = Box::into_raw(Box::new(ListenerState { telemetry })) as *mut c_void;
+/// With `quarantine`, a compaction's corruption error is contained (see
+/// [`crate::quarantine`]).
+pub(crate) fn attach_listener(
+    opts: &mut Options,
+    telemetry: Arc<Telemetry>,
+    quarantine: Option<QuarantineSender>,
+) {
+    let state = Box::into_raw(Box::new(ListenerState {
+        telemetry,
+        quarantine,
+    })) as *mut c_void;
     // SAFETY: every callback has the signature RocksDB's C API declares for it; `state` is a
     // valid, uniquely owned `ListenerState` that only `destroy_state` frees, and RocksDB calls
     // the destructor exactly once, when the listener object is deleted.
@@ -63,14 +88,19 @@ unsafe extern "C" fn destroy_state(state: *mut c_void) {
 
 /// Runs `body` with the listener's telemetry, catching any panic.
 fn with_state(state: *mut c_void, body: impl FnOnce(&Telemetry)) {
+    with_listener(state, |listener| body(&listener.telemetry));
+}
+
+/// Runs `body` with the listener's whole state, catching any panic.
+fn with_listener(state: *mut c_void, body: impl FnOnce(&ListenerState)) {
     if state.is_null() {
         return;
     }
     // SAFETY: `state` points to the live `ListenerState` (freed only by `destroy_state`, after
     // RocksDB stops calling callbacks); we only take shared references to it.
-    let telemetry: &Telemetry = unsafe { &(*(state as *const ListenerState)).telemetry };
-    if catch_unwind(AssertUnwindSafe(|| body(telemetry))).is_err() {
-        telemetry.count_listener_panic();
+    let listener: &ListenerState = unsafe { &*(state as *const ListenerState) };
+    if catch_unwind(AssertUnwindSafe(|| body(listener))).is_err() {
+        listener.telemetry.count_listener_panic();
     }
 }
 
@@ -257,7 +287,9 @@ unsafe extern "C" fn on_compaction_completed(
         let (job, kind) = unsafe {
             let mut err: *mut c_char = std::ptr::null_mut();
             ffi::rocksdb_compactionjobinfo_status(info, &mut err);
-            let failed = take_error(err).is_some();
+            let status = take_error(err);
+            let failed = status.is_some();
+            let corrupt = status.is_some_and(|m| is_corruption_status(m.as_str()));
             let aborted = ffi::rocksdb_compactionjobinfo_aborted(info) != 0;
             let job = compaction_job(info);
             let kind = EngineEventKind::CompactionCompleted {
@@ -274,6 +306,9 @@ unsafe extern "C" fn on_compaction_completed(
                 corrupt_keys: ffi::rocksdb_compactionjobinfo_num_corrupt_keys(info),
                 ok: !failed && !aborted,
             };
+            CORRUPT_COMPACTION.with(|slot| {
+                *slot.borrow_mut() = corrupt.then(|| job.cf_name.to_vec());
+            });
             (job, kind)
         };
         telemetry.push_event(job.cf_name, kind);
@@ -298,7 +333,7 @@ unsafe extern "C" fn on_background_error(
     reason: u32,
     status: *mut ffi::rocksdb_status_ptr_t,
 ) {
-    with_state(state, |telemetry| {
+    with_listener(state, |listener| {
         let message = if status.is_null() {
             Message::from_bytes(b"")
         } else {
@@ -311,11 +346,41 @@ unsafe extern "C" fn on_background_error(
             }
             .unwrap_or_else(|| Message::from_bytes(b"OK"))
         };
-        telemetry.push_event(
-            &[],
+        let reason = BackgroundErrorReason::from_code(reason);
+        let failed_cf = CORRUPT_COMPACTION.with(|slot| slot.borrow_mut().take());
+        let contain = match (&listener.quarantine, failed_cf) {
+            (Some(quarantine), Some(cf))
+                if !status.is_null()
+                    && reason == BackgroundErrorReason::Compaction
+                    && is_corruption_status(message.as_str()) =>
+            {
+                Some((quarantine, cf))
+            }
+            _ => None,
+        };
+        let Some((quarantine, cf)) = contain else {
+            listener.telemetry.push_event(
+                &[],
+                EngineEventKind::BackgroundError {
+                    reason,
+                    message,
+                    contained: false,
+                },
+            );
+            return;
+        };
+        // SAFETY: `status` is the non-null status pointer of this callback, wrapping the
+        // Status RocksDB is about to adopt as its background error; RocksDB's error handler
+        // reads it back after the listeners return and, when it is OK, keeps the database
+        // writable (ErrorHandler::HandleKnownErrors in RocksDB 11.8).
+        unsafe { ffi::rocksdb_reset_status(status) };
+        quarantine.report(&cf);
+        listener.telemetry.push_event(
+            &cf,
             EngineEventKind::BackgroundError {
-                reason: BackgroundErrorReason::from_code(reason),
+                reason,
                 message,
+                contained: true,
             },
         );
     });

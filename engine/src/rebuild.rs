@@ -140,15 +140,17 @@ fn sst_number(message: &str) -> Option<u64> {
 }
 
 /// A write failing with corruption during a rebuild means RocksDB already holds a background
-/// error (a compaction met the damage before the rebuild began) and refuses every write until
-/// the database is reopened: say so.
+/// error (a compaction met the damage before the rebuild began, with
+/// `contain_compaction_corruption` off) and refuses every write until the database is
+/// reopened: say so.
 fn explain_stopped_writes(cf: &str, err: Error) -> Error {
     if err.is_corruption() {
         rebuild_error(
             cf,
             format!(
                 "RocksDB stopped writes after a background error ({err}); reopen the engine \
-                 (RocksDB cannot resume from corruption) and rebuild again"
+                 (RocksDB cannot resume from corruption) and rebuild again, or open it with \
+                 contain_compaction_corruption on"
             ),
         )
     } else {
@@ -230,7 +232,8 @@ impl Engine {
             drop(state);
             drop(new_handle);
             let _ = self.db().drop_cf(&new_physical);
-            if !auto_compactions_were_off {
+            // A quarantined CF keeps its compactions off: its files are damaged.
+            if !auto_compactions_were_off && !self.is_quarantined(&old_physical) {
                 let _ = self
                     .db()
                     .set_options_cf(&old_handle, &[("disable_auto_compactions", "false")]);
@@ -251,6 +254,8 @@ impl Engine {
         self.db()
             .drop_cf(&old_physical)
             .map_err(|e| Error::rocksdb("rebuild: drop old column family", Some(cf), None, e))?;
+        // The damaged files went with it: a quarantine of the old CF ends here.
+        self.forget_quarantine(&old_physical);
         report.duration = started.elapsed();
         Ok(report)
     }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use common::{key, noise};
+use common::{flip_bytes, key, newest_sst, noise};
 use lsmedic_engine::{CfOptions, CheckpointConfig, Compression, Engine, EngineConfig};
 use lsmedic_telemetry::RebuildReport;
 
@@ -199,25 +199,6 @@ fn writes_during_a_rebuild_are_kept() {
     assert!(models.iter().map(BTreeMap::len).sum::<usize>() > 300);
 }
 
-/// The newest SST of the CF's directory entries (RocksDB numbers files in creation order).
-fn newest_sst(dir: &Path) -> PathBuf {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "sst"))
-        .max()
-        .unwrap()
-}
-
-fn flip_bytes_in_middle(path: &Path) {
-    let mut bytes = std::fs::read(path).unwrap();
-    let middle = bytes.len() / 2;
-    for b in &mut bytes[middle..middle + 32] {
-        *b ^= 0x5a;
-    }
-    std::fs::write(path, bytes).unwrap();
-}
-
 const N: u64 = 20_000;
 
 /// Writes N keys to "data", flushes, optionally checkpoints, then damages the live SST.
@@ -243,7 +224,7 @@ fn damaged_engine(dir: &Path, checkpoints: bool) -> (Engine, PathBuf) {
         engine.close().unwrap();
     }
     let sst = newest_sst(&db);
-    flip_bytes_in_middle(&sst);
+    flip_bytes(&sst, 0.5, 32);
     (Engine::open(&db, config).unwrap(), sst)
 }
 

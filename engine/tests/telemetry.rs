@@ -4,10 +4,9 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
-use common::{collect_events_until, drain_ops, key, noise};
+use common::{collect_events_until, drain_ops, flip_bytes, key, newest_sst, noise};
 use lsmedic_engine::{CfOptions, Compression, Engine, EngineConfig, TelemetryConfig, DEFAULT_CF};
 use lsmedic_telemetry::{BackgroundErrorReason, EngineEvent, EngineEventKind, StallCondition};
 
@@ -150,25 +149,6 @@ fn heavy_writes_on_tiny_memtables_show_a_write_stall() {
     assert!(statistics.flush_write_bytes > 0 && statistics.compact_write_bytes > 0);
 }
 
-/// The most recently written SST (RocksDB numbers files in creation order).
-fn newest_sst(dir: &std::path::Path) -> PathBuf {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "sst"))
-        .max()
-        .expect("an SST file")
-}
-
-fn flip_middle_bytes(path: &std::path::Path) {
-    let mut bytes = std::fs::read(path).unwrap();
-    let middle = bytes.len() / 3;
-    for b in &mut bytes[middle..middle + 64] {
-        *b ^= 0xff;
-    }
-    std::fs::write(path, bytes).unwrap();
-}
-
 #[test]
 fn corrupted_sst_raises_a_background_error_and_typed_read_errors() {
     let dir = tempfile::tempdir().unwrap();
@@ -190,7 +170,7 @@ fn corrupted_sst_raises_a_background_error_and_typed_read_errors() {
         engine.flush(DEFAULT_CF).unwrap();
     }
     drop(engine);
-    flip_middle_bytes(&newest_sst(dir.path()));
+    flip_bytes(&newest_sst(dir.path()), 1.0 / 3.0, 64);
 
     let engine = Engine::open(dir.path(), config).unwrap();
     // Reads of the damaged block fail with a typed corruption error, never a wrong value.
@@ -214,7 +194,9 @@ fn corrupted_sst_raises_a_background_error_and_typed_read_errors() {
     let background = events
         .iter()
         .find_map(|e| match e.kind {
-            EngineEventKind::BackgroundError { reason, message } => Some((reason, message)),
+            EngineEventKind::BackgroundError {
+                reason, message, ..
+            } => Some((reason, message)),
             _ => None,
         })
         .unwrap_or_else(|| panic!("no background error among {events:#?}"));

@@ -15,8 +15,8 @@ use lsmedic::Config;
 use parking_lot::Mutex;
 
 use crate::boundary::{
-    bytes, c_str, call, cf_name, malloc_bytes, malloc_string_array, opt_bytes, opt_c_str,
-    write_out, FfiError, FfiResult,
+    bytes, c_str, call, cf_name, malloc_bytes, malloc_string, malloc_string_array, opt_bytes,
+    opt_c_str, write_out, FfiError, FfiResult,
 };
 use crate::config::ConfigObject;
 use crate::handles::{self, handled};
@@ -233,6 +233,38 @@ pub unsafe extern "C" fn lsmedic_list_column_families(
     )
 }
 
+/// The column families in quarantine, as `lsmedic_list_column_families` returns names: a
+/// compaction met corrupt data in their files, the engine kept the database writable
+/// (`engine.contain_compaction_corruption`, on by default) and stopped their automatic
+/// compactions until they are rebuilt (`lsmedic_rebuild_column_family` or the healer).
+/// An empty array (`*count` = 0) when none is.
+///
+/// Thread-safety: any thread.
+///
+/// # Safety
+/// `count` is NULL or writable; `errptr` is NULL or a valid `char**`.
+#[no_mangle]
+pub unsafe extern "C" fn lsmedic_quarantined_column_families(
+    db: *mut lsmedic_t,
+    count: *mut usize,
+    errptr: *mut *mut c_char,
+) -> *mut *mut c_char {
+    // SAFETY: forwarded contract.
+    unsafe { write_out(count, 0) };
+    call(
+        "lsmedic_quarantined_column_families",
+        errptr,
+        std::ptr::null_mut(),
+        || {
+            let names = db_handle(db)?.engine.quarantined_cfs();
+            let array = malloc_string_array(&names)?;
+            // SAFETY: forwarded contract.
+            unsafe { write_out(count, names.len()) };
+            Ok(array)
+        },
+    )
+}
+
 /// Writes `key` → `value` in column family `column_family` (NULL = `"default"`); WAL on,
 /// not synced (use `lsmedic_write` with `sync` for a synced write). May wait while the
 /// healer throttles writes.
@@ -374,6 +406,43 @@ pub unsafe extern "C" fn lsmedic_flush(
         db_handle(db)?.engine.flush(cf)?;
         Ok(())
     })
+}
+
+/// Rebuilds `column_family`: copies its readable data into a fresh physical column family
+/// and swaps it in behind the same name (see the README's "Column-family rebuild"); it ends
+/// a quarantine. `"default"` (or NULL) is an error: RocksDB cannot drop the default column
+/// family. Returns the report as a JSON object (`cf`, `old_physical`, `new_physical`,
+/// `keys_copied`, `keys_recovered_from_checkpoint`, `bytes_copied`, `lost_ranges`
+/// [{`start`, `end`}: byte arrays, `end` null = unbounded; keys in them may be lost],
+/// `skipped_files`, `duration` {`secs`, `nanos`}); free it with `lsmedic_free`. NULL on
+/// error.
+///
+/// Thread-safety: any thread; one rebuild at a time per database (others wait).
+///
+/// # Safety
+/// `column_family` is NULL or a NUL-terminated string; `errptr` is NULL or a valid
+/// `char**`.
+#[no_mangle]
+pub unsafe extern "C" fn lsmedic_rebuild_column_family(
+    db: *mut lsmedic_t,
+    column_family: *const c_char,
+    errptr: *mut *mut c_char,
+) -> *mut c_char {
+    call(
+        "lsmedic_rebuild_column_family",
+        errptr,
+        std::ptr::null_mut(),
+        || {
+            // SAFETY: forwarded contract.
+            let cf = unsafe { cf_name(column_family) }?;
+            let report = db_handle(db)?.engine.rebuild_cf(cf)?;
+            let text = serde_json::to_string(&report).map_err(|source| FfiError::Json {
+                what: "rebuild report",
+                source,
+            })?;
+            malloc_string(&text)
+        },
+    )
 }
 
 /// Compacts `[start, end]` of `column_family` (NULL = `"default"`) and waits for it; a NULL

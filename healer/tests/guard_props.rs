@@ -195,6 +195,7 @@ fn script(rig: &Rig, state: &TickState) {
                 lsmedic_telemetry::EngineEventKind::BackgroundError {
                     reason: lsmedic_telemetry::BackgroundErrorReason::Compaction,
                     message: lsmedic_telemetry::Message::new("Corruption: test"),
+                    contained: false,
                 },
             );
         }

@@ -272,6 +272,7 @@ fn everything_goes_wrong(e: &StubEngine, tick: u64) {
             EngineEventKind::BackgroundError {
                 reason: BackgroundErrorReason::Compaction,
                 message: Message::new("Corruption: block checksum mismatch in 000042.sst"),
+                contained: false,
             },
         );
     }
@@ -389,6 +390,7 @@ fn destructive_rebuild_waits_for_permission() {
             EngineEventKind::BackgroundError {
                 reason: BackgroundErrorReason::Flush,
                 message: Message::new("Corruption: bad block"),
+                contained: false,
             },
         );
     });
@@ -509,6 +511,7 @@ fn telemetry_is_attributed_to_logical_column_families() {
             EngineEventKind::BackgroundError {
                 reason: BackgroundErrorReason::Compaction,
                 message: Message::new("Corruption: somewhere"),
+                contained: false,
             },
         );
         e.update_statistics(|s| {

@@ -83,8 +83,12 @@ fn event_record(event: &EngineEvent, t0_ns: u64) -> EventRecord {
         EngineEventKind::MemtableSealed { entries, deletes } => {
             json!({"entries": entries, "deletes": deletes})
         }
-        EngineEventKind::BackgroundError { reason, message } => {
-            json!({"reason": reason, "message": message.as_str()})
+        EngineEventKind::BackgroundError {
+            reason,
+            message,
+            contained,
+        } => {
+            json!({"reason": reason, "message": message.as_str(), "contained": contained})
         }
     };
     EventRecord {

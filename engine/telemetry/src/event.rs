@@ -322,6 +322,10 @@ pub enum EngineEventKind {
         reason: BackgroundErrorReason,
         /// RocksDB's status message, truncated.
         message: Message,
+        /// The engine contained it: a compaction met corrupt data in the event's column
+        /// family, the error was cleared (the database keeps accepting writes) and that
+        /// column family was quarantined (no automatic compactions until it is rebuilt).
+        contained: bool,
     },
 }
 

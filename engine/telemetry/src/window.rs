@@ -651,6 +651,7 @@ mod tests {
         EngineEventKind::BackgroundError {
             reason: BackgroundErrorReason::Flush,
             message: Message::from_bytes(text.as_bytes()),
+            contained: false,
         }
     }
 
