@@ -218,19 +218,15 @@ pub unsafe extern "C" fn lsmedic_list_column_families(
     errptr: *mut *mut c_char,
 ) -> *mut *mut c_char {
     // SAFETY: forwarded contract.
-    unsafe { write_out(count, 0) };
-    call(
-        "lsmedic_list_column_families",
-        errptr,
-        std::ptr::null_mut(),
-        || {
-            let names = db_handle(db)?.engine.list_cfs();
-            let array = malloc_string_array(&names)?;
-            // SAFETY: forwarded contract.
-            unsafe { write_out(count, names.len()) };
-            Ok(array)
-        },
-    )
+    unsafe {
+        names_out(
+            db,
+            count,
+            errptr,
+            "lsmedic_list_column_families",
+            Engine::list_cfs,
+        )
+    }
 }
 
 /// The column families in quarantine, as `lsmedic_list_column_families` returns names: a
@@ -250,19 +246,38 @@ pub unsafe extern "C" fn lsmedic_quarantined_column_families(
     errptr: *mut *mut c_char,
 ) -> *mut *mut c_char {
     // SAFETY: forwarded contract.
+    unsafe {
+        names_out(
+            db,
+            count,
+            errptr,
+            "lsmedic_quarantined_column_families",
+            Engine::quarantined_cfs,
+        )
+    }
+}
+
+/// Returns the names `names` gives for the engine of `db` as a NULL-terminated string array
+/// (one allocation), with their number in `*count`; NULL and `*count` = 0 on error.
+///
+/// # Safety
+/// `count` is NULL or writable; `errptr` is NULL or a valid `char**`.
+unsafe fn names_out(
+    db: *mut lsmedic_t,
+    count: *mut usize,
+    errptr: *mut *mut c_char,
+    function: &'static str,
+    names: fn(&Engine) -> Vec<String>,
+) -> *mut *mut c_char {
+    // SAFETY: forwarded contract.
     unsafe { write_out(count, 0) };
-    call(
-        "lsmedic_quarantined_column_families",
-        errptr,
-        std::ptr::null_mut(),
-        || {
-            let names = db_handle(db)?.engine.quarantined_cfs();
-            let array = malloc_string_array(&names)?;
-            // SAFETY: forwarded contract.
-            unsafe { write_out(count, names.len()) };
-            Ok(array)
-        },
-    )
+    call(function, errptr, std::ptr::null_mut(), || {
+        let names = names(&db_handle(db)?.engine);
+        let array = malloc_string_array(&names)?;
+        // SAFETY: forwarded contract.
+        unsafe { write_out(count, names.len()) };
+        Ok(array)
+    })
 }
 
 /// Writes `key` → `value` in column family `column_family` (NULL = `"default"`); WAL on,
