@@ -2,8 +2,13 @@
 # seeds in every healer mode (off, auto, rules, learned), with medians, 95 % intervals and
 # paired score differences per scenario, per family (config / latent) and overall.
 #
-#   make eval                            report in target/lsmedic-report/eval/
-#   make eval EVAL_REPEAT=5              narrower intervals, longer
+#   make eval                            report in target/lsmedic-report/eval/ (228 runs,
+#                                        57 min from scratch on 2 cores)
+#   make eval EVAL_REPEAT=5              narrower intervals, ~95 min
+#
+# The figures are latencies: run it on an otherwise idle machine (a compile beside it, even
+# niced, moves p99s by milliseconds). With 3 seeds a per-scenario interval is wide (Student-t
+# with 2 degrees of freedom); 4 seeds (~76 min) narrow it by about a third.
 #
 # Each finished run is kept in EVAL_CACHE by the content of its scenario file, seed, mode,
 # time scale and models, so an interrupted evaluation resumes where it stopped and a report can

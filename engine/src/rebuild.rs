@@ -5,8 +5,9 @@
 //! for each step:
 //!
 //! 1. Stop automatic compactions of the old CF: a compaction reading a damaged file would
-//!    raise a background error that stops every write to the database (RocksDB schedules one
-//!    as soon as the copy's snapshot is released, to drop obsolete versions). Then create
+//!    raise a background error (RocksDB schedules one as soon as the copy's snapshot is
+//!    released, to drop obsolete versions), which stops every write to the database unless
+//!    the engine contains it ([`crate::quarantine`]). Then create
 //!    `<logical>__lsmedic_gen<N+1>` with the CF's current options.
 //! 2. Publish a table in which writes to the CF go to *both* physical CFs in one atomic batch
 //!    and mark their keys (or ranges) as *touched*; wait for the grace period so no writer

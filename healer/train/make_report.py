@@ -72,10 +72,24 @@ def load_eval(path: Path) -> tuple[dict | None, str]:
     if path.exists():
         report = json.loads(path.read_text())
         EVAL_SLIM.write_text(json.dumps(evalreport.slim(report), separators=(",", ":")) + "\n")
-        return report, os.path.relpath(path, REPO)
+        return report, f"`{os.path.relpath(path, REPO)}`"
     if EVAL_SLIM.exists():
-        return json.loads(EVAL_SLIM.read_text()), f"{EVAL_SLIM.relative_to(REPO)} (slim copy of the last `make eval` report)"
+        return json.loads(EVAL_SLIM.read_text()), f"`{EVAL_SLIM.relative_to(REPO)}` (slim copy of the last report)"
     return None, f"no `make eval` report ({os.path.relpath(path, REPO)}) and no {EVAL_SLIM.relative_to(REPO)}: run `make eval`."
+
+
+def target_line(fx: dict) -> list[str]:
+    """Where the learned-vs-rules target stands on the evaluation, with the departures."""
+    overall = fx["overall"].get(("learned", "rules"))
+    if overall is None:
+        return []
+    verdict = evalreport.verdict(overall)
+    status = ("met with 95 % confidence" if verdict == "**better**" else "MISSED with 95 % confidence"
+              if verdict == "**worse**" else "not shown either way (the interval straddles 0)")
+    dep = fx.get("departures")
+    deps = ("" if dep is None else f" Over {dep['runs']} learned runs the policy replaced the rules' choice in "
+            f"{dep['replaced']} ticks and vetoed it in {dep['vetoed']}.")
+    return [f"Target S(learned) ≥ S(rules) over all scenarios: {status}: {evalreport.estimate(overall)}.{deps}", ""]
 
 
 def learned_vs_rules_misses(fx: dict) -> list[str]:
@@ -311,6 +325,7 @@ def main() -> None:
             L += [f"**Not run yet**: {source}", ""]
         else:
             L += evalreport.section(ev, source)
+            L += target_line(evalreport.facts(ev))
             L += ["The weight trade-off (the same models under other preference weights) is not measured in this report: "
                   "single runs cannot show it, and it needs repeated runs per weight set "
                   "(`lsmedic-bench compare <scenarios> --healer learned --weights W --repeat R`).", ""]

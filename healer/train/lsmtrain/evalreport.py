@@ -121,13 +121,14 @@ def facts(report: dict) -> dict[str, Any]:
 
 
 def section(report: dict, source: str) -> list[str]:
-    """The Markdown lines of the real-engine section."""
+    """The Markdown lines of the real-engine section; `source` (Markdown) says where the
+    report was read."""
     scenarios = report.get("scenarios", [])
     repeats = sorted({len(sc.get("seeds", [])) for sc in scenarios})
     modes = [m for m in MODES if any(r["healer"] == m for sc in scenarios for r in sc.get("runs", []))]
     n_runs = sum(len(sc.get("runs", [])) for sc in scenarios)
     pairs = present_pairs(report)
-    L = [f"Source: `{source}`, written by `make eval` (`lsmedic-bench compare <every shipped scenario> "
+    L = [f"Source: {source}, written by `make eval` (`lsmedic-bench compare <every shipped scenario> "
          f"--repeat R --time-scale {report.get('time_scale')} --cache …`): {len(scenarios)} scenarios × "
          f"{'/'.join(map(str, repeats)) or 0} seeds × {len(modes)} modes ({', '.join(modes)}) = {n_runs} runs, "
          "each on a fresh database; every mode ran the same seeds (same keys, fault onsets and sizes). "
