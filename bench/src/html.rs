@@ -733,7 +733,7 @@ svg text{font-family:inherit}.tick{font-size:11px;fill:#555}.axis{font-size:12px
                 rows.extend(pairs.iter().map(|p| label(p, &group)));
             }
         }
-        html.push_str("<h2>all scenarios: paired score differences</h2><p class=\"desc\">Mean over scenarios of each scenario's mean paired difference, 95 % CI from a bootstrap that redraws seeds within each scenario; right of 0 = better.</p>");
+        html.push_str("<h2>all scenarios: paired score differences</h2><p class=\"desc\">Mean over scenarios of each scenario's mean paired difference, with the 95 % Student-t interval over the scenarios (it counts how much the effect varies between scenarios as well as each one's run-to-run noise); right of 0 = better.</p>");
         html.push_str(&whisker_chart(&rows));
     }
     for scenario in &report.scenarios {
