@@ -1,10 +1,10 @@
-//! Data calls on `lsmedic_t`: put, get, delete, delete range, flush, compact.
+//! Data calls on `lsmedic_t`: put, get, delete, delete range, flush, compact, rebuild.
 //!
 //! Each succeeds exactly when the database is open and the column family exists (a
 //! reversed delete range is refused before RocksDB sees it); the model applies what
 //! succeeded, and reads and compactions compare the database with it.
 
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 use std::ptr;
 
 use lsmedic_ffi::*;
@@ -23,6 +23,7 @@ pub(crate) fn call(m: &mut Model, op: Op, mode: ErrMode) {
         Op::Delete { cf, key } => delete(m, cf, key, mode),
         Op::DeleteRange { cf, start, end } => delete_range(m, cf, (start, end), mode),
         Op::Flush(cf) => flush(m, cf, mode),
+        Op::Rebuild(cf) => rebuild(m, cf, mode),
         Op::Compact { cf, start, end } => compact(m, cf, (start, end), mode),
         other => unreachable!("not a data call: {other:?}"),
     }
@@ -163,6 +164,53 @@ fn flush(m: &Model, cf: CfSel, mode: ErrMode) {
         Some(m.db_open() && m.cf_exists(&arg)),
         &arg,
     );
+}
+
+/// `lsmedic_rebuild_column_family`: accepted for an existing column family other than
+/// `default` (RocksDB cannot drop that one), returning a JSON report with no lost range (no
+/// file is damaged here); the contents must still be the model's, and no column family is
+/// ever quarantined.
+fn rebuild(m: &Model, cf: CfSel, mode: ErrMode) {
+    let (c, arg) = cf.arg();
+    let (report, outcome) = with_err(mode, |err| {
+        // SAFETY: NUL-terminated name or NULL, valid errptr.
+        unsafe { lsmedic_rebuild_column_family(m.db_ptr(), cf_ptr(&c), err) }
+    });
+    let not_default = matches!(&arg, CfArg::Name(n) if n != "default");
+    let ok = m.db_open() && m.cf_exists(&arg) && not_default;
+    expect("lsmedic_rebuild_column_family", &outcome, Some(ok), &arg);
+    if !report.is_null() {
+        // SAFETY: a NUL-terminated string from the library.
+        let text = unsafe { CStr::from_ptr(report) }
+            .to_string_lossy()
+            .into_owned();
+        // SAFETY: one library allocation.
+        unsafe { lsmedic_free(report.cast()) };
+        let parsed: serde_json::Value =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("rebuild report {text:?}: {e}"));
+        assert_eq!(parsed["lost_ranges"], serde_json::json!([]), "{text}");
+    }
+    if ok {
+        if let CfArg::Name(n) = &arg {
+            m.verify_table(n);
+        }
+    }
+    if m.db_open() {
+        let mut count = usize::MAX;
+        // SAFETY: writable count, NULL errptr.
+        let list =
+            unsafe { lsmedic_quarantined_column_families(m.db_ptr(), &mut count, ptr::null_mut()) };
+        assert!(
+            !list.is_null(),
+            "lsmedic_quarantined_column_families failed"
+        );
+        assert_eq!(
+            count, 0,
+            "a column family was quarantined without any damage"
+        );
+        // SAFETY: one library allocation.
+        unsafe { lsmedic_free(list.cast()) };
+    }
 }
 
 /// `lsmedic_compact_range` (either bound may be NULL; a reversed range may be refused),

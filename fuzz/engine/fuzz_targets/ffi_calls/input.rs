@@ -330,6 +330,8 @@ pub(crate) enum Op {
         len: u8,
     },
     Flush(CfSel),
+    /// `lsmedic_rebuild_column_family`, then `lsmedic_quarantined_column_families`.
+    Rebuild(CfSel),
     Compact {
         cf: CfSel,
         start: Option<KeySel>,

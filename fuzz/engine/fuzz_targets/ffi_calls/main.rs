@@ -201,6 +201,7 @@ fn step(m: &mut Model, op: Op, mode: ErrMode) {
         | Op::DeleteRange { .. }
         | Op::PutNullKey { .. }
         | Op::Flush(_)
+        | Op::Rebuild(_)
         | Op::Compact { .. }) => data::call(m, op, mode),
         op @ (Op::BatchCreate
         | Op::BatchPut { .. }
