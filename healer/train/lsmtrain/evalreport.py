@@ -13,6 +13,7 @@ beside the models so that REPORT.md can be regenerated from the repository alone
 from __future__ import annotations
 
 import math
+import statistics
 from typing import Any
 
 # The pairs the section shows, in this order, when the report has them.
@@ -33,8 +34,7 @@ def slim(report: dict) -> dict:
         runs = []
         for r in sc.get("runs", []):
             kept = {k: r.get(k) for k in RUN_FIELDS if k in r}
-            acts = r.get("actions")
-            kept["actions_applied"] = None if acts is None else sum(1 for a in acts if a.get("what") == "act")
+            kept["actions_applied"] = applied(r)
             runs.append(kept)
         out["scenarios"].append({**{k: v for k, v in sc.items() if k != "runs"}, "runs": runs})
     return out
@@ -87,14 +87,6 @@ def figure(summary: dict, mode: str, name: str, nd: int, scale: float = 1.0) -> 
     med = f"{fig['median'] * scale:.{nd}f}"
     ci = fig.get("ci95")
     return med if not ci else f"{med} [{ci[0] * scale:.{nd}f}, {ci[1] * scale:.{nd}f}]"
-
-
-def median_of(values: list[float]) -> float | None:
-    if not values:
-        return None
-    s = sorted(values)
-    n = len(s)
-    return s[n // 2] if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2
 
 
 def facts(report: dict) -> dict[str, Any]:
@@ -184,7 +176,7 @@ def section(report: dict, source: str) -> list[str]:
             lost = sum(r.get("keys_lost") or 0 for r in runs)
             wrong = sum(r.get("wrong_values") or 0 for r in runs)
             acts = [a for a in (applied(r) for r in runs) if a is not None]
-            med = median_of(acts)
+            med = statistics.median(acts) if acts else None
             L.append(f"| {sc['name']} | {mode} | {figure(summ, mode, 'worst_p99_us', 2, 1e-3)} | "
                      f"{figure(summ, mode, 'throughput_ops_per_s', 0)} | {figure(summ, mode, 'stall_seconds', 2)} | "
                      f"{figure(summ, mode, 'resource_units_mean', 2)} | {lost} / {wrong} | "
