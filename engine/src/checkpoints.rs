@@ -1,21 +1,39 @@
-//! Periodic *deep* checkpoints, and refilling a rebuild's lost ranges from the newest one.
+//! Periodic *deep* checkpoints, the WAL archive kept since them, and refilling a rebuild's
+//! lost ranges from both.
 //!
 //! A RocksDB checkpoint hard-links SST files, so bit rot in a live file also rots the
 //! checkpoint's link to it (one inode). lsmedic's checkpoints therefore copy every file that
 //! RocksDB linked: they cost disk space (a full copy each, `keep` of them) and are off by
-//! default ([`CheckpointConfig`]). A background thread takes
-//! one every `interval_secs`; [`Engine::checkpoint_now`] takes one on demand.
+//! default ([`CheckpointConfig`]). A background thread takes one every `interval_secs`, and
+//! one soon after every completed rebuild (the rebuilt column family is in no checkpoint
+//! yet); [`Engine::checkpoint_now`] takes one on demand. With checkpoints on, RocksDB moves
+//! WAL files it no longer needs into `<db>/archive` instead of deleting them, and deletes
+//! them there once their last write is older than `wal_archive_secs` (default twice the
+//! interval) or the archive exceeds `wal_archive_mb`.
 //!
 //! # When a lost range is refilled
 //!
-//! A range R that the rebuild could not read is restored from checkpoint C only if every
-//! live SST file of the column family that overlaps R is also in C (same name and size, so
-//! the same immutable file) — then C saw every persisted version in R — and the CF is the
-//! same physical CF in C. The keys of R are those of C plus those in the memtables. For each
-//! such key the live value is read with a point lookup, which searches newest-first and so
-//! returns the current value unless it hits the damaged block; only then is C's value used,
-//! and it is right because nothing newer exists outside the damaged file, which C contains.
-//! Otherwise R stays in the report as lost.
+//! A range R that the rebuild could not read is restored from the newest checkpoint C, whose
+//! last sequence number is `s_c`, when the column family is the same physical CF in C (it was
+//! not rebuilt since) and one of two proofs holds; otherwise R stays in the report as lost,
+//! with the reason in `refill_failures`.
+//!
+//! 1. **No newer file.** Every live SST file of the CF that overlaps R is also in C (same
+//!    name and size, so the same immutable file): C saw every persisted version in R. The
+//!    keys of R are those of C plus those in the memtables; each gets its live value from a
+//!    point lookup, which searches newest-first and so returns the current value unless it
+//!    hits the damaged block; only then is C's value used, and it is right because nothing
+//!    newer exists outside the damaged file, which C contains.
+//! 2. **Point-in-time replay.** Every sequence number from `s_c + 1` to the rebuild's
+//!    snapshot is in the WAL (live or archived; RocksDB's `GetUpdatesSince` refuses gaps),
+//!    and every record of the CF in it decodes ([`crate::wal`]): R's contents at the
+//!    snapshot are C's contents of R with those records applied in order (puts, deletes,
+//!    range deletes). As a guard against a wrong replay, every key of R that can still be
+//!    read (memtables, undamaged files) must read back the replayed value, else nothing of
+//!    R is trusted. Only a rebuild's copies skip the WAL, and they go to a CF that is not yet
+//!    in the name map, never to a CF a checkpoint maps; but their sequence numbers leave a
+//!    gap, so a replay cannot cross another rebuild: the checkpoint taken after every
+//!    rebuild moves the replay's start past it.
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
@@ -34,13 +52,23 @@ use crate::cf_map::{self, CfMap, META_CF};
 use crate::config::CheckpointConfig;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::raw::DetachedCf;
+use crate::raw::{self, DetachedCf};
 use crate::rebuild::RebuildState;
+use crate::wal::{self, RecordOp};
 
 const PREFIX: &str = "checkpoint-";
 
+/// What the checkpoint thread is asked to do.
+#[derive(Default)]
+struct Signal {
+    /// Exit.
+    stop: bool,
+    /// Take a checkpoint before the interval is up.
+    now: bool,
+}
+
 struct Shared {
-    stop: Mutex<bool>,
+    signal: Mutex<Signal>,
     wake: Condvar,
     /// Serialises checkpoint creation (thread and `checkpoint_now`).
     creating: Mutex<()>,
@@ -64,7 +92,7 @@ impl Checkpointer {
             source,
         })?;
         let shared = Arc::new(Shared {
-            stop: Mutex::new(false),
+            signal: Mutex::new(Signal::default()),
             wake: Condvar::new(),
             creating: Mutex::new(()),
             last_error: Mutex::new(None),
@@ -81,13 +109,14 @@ impl Checkpointer {
                 .name("lsmedic-checkpoint".into())
                 .spawn(move || loop {
                     {
-                        let mut stop = shared.stop.lock();
-                        if !*stop {
-                            shared.wake.wait_for(&mut stop, interval);
+                        let mut signal = shared.signal.lock();
+                        if !signal.stop && !signal.now {
+                            shared.wake.wait_for(&mut signal, interval);
                         }
-                        if *stop {
+                        if signal.stop {
                             return;
                         }
+                        signal.now = false;
                     }
                     let _creating = shared.creating.lock();
                     let outcome = create_deep(&db, &thread_dir, keep);
@@ -117,6 +146,12 @@ impl Checkpointer {
         })
     }
 
+    /// Asks the background thread for a checkpoint now, without waiting for it.
+    pub(crate) fn request(&self) {
+        self.shared.signal.lock().now = true;
+        self.shared.wake.notify_all();
+    }
+
     /// The newest complete checkpoint.
     pub(crate) fn latest(&self) -> Option<PathBuf> {
         list(&self.dir).pop()
@@ -130,7 +165,7 @@ impl Checkpointer {
 
 impl Drop for Checkpointer {
     fn drop(&mut self) {
-        *self.shared.stop.lock() = true;
+        self.shared.signal.lock().stop = true;
         self.shared.wake.notify_all();
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
@@ -202,6 +237,54 @@ fn sst_files(dir: &Path) -> BTreeMap<String, u64> {
         .collect()
 }
 
+/// The checkpoint a refill starts from: its open copy, the CF in it, and its last sequence
+/// number.
+struct Base<'a, C> {
+    copy: &'a DB,
+    copy_cf: &'a C,
+    seq: u64,
+}
+
+/// Applies one WAL record of the rebuilt CF to the replayed contents of `range`.
+fn apply(keys: &mut BTreeMap<Vec<u8>, Vec<u8>>, range: &LostRange, op: RecordOp<'_>) {
+    match op {
+        RecordOp::Put(key, value) => {
+            if in_range(range, key) {
+                keys.insert(key.to_vec(), value.to_vec());
+            }
+        }
+        RecordOp::Delete(key) => {
+            keys.remove(key);
+        }
+        RecordOp::DeleteRange(from, to) => {
+            keys.retain(|key, _| !(from <= key.as_slice() && key.as_slice() < to));
+        }
+    }
+}
+
+/// Every key and value of `range` in a checkpoint's column family.
+fn checkpoint_range(
+    copy: &DB,
+    copy_cf: &impl rocksdb::AsColumnFamilyRef,
+    range: &LostRange,
+) -> std::result::Result<BTreeMap<Vec<u8>, Vec<u8>>, String> {
+    let mut bounded = ReadOptions::default();
+    bounded.set_iterate_lower_bound(range.start.clone());
+    if let Some(end) = &range.end {
+        bounded.set_iterate_upper_bound(end.clone());
+    }
+    let mut iter = copy.raw_iterator_cf_opt(copy_cf, bounded);
+    iter.seek_to_first();
+    let mut keys = BTreeMap::new();
+    while let Some((key, value)) = iter.item() {
+        keys.insert(key.to_vec(), value.to_vec());
+        iter.next();
+    }
+    iter.status()
+        .map_err(|e| format!("checkpoint unreadable: {}", e.into_string()))?;
+    Ok(keys)
+}
+
 fn overlaps(range: &LostRange, start: &[u8], end: &[u8]) -> bool {
     end >= range.start.as_slice() && range.end.as_deref().is_none_or(|e| start < e)
 }
@@ -246,7 +329,13 @@ impl Engine {
         lost: Vec<LostRange>,
         report: &mut RebuildReport,
     ) -> Result<Vec<LostRange>> {
+        let not_refilled = |report: &mut RebuildReport, why: String| {
+            report.refill_failures.push(why);
+        };
         let Some(checkpoint) = self.latest_checkpoint() else {
+            if self.checkpointer().is_some() {
+                not_refilled(report, "no checkpoint has been taken yet".into());
+            }
             return Ok(lost);
         };
         let saved = sst_files(&checkpoint);
@@ -258,12 +347,21 @@ impl Engine {
             .iter()
             .filter(|file| file.column_family_name == old_physical)
             .collect();
-        let Ok(names) = DB::list_cf(&Options::default(), &checkpoint) else {
-            return Ok(lost);
-        };
-        let Ok(copy) = DB::open_cf_for_read_only(&Options::default(), &checkpoint, &names, false)
-        else {
-            return Ok(lost);
+        let opened = DB::list_cf(&Options::default(), &checkpoint).and_then(|names| {
+            DB::open_cf_for_read_only(&Options::default(), &checkpoint, &names, false)
+                .map(|copy| (names, copy))
+        });
+        let (names, copy) = match opened {
+            Ok(opened) => opened,
+            Err(err) => {
+                let why = format!(
+                    "checkpoint {} does not open: {}",
+                    checkpoint.display(),
+                    err.into_string()
+                );
+                not_refilled(report, why);
+                return Ok(lost);
+            }
         };
         // Which physical CF served the logical name when the checkpoint was taken?
         let physical_then = names
@@ -279,9 +377,15 @@ impl Engine {
             .then(|| copy.cf_handle(old_physical))
             .flatten()
         else {
+            let why = format!(
+                "the checkpoint holds {physical_then:?}, not the damaged {old_physical:?} \
+                 (rebuilt since)"
+            );
+            not_refilled(report, why);
             return Ok(lost);
         };
 
+        let checkpoint_seq = copy.latest_sequence_number();
         let mut still_lost = Vec::new();
         for range in lost {
             let covered = live_here.iter().all(|file| {
@@ -291,16 +395,115 @@ impl Engine {
                 let name = file.name.trim_start_matches('/');
                 !overlaps(&range, start, end) || saved.get(name) == Some(&(file.size as u64))
             });
-            if !covered {
-                still_lost.push(range);
-                continue;
-            }
-            match self.refill(cf, old, state, snapshot, &copy, &copy_cf, &range) {
+            let refilled = if covered {
+                self.refill(cf, old, state, snapshot, &copy, &copy_cf, &range)
+            } else {
+                let base = Base {
+                    copy: &copy,
+                    copy_cf: &copy_cf,
+                    seq: checkpoint_seq,
+                };
+                self.replay_refill(cf, old, state, snapshot, &base, &range)
+            };
+            match refilled {
                 Ok(recovered) => report.keys_recovered_from_checkpoint += recovered,
-                Err(_) => still_lost.push(range),
+                Err(why) => {
+                    not_refilled(report, why);
+                    still_lost.push(range);
+                }
             }
         }
         Ok(still_lost)
+    }
+
+    /// Rebuilds `range` as it was at the rebuild's snapshot from the checkpoint's contents
+    /// and the WAL records written after it (point-in-time recovery), and copies it into the
+    /// new CF. Fails, leaving the range lost, unless every sequence number between the
+    /// checkpoint and the snapshot is in the WAL, every record of the CF decodes, and the
+    /// result agrees with every value of the range that can still be read.
+    fn replay_refill(
+        &self,
+        cf: &str,
+        old: &DetachedCf,
+        state: &RebuildState,
+        snapshot: &SnapshotWithThreadMode<'_, DB>,
+        base: &Base<'_, impl rocksdb::AsColumnFamilyRef>,
+        range: &LostRange,
+    ) -> std::result::Result<u64, String> {
+        let target = snapshot.sequence_number();
+        let mut keys: BTreeMap<Vec<u8>, Vec<u8>> =
+            checkpoint_range(base.copy, base.copy_cf, range)?;
+        if target > base.seq {
+            let cf_id = raw::cf_id(old);
+            let mut next = base.seq + 1;
+            'batches: for batch in raw::WalBatches::since(self.db(), next)? {
+                let data = batch?;
+                for record in wal::decode(&data).map_err(|e| e.to_string())? {
+                    if record.seq < next {
+                        continue; // the part of a straddling batch the checkpoint holds
+                    }
+                    if record.seq != next {
+                        return Err(format!(
+                            "the WAL skips from sequence number {next} to {}",
+                            record.seq
+                        ));
+                    }
+                    next += 1;
+                    if record.cf == cf_id {
+                        apply(&mut keys, range, record.op);
+                    }
+                    if next > target {
+                        // Stop before the iterator reads on: past the last WAL record RocksDB
+                        // answers "try again" while unlogged writes (a rebuild's copies)
+                        // have moved the sequence number on.
+                        break 'batches;
+                    }
+                }
+            }
+            if next <= target {
+                return Err(format!(
+                    "the WAL archive ends at sequence number {}, before the rebuild's {target}",
+                    next - 1
+                ));
+            }
+        }
+        // Cross-check with what can still be read: the memtables' keys and every readable
+        // value must agree with the replay, else nothing of the range is trusted.
+        let mut memtable = ReadOptions::default();
+        memtable.set_snapshot(snapshot);
+        memtable.set_read_tier(ReadTier::Memtable);
+        let mut iter = self.db().raw_iterator_cf_opt(old, memtable);
+        iter.seek(&range.start);
+        let mut probes: Vec<Vec<u8>> = keys.keys().cloned().collect();
+        while let Some(key) = iter.key() {
+            if !in_range(range, key) {
+                break;
+            }
+            probes.push(key.to_vec());
+            iter.next();
+        }
+        for key in probes {
+            let mut read = ReadOptions::default();
+            read.set_snapshot(snapshot);
+            match self.db().get_cf_opt(old, &key, &read) {
+                Ok(live) if live.as_ref() != keys.get(&key) => {
+                    return Err(format!(
+                        "the replay disagrees with the readable value of key {key:?}"
+                    ))
+                }
+                Ok(_) => {}
+                Err(err) if err.kind() == ErrorKind::Corruption => {}
+                Err(err) => return Err(err.into_string()),
+            }
+        }
+        let all: Vec<(Vec<u8>, Vec<u8>)> = keys.into_iter().collect();
+        let mut copied = 0;
+        for chunk in all.chunks(1024) {
+            copied += self
+                .copy_chunk(cf, state, chunk)
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(copied)
     }
 
     /// Copies the keys of `range` (those in the checkpoint and in the memtables) into the new
@@ -316,20 +519,11 @@ impl Engine {
         copy_cf: &impl rocksdb::AsColumnFamilyRef,
         range: &LostRange,
     ) -> std::result::Result<u64, String> {
-        let mut candidates: BTreeMap<Vec<u8>, Option<Vec<u8>>> = BTreeMap::new();
-        let mut bounded = ReadOptions::default();
-        bounded.set_iterate_lower_bound(range.start.clone());
-        if let Some(end) = &range.end {
-            bounded.set_iterate_upper_bound(end.clone());
-        }
-        let mut iter = copy.raw_iterator_cf_opt(copy_cf, bounded);
-        iter.seek_to_first();
-        while let Some((key, value)) = iter.item() {
-            candidates.insert(key.to_vec(), Some(value.to_vec()));
-            iter.next();
-        }
-        iter.status()
-            .map_err(|e| format!("checkpoint unreadable: {}", e.into_string()))?;
+        let mut candidates: BTreeMap<Vec<u8>, Option<Vec<u8>>> =
+            checkpoint_range(copy, copy_cf, range)?
+                .into_iter()
+                .map(|(key, value)| (key, Some(value)))
+                .collect();
         let mut memtable = ReadOptions::default();
         memtable.set_snapshot(snapshot);
         memtable.set_read_tier(ReadTier::Memtable);

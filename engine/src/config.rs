@@ -472,6 +472,15 @@ pub struct CheckpointConfig {
     pub interval_secs: u64,
     /// Checkpoints kept (older ones are deleted).
     pub keep: usize,
+    /// Seconds a WAL file is kept in RocksDB's WAL archive after it stops being live
+    /// (`WAL_ttl_seconds`); `None`: twice `interval_secs`, at least 60. A rebuild replays the
+    /// archived records written after the newest checkpoint, so the archive must reach back
+    /// to it: a WAL file is deleted only once its last write is older than this.
+    pub wal_archive_secs: Option<u64>,
+    /// Upper bound of the WAL archive in MiB (`WAL_size_limit_MB`, checked by RocksDB every
+    /// 10 minutes); 0: no size bound, only the age bound. A bound that cuts the archive
+    /// short of the newest checkpoint makes a refill impossible: the range is reported lost.
+    pub wal_archive_mb: u64,
 }
 
 impl Default for CheckpointConfig {
@@ -481,6 +490,8 @@ impl Default for CheckpointConfig {
             dir: None,
             interval_secs: 600,
             keep: 2,
+            wal_archive_secs: None,
+            wal_archive_mb: 0,
         }
     }
 }
@@ -496,6 +507,12 @@ impl CheckpointConfig {
             name.push(".lsmedic-checkpoints");
             db_path.with_file_name(name)
         })
+    }
+
+    /// The WAL archive's age bound in seconds (see [`CheckpointConfig::wal_archive_secs`]).
+    pub fn wal_archive_ttl_secs(&self) -> u64 {
+        self.wal_archive_secs
+            .unwrap_or_else(|| self.interval_secs.saturating_mul(2).max(60))
     }
 }
 
@@ -779,6 +796,13 @@ impl EngineConfig {
 
     /// Checkpoint period and retention.
     fn validate_checkpoints(&self) -> Result<()> {
+        if self.checkpoints.wal_archive_secs == Some(0) {
+            return Err(db_invalid(
+                "checkpoints.wal_archive_secs",
+                "0".to_owned(),
+                "the WAL archive must keep files for at least 1 s (omit it for the default)",
+            ));
+        }
         if self.checkpoints.interval_secs == 0 || self.checkpoints.keep == 0 {
             return Err(db_invalid(
                 "checkpoints",
@@ -822,6 +846,12 @@ impl EngineConfig {
         opts.set_max_total_wal_size(self.max_total_wal_size);
         opts.set_bytes_per_sync(self.bytes_per_sync);
         opts.set_wal_bytes_per_sync(self.wal_bytes_per_sync);
+        if self.checkpoints.enabled {
+            // Archive WAL files instead of deleting them: a rebuild replays the records
+            // written since the newest checkpoint (see `crate::checkpoints`).
+            opts.set_wal_ttl_seconds(self.checkpoints.wal_archive_ttl_secs());
+            opts.set_wal_size_limit_mb(self.checkpoints.wal_archive_mb);
+        }
         if let Some(rate_limiter) = &self.rate_limiter {
             rate_limiter.apply(&mut opts);
         }

@@ -51,6 +51,7 @@ mod raw;
 pub mod rebuild;
 mod sampler;
 pub mod telemetry;
+mod wal;
 
 pub use batch::WriteBatch;
 pub use config::{

@@ -481,6 +481,86 @@ pub(crate) fn env_background_threads(env: &Env) -> (u64, u64) {
     }
 }
 
+/// RocksDB's id of a column family (the number its WAL records carry).
+pub(crate) fn cf_id(handle: &DetachedCf) -> u32 {
+    use rocksdb::AsColumnFamilyRef;
+    // SAFETY: the handle is alive for the call; the getter reads a field.
+    unsafe { ffi::rocksdb_column_family_handle_get_id(handle.inner()) }
+}
+
+/// The WAL's write batches from the one that holds sequence number `from` on (RocksDB's
+/// `GetUpdatesSince`, live and archived WAL files), each as its serialized contents.
+///
+/// Unlike `rocksdb::DB::get_updates_since`, which drops every batch that *starts* at or
+/// before the requested number (and so the rest of a batch that straddles it), this yields
+/// the straddling batch whole; the caller skips records by their own sequence numbers.
+pub(crate) struct WalBatches<'a> {
+    iter: *mut ffi::rocksdb_wal_iterator_t,
+    _db: std::marker::PhantomData<&'a DB>,
+}
+
+impl<'a> WalBatches<'a> {
+    pub(crate) fn since(db: &'a DB, from: u64) -> Result<Self, String> {
+        let mut err: *mut c_char = std::ptr::null_mut();
+        // SAFETY: `db` is open and outlives the iterator (the lifetime); null read options
+        // mean RocksDB's defaults; on failure RocksDB writes a malloc'd message into `err`.
+        let iter = unsafe {
+            let iter =
+                ffi::rocksdb_get_updates_since(db.as_raw_ptr(), from, std::ptr::null(), &mut err);
+            if let Some(message) = take_error(err) {
+                return Err(message.as_str().to_owned());
+            }
+            iter
+        };
+        if iter.is_null() {
+            return Err("RocksDB returned no WAL iterator".to_owned());
+        }
+        Ok(WalBatches {
+            iter,
+            _db: std::marker::PhantomData,
+        })
+    }
+}
+
+impl Iterator for WalBatches<'_> {
+    /// A batch's serialized contents (its 12-byte header holds its first sequence number).
+    type Item = Result<Vec<u8>, String>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        // SAFETY: `self.iter` is a live iterator (destroyed only in `drop`); a batch from
+        // `get_batch` is owned by us, its data is copied out before it is destroyed.
+        unsafe {
+            if ffi::rocksdb_wal_iter_valid(self.iter) == 0 {
+                let mut err: *mut c_char = std::ptr::null_mut();
+                ffi::rocksdb_wal_iter_status(self.iter, &mut err);
+                return take_error(err).map(|message| Err(message.as_str().to_owned()));
+            }
+            let mut seq = 0u64;
+            let batch = ffi::rocksdb_wal_iter_get_batch(self.iter, &mut seq);
+            if batch.is_null() {
+                return Some(Err("RocksDB returned no WAL batch".to_owned()));
+            }
+            let mut size = 0usize;
+            let data = ffi::rocksdb_writebatch_data(batch, &mut size);
+            let bytes = if data.is_null() {
+                Vec::new()
+            } else {
+                std::slice::from_raw_parts(data as *const u8, size).to_vec()
+            };
+            ffi::rocksdb_writebatch_destroy(batch);
+            ffi::rocksdb_wal_iter_next(self.iter);
+            Some(Ok(bytes))
+        }
+    }
+}
+
+impl Drop for WalBatches<'_> {
+    fn drop(&mut self) {
+        // SAFETY: created by `rocksdb_get_updates_since`, destroyed once.
+        unsafe { ffi::rocksdb_wal_iter_destroy(self.iter) }
+    }
+}
+
 /// A column-family handle whose borrow of the DB has been erased so that the engine can keep
 /// it next to the DB it belongs to.
 pub(crate) type DetachedCf = Arc<BoundColumnFamily<'static>>;

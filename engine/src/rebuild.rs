@@ -18,7 +18,8 @@
 //! 4. Where the old CF cannot be read (corruption), find the first readable key after the
 //!    failure by bisecting the key space with seeks, record the unread interval as lost, and
 //!    continue after it. With periodic checkpoints on, lost intervals are refilled from the
-//!    newest checkpoint when that is provably correct ([`crate::checkpoints`]).
+//!    newest checkpoint and the WAL archived since it when that is provably correct
+//!    ([`crate::checkpoints`]).
 //! 5. Flush the new CF, so that the copied data is durable without the WAL.
 //! 6. Store the new mapping (one synced put) — the commit point — then publish a table in
 //!    which the logical name serves the new CF only, wait for the grace period, and drop the
@@ -257,6 +258,11 @@ impl Engine {
             .map_err(|e| Error::rocksdb("rebuild: drop old column family", Some(cf), None, e))?;
         // The damaged files went with it: a quarantine of the old CF ends here.
         self.forget_quarantine(&old_physical);
+        // The new CF is in no checkpoint, and its copies left a gap in the WAL's sequence
+        // numbers that a replay cannot cross: a fresh checkpoint covers both.
+        if let Some(checkpointer) = self.checkpointer() {
+            checkpointer.request();
+        }
         report.duration = started.elapsed();
         Ok(report)
     }

@@ -429,7 +429,8 @@ pub unsafe extern "C" fn lsmedic_flush(
 /// family. Returns the report as a JSON object (`cf`, `old_physical`, `new_physical`,
 /// `keys_copied`, `keys_recovered_from_checkpoint`, `bytes_copied`, `lost_ranges`
 /// [{`start`, `end`}: byte arrays, `end` null = unbounded; keys in them may be lost],
-/// `skipped_files`, `duration` {`secs`, `nanos`}); free it with `lsmedic_free`. NULL on
+/// `skipped_files`, `refill_failures` [why lost ranges were not refilled from a checkpoint],
+/// `duration` {`secs`, `nanos`}); free it with `lsmedic_free`. NULL on
 /// error.
 ///
 /// Thread-safety: any thread; one rebuild at a time per database (others wait).

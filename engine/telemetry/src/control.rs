@@ -511,6 +511,11 @@ pub struct RebuildReport {
     pub lost_ranges: Vec<LostRange>,
     /// SST files named by the corruption errors met while copying.
     pub skipped_files: Vec<String>,
+    /// Why lost ranges were not refilled from a checkpoint (with checkpoints on): one line
+    /// per range that stayed lost, or one for all of them (no checkpoint yet, the checkpoint
+    /// does not open, the column family was rebuilt after it).
+    #[serde(default)]
+    pub refill_failures: Vec<String>,
     /// Wall time of the rebuild.
     pub duration: Duration,
 }
