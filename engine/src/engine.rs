@@ -334,6 +334,7 @@ fn resolve_cfs(
         db.drop_cf(orphan)
             .map_err(|e| classify_open_error(path, e))?;
     }
+    crate::rebuild::remove_leftover_files(path);
     Ok(resolved.live)
 }
 

@@ -12,9 +12,14 @@
 //! 2. Publish a table in which writes to the CF go to *both* physical CFs in one atomic batch
 //!    and mark their keys (or ranges) as *touched*; wait for the grace period so no writer
 //!    still writes to the old CF alone.
-//! 3. Copy every key of a snapshot of the old CF, in chunks, skipping touched keys: a touched
-//!    key has a newer value in the new CF already. Chunk writes and dual writes hold the same
-//!    mutex, so a copy never overwrites a newer write. Copies skip the WAL (step 5 flushes).
+//! 3. Copy every key of a snapshot of the old CF, skipping touched keys: a touched key has
+//!    a newer value in the new CF already. The copy is written into SST files of about
+//!    16 MiB that are ingested into the new CF, so it never goes through the memtable and
+//!    never piles up L0 files (which would stop every write of the database). A file is
+//!    ingested with the touched-set mutex held, which dual writes hold too, and only if none
+//!    of its keys was touched meanwhile; otherwise its untouched keys go in as one batch
+//!    under the same mutex. Either way a copy never overwrites a newer write. Copies skip
+//!    the WAL (step 5 flushes).
 //! 4. Where the old CF cannot be read (corruption), find the first readable key after the
 //!    failure by bisecting the key space with seeks, record the unread interval as lost, and
 //!    continue after it. With periodic checkpoints on, lost intervals are refilled from the
@@ -37,7 +42,10 @@ use std::time::Instant;
 use lsmedic_telemetry::control::LostRange;
 use lsmedic_telemetry::RebuildReport;
 use parking_lot::Mutex;
-use rocksdb::{ErrorKind, ReadOptions, SnapshotWithThreadMode, WriteOptions, DB};
+use rocksdb::{
+    ErrorKind, IngestExternalFileOptions, Options, ReadOptions, SnapshotWithThreadMode,
+    SstFileWriter, WriteOptions, DB,
+};
 
 use crate::cf_map;
 use crate::engine::{CfEntry, CfTable, Engine, Op, DEFAULT_CF};
@@ -46,6 +54,11 @@ use crate::raw::{self, DetachedCf};
 
 /// Keys copied per chunk (one write batch, one hold of the touched-set mutex).
 const CHUNK_KEYS: usize = 1024;
+/// Bytes (keys + values) per SST file the copy ingests.
+const INGEST_FILE_BYTES: usize = 16 << 20;
+/// File-name prefix of the SST files a rebuild writes into the database directory before
+/// ingesting them (left over only by a crash; [`remove_leftover_files`] deletes them).
+const INGEST_PREFIX: &str = "lsmedic-rebuild-";
 /// Most seeks spent locating the end of one unreadable interval.
 const MAX_BISECTION_STEPS: usize = 512;
 /// Most unreadable intervals one rebuild steps over before giving up on the rest.
@@ -81,6 +94,8 @@ impl Touched {
 pub(crate) struct RebuildState {
     /// The physical CF being filled.
     pub(crate) new_handle: DetachedCf,
+    /// Its name.
+    pub(crate) new_name: String,
     /// Keys written since the rebuild started; held while writing to both CFs.
     pub(crate) touched: Mutex<Touched>,
 }
@@ -167,6 +182,109 @@ fn rebuild_error(cf: &str, message: impl Into<String>) -> Error {
     }
 }
 
+/// Writes the copy into SST files and ingests them into the new CF, file by file.
+///
+/// Writing the copy through the memtable would make the new CF flush a file per memtable
+/// and pile up L0 files faster than compactions clear them: the L0 stop trigger would stop
+/// every write of the database for as long as the copy runs. Ingested files bypass the
+/// memtable and land in the lowest level they fit. A copied key that a foreground write
+/// touches before its file is ingested must not be ingested (the ingested file would be
+/// newer than the write): the touched set is checked, with its mutex held until the
+/// ingestion ends, and a file with touched keys is written as a batch without them instead.
+struct Ingester<'a> {
+    engine: &'a Engine,
+    cf: &'a str,
+    state: &'a RebuildState,
+    options: &'a Options,
+    /// The pairs of the file being written (kept to fall back to a batch).
+    pending: Vec<(Vec<u8>, Vec<u8>)>,
+    pending_bytes: usize,
+    files: u64,
+}
+
+impl<'a> Ingester<'a> {
+    fn new(engine: &'a Engine, cf: &'a str, state: &'a RebuildState, options: &'a Options) -> Self {
+        Ingester {
+            engine,
+            cf,
+            state,
+            options,
+            pending: Vec::new(),
+            pending_bytes: 0,
+            files: 0,
+        }
+    }
+
+    /// Queues a chunk of ascending keys; ingests a file when enough is queued. Returns the
+    /// keys written into the new CF so far by this call.
+    fn add(&mut self, chunk: Vec<(Vec<u8>, Vec<u8>)>) -> Result<u64> {
+        self.pending_bytes += chunk.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
+        self.pending.extend(chunk);
+        if self.pending_bytes >= INGEST_FILE_BYTES {
+            self.commit()
+        } else {
+            Ok(0)
+        }
+    }
+
+    /// Writes and ingests what is queued; returns the keys written into the new CF.
+    fn commit(&mut self) -> Result<u64> {
+        let pairs = std::mem::take(&mut self.pending);
+        self.pending_bytes = 0;
+        if pairs.is_empty() {
+            return Ok(0);
+        }
+        self.files += 1;
+        let path = self.engine.path().join(format!(
+            "{INGEST_PREFIX}{}-{}.sst",
+            self.state.new_name, self.files
+        ));
+        let written = self.write_file(&path, &pairs);
+        let touched = self.state.touched.lock();
+        let outcome = match written {
+            Ok(()) if !pairs.iter().any(|(key, _)| touched.covers(key)) => {
+                let mut ingest = IngestExternalFileOptions::default();
+                ingest.set_move_files(true);
+                self.engine
+                    .db()
+                    .ingest_external_file_cf_opts(&self.state.new_handle, &ingest, vec![&path])
+                    .map(|()| pairs.len() as u64)
+                    .map_err(|e| Error::rocksdb("rebuild: ingest", Some(self.cf), None, e))
+            }
+            // Touched keys, or the file could not be written: a batch without them.
+            _ => self
+                .engine
+                .write_untouched(self.cf, self.state, &touched, &pairs),
+        };
+        drop(touched);
+        let _ = std::fs::remove_file(&path);
+        outcome
+    }
+
+    fn write_file(&self, path: &std::path::Path, pairs: &[(Vec<u8>, Vec<u8>)]) -> Result<()> {
+        let fail = |e: rocksdb::Error| Error::rocksdb("rebuild: write SST", Some(self.cf), None, e);
+        let mut writer = SstFileWriter::create(self.options);
+        writer.open(path).map_err(fail)?;
+        for (key, value) in pairs {
+            writer.put(key, value).map_err(fail)?;
+        }
+        writer.finish().map_err(fail)
+    }
+}
+
+/// Deletes the SST files an interrupted rebuild left in the database directory.
+pub(crate) fn remove_leftover_files(db_path: &std::path::Path) {
+    for entry in std::fs::read_dir(db_path).into_iter().flatten().flatten() {
+        if entry
+            .file_name()
+            .to_str()
+            .is_some_and(|name| name.starts_with(INGEST_PREFIX))
+        {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 impl Engine {
     /// Rebuilds a column family into a fresh physical CF (see the module docs) and reports
     /// what was copied and what could not be read.
@@ -212,6 +330,7 @@ impl Engine {
         let new_handle = unsafe { raw::detach_cf(new_handle) };
         let state = Arc::new(RebuildState {
             new_handle: Arc::clone(&new_handle),
+            new_name: new_physical.clone(),
             touched: Mutex::new(Touched::default()),
         });
         self.publish(self.table_with(cf, |entry| entry.rebuild = Some(Arc::clone(&state))));
@@ -222,7 +341,14 @@ impl Engine {
             new_physical: new_physical.clone(),
             ..RebuildReport::default()
         };
-        let copied = self.copy_into(cf, &old_physical, &old_handle, &state, &mut report);
+        let copied = self.copy_into(
+            cf,
+            &old_physical,
+            &old_handle,
+            &state,
+            &cf_options,
+            &mut report,
+        );
         let finished = copied.and_then(|()| {
             self.db()
                 .flush_cf(&new_handle)
@@ -284,9 +410,21 @@ impl Engine {
         state: &RebuildState,
         chunk: &[(Vec<u8>, Vec<u8>)],
     ) -> Result<u64> {
+        let touched = state.touched.lock();
+        self.write_untouched(cf, state, &touched, chunk)
+    }
+
+    /// Writes the pairs of `chunk` that `touched` does not cover into the new CF, without
+    /// the WAL (the rebuild flushes the new CF before it commits).
+    fn write_untouched(
+        &self,
+        cf: &str,
+        state: &RebuildState,
+        touched: &Touched,
+        chunk: &[(Vec<u8>, Vec<u8>)],
+    ) -> Result<u64> {
         let mut no_wal = WriteOptions::default();
         no_wal.disable_wal(true);
-        let touched = state.touched.lock();
         let mut batch = rocksdb::WriteBatch::default();
         let mut copied = 0;
         for (key, value) in chunk {
@@ -301,15 +439,18 @@ impl Engine {
         Ok(copied)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn copy_into(
         &self,
         cf: &str,
         old_physical: &str,
         old: &DetachedCf,
         state: &RebuildState,
+        cf_options: &Options,
         report: &mut RebuildReport,
     ) -> Result<()> {
         let snapshot = self.db().snapshot();
+        let mut ingester = Ingester::new(self, cf, state, cf_options);
         let mut resume: Option<Vec<u8>> = None;
         let mut lost = Vec::new();
         loop {
@@ -338,7 +479,7 @@ impl Engine {
                     .iter()
                     .map(|(k, v)| (k.len() + v.len()) as u64)
                     .sum::<u64>();
-                report.keys_copied += self.copy_chunk(cf, state, &chunk)?;
+                report.keys_copied += ingester.add(chunk)?;
                 if !iter.valid() {
                     break;
                 }
@@ -380,6 +521,8 @@ impl Engine {
                 }
             }
         }
+        report.keys_copied += ingester.commit()?;
+        drop(ingester);
         if !lost.is_empty() {
             lost = self.recover_from_checkpoint(
                 cf,

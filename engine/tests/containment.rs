@@ -51,14 +51,16 @@ fn damaged_engine(dir: &Path, contain: bool) -> Engine {
 /// Flushes enough small L0 files into "data" that RocksDB compacts L0 on its own (the
 /// default trigger is 4 files). They rewrite keys across the damaged file's range (with the
 /// same values), so the compaction must merge, and read, the damaged file rather than move
-/// it down untouched.
-fn provoke_automatic_compaction(engine: &Engine) {
+/// it down untouched. Stops at the first refused write: without containment, the
+/// compaction that the third flush triggers may stop writes before the fourth round.
+fn provoke_automatic_compaction(engine: &Engine) -> lsmedic_engine::Result<()> {
     for round in 0..4u64 {
         for k in (round..N).step_by(97) {
-            engine.put("data", &key(k), &noise(k, 200)).unwrap();
+            engine.put("data", &key(k), &noise(k, 200))?;
         }
-        engine.flush("data").unwrap();
+        engine.flush("data")?;
     }
+    Ok(())
 }
 
 fn background_errors(events: &[EngineEvent]) -> Vec<(String, BackgroundErrorReason, bool)> {
@@ -78,7 +80,7 @@ fn a_compaction_meeting_corruption_is_contained_and_writes_go_on() {
     let dir = tempfile::tempdir().unwrap();
     let engine = damaged_engine(dir.path(), true);
     let physical = engine.physical_cf("data").unwrap();
-    provoke_automatic_compaction(&engine);
+    provoke_automatic_compaction(&engine).unwrap();
     let events = collect_events_until(&engine, WAIT, |events| {
         !background_errors(events).is_empty()
     });
@@ -102,7 +104,7 @@ fn a_compaction_meeting_corruption_is_contained_and_writes_go_on() {
     // (and read the damaged file) again raise no error. The quarantine thread applies the
     // option within microseconds of the report; the pause leaves it ample time.
     std::thread::sleep(Duration::from_millis(500));
-    provoke_automatic_compaction(&engine);
+    provoke_automatic_compaction(&engine).unwrap();
     let later = collect_events_until(&engine, Duration::from_secs(3), |_| false);
     assert_eq!(background_errors(&later), vec![], "{later:#?}");
     // ... and the control surface refuses to switch them back on.
@@ -137,7 +139,7 @@ fn a_compaction_meeting_corruption_is_contained_and_writes_go_on() {
 fn without_containment_rocksdb_refuses_every_write() {
     let dir = tempfile::tempdir().unwrap();
     let engine = damaged_engine(dir.path(), false);
-    provoke_automatic_compaction(&engine);
+    let _ = provoke_automatic_compaction(&engine);
     let events = collect_events_until(&engine, WAIT, |events| {
         !background_errors(events).is_empty()
     });

@@ -104,9 +104,11 @@ fn progress_bar(enabled: bool, total_s: f64, label: &str) -> indicatif::Progress
 /// Runs `scenario` once on a fresh database.
 pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutput, String> {
     let dir = fresh_db_dir(options)?;
+    // The database in a subdirectory, so that its siblings (the checkpoint directory
+    // `db.lsmedic-checkpoints` when checkpoints are on) go with the temporary directory.
     let mut subject = Subject::open(
         options.healer,
-        dir.path(),
+        &dir.path().join("db"),
         scenario.engine.clone(),
         options.drive.as_ref(),
         options.weights,
