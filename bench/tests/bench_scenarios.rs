@@ -16,6 +16,11 @@ fn scenarios_dir() -> PathBuf {
 
 /// Runs `run SCENARIO --time-scale SCALE` with the healer off; returns `runs[0]`.
 fn run_scenario(name: &str, scale: f64) -> serde_json::Value {
+    run_scenario_with(name, scale, "off")
+}
+
+/// Runs `run SCENARIO --time-scale SCALE --healer HEALER`; returns `runs[0]`.
+fn run_scenario_with(name: &str, scale: f64, healer: &str) -> serde_json::Value {
     let _turn = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("report.json");
@@ -29,7 +34,7 @@ fn run_scenario(name: &str, scale: f64) -> serde_json::Value {
         ])
         .args([
             "--healer",
-            "off",
+            healer,
             "--time-scale",
             &scale.to_string(),
             "--quiet",
@@ -162,6 +167,23 @@ fn sst_corruption_surfaces_errors() {
     assert!(errors > 0, "{run:#}");
     // Never silently wrong: damaged keys are unreadable (lost), not different.
     assert_eq!(run["wrong_values"], 0);
+}
+
+#[test]
+fn with_checkpoints_the_rules_rebuild_loses_nothing() {
+    // Time scale 0.5: the first checkpoint (10 s after the open) precedes the fault.
+    let run = run_scenario_with("sst-corruption-checkpointed", 0.5, "rules");
+    let errors = run["read_errors"].as_u64().unwrap() + run["background_errors"].as_u64().unwrap();
+    assert!(errors > 0, "the fault did no damage: {run:#}");
+    let rebuilt = run["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a.to_string().contains("rebuild"));
+    assert!(rebuilt, "no rebuild: {run:#}");
+    assert_eq!(run["write_errors"], 0, "{run:#}");
+    assert_eq!(run["wrong_values"], 0, "{run:#}");
+    assert_eq!(run["keys_lost"], 0, "{run:#}");
 }
 
 const QUICK: &str = r#"
