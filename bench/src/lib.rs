@@ -27,5 +27,6 @@ pub mod scenario;
 pub mod score;
 pub mod stats;
 pub(crate) mod store;
+pub mod stress;
 pub mod subject;
 pub mod workload;
