@@ -85,42 +85,56 @@ impl Tapped {
     }
 }
 
-impl Control for Tapped {
-    fn column_families(&self) -> Vec<String> {
-        Control::column_families(&*self.engine)
-    }
-    fn tunables(&self) -> Result<Tunables, ControlError> {
-        Control::tunables(&*self.engine)
-    }
-    fn set_global(&self, changes: &[(Tunable, u64)]) -> Result<(), ControlError> {
-        Control::set_global(&*self.engine, changes)
-    }
-    fn set_cf(&self, cf: &str, changes: &[(Tunable, u64)]) -> Result<(), ControlError> {
-        Control::set_cf(&*self.engine, cf, changes)
-    }
-    fn set_write_rate_limit(
-        &self,
-        scope: &ThrottleScope,
-        rate_bytes_per_sec: Option<u64>,
-    ) -> Result<(), ControlError> {
-        Control::set_write_rate_limit(&*self.engine, scope, rate_bytes_per_sec)
-    }
-    fn restore(&self, snapshot: &Tunables) -> Result<(), ControlError> {
-        Control::restore(&*self.engine, snapshot)
-    }
-    fn flush(&self, cf: &str) -> Result<(), ControlError> {
-        Control::flush(&*self.engine, cf)
-    }
-    fn compact_range(&self, cf: &str, range: Option<(&[u8], &[u8])>) -> Result<(), ControlError> {
-        Control::compact_range(&*self.engine, cf, range)
-    }
-    fn wait_for_compactions(&self, timeout: Duration) -> Result<bool, ControlError> {
-        Control::wait_for_compactions(&*self.engine, timeout)
-    }
-    fn rebuild_cf(&self, cf: &str) -> Result<RebuildReport, ControlError> {
-        Control::rebuild_cf(&*self.engine, cf)
-    }
+/// Implements `Control` for a wrapper with an `engine: Arc<Engine>` field by forwarding every
+/// call to the engine, except `rebuild_cf`, whose body is given (`|this, cf| …`).
+macro_rules! forward_control {
+    ($wrapper:ty, |$this:ident, $cf:ident| $rebuild:expr) => {
+        impl Control for $wrapper {
+            fn column_families(&self) -> Vec<String> {
+                Control::column_families(&*self.engine)
+            }
+            fn tunables(&self) -> Result<Tunables, ControlError> {
+                Control::tunables(&*self.engine)
+            }
+            fn set_global(&self, changes: &[(Tunable, u64)]) -> Result<(), ControlError> {
+                Control::set_global(&*self.engine, changes)
+            }
+            fn set_cf(&self, cf: &str, changes: &[(Tunable, u64)]) -> Result<(), ControlError> {
+                Control::set_cf(&*self.engine, cf, changes)
+            }
+            fn set_write_rate_limit(
+                &self,
+                scope: &ThrottleScope,
+                rate_bytes_per_sec: Option<u64>,
+            ) -> Result<(), ControlError> {
+                Control::set_write_rate_limit(&*self.engine, scope, rate_bytes_per_sec)
+            }
+            fn restore(&self, snapshot: &Tunables) -> Result<(), ControlError> {
+                Control::restore(&*self.engine, snapshot)
+            }
+            fn flush(&self, cf: &str) -> Result<(), ControlError> {
+                Control::flush(&*self.engine, cf)
+            }
+            fn compact_range(
+                &self,
+                cf: &str,
+                range: Option<(&[u8], &[u8])>,
+            ) -> Result<(), ControlError> {
+                Control::compact_range(&*self.engine, cf, range)
+            }
+            fn wait_for_compactions(&self, timeout: Duration) -> Result<bool, ControlError> {
+                Control::wait_for_compactions(&*self.engine, timeout)
+            }
+            fn rebuild_cf(&self, $cf: &str) -> Result<RebuildReport, ControlError> {
+                let $this = self;
+                $rebuild
+            }
+        }
+    };
 }
+pub(crate) use forward_control;
+
+forward_control!(Tapped, |this, cf| Control::rebuild_cf(&*this.engine, cf));
 
 impl Observe for Tapped {
     fn drain_ops(&self, f: &mut dyn FnMut(lsmedic::telemetry::OpEvent)) -> usize {

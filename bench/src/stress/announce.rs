@@ -64,42 +64,7 @@ impl Announcing {
     }
 }
 
-impl Control for Announcing {
-    fn column_families(&self) -> Vec<String> {
-        Control::column_families(&*self.engine)
-    }
-    fn tunables(&self) -> Result<Tunables, ControlError> {
-        Control::tunables(&*self.engine)
-    }
-    fn set_global(&self, changes: &[(Tunable, u64)]) -> Result<(), ControlError> {
-        Control::set_global(&*self.engine, changes)
-    }
-    fn set_cf(&self, cf: &str, changes: &[(Tunable, u64)]) -> Result<(), ControlError> {
-        Control::set_cf(&*self.engine, cf, changes)
-    }
-    fn set_write_rate_limit(
-        &self,
-        scope: &ThrottleScope,
-        rate_bytes_per_sec: Option<u64>,
-    ) -> Result<(), ControlError> {
-        Control::set_write_rate_limit(&*self.engine, scope, rate_bytes_per_sec)
-    }
-    fn restore(&self, snapshot: &Tunables) -> Result<(), ControlError> {
-        Control::restore(&*self.engine, snapshot)
-    }
-    fn flush(&self, cf: &str) -> Result<(), ControlError> {
-        Control::flush(&*self.engine, cf)
-    }
-    fn compact_range(&self, cf: &str, range: Option<(&[u8], &[u8])>) -> Result<(), ControlError> {
-        Control::compact_range(&*self.engine, cf, range)
-    }
-    fn wait_for_compactions(&self, timeout: Duration) -> Result<bool, ControlError> {
-        Control::wait_for_compactions(&*self.engine, timeout)
-    }
-    fn rebuild_cf(&self, cf: &str) -> Result<RebuildReport, ControlError> {
-        self.rebuild(cf, Actor::Healer)
-    }
-}
+crate::subject::forward_control!(Announcing, |this, cf| this.rebuild(cf, Actor::Healer));
 
 impl Observe for Announcing {
     fn drain_ops(&self, f: &mut dyn FnMut(OpEvent)) -> usize {

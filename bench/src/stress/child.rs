@@ -99,6 +99,16 @@ impl Shared {
         self.stop.load(Ordering::Relaxed) || self.sink.is_closed()
     }
 
+    /// Notes a failed read: a corruption, or another failure.
+    fn note_read_failure(&self, err: &lsmedic::Error) {
+        let kind = if err.is_corruption() {
+            NoteKind::ReadCorruption
+        } else {
+            NoteKind::ReadFailed
+        };
+        self.note(kind, err.to_string());
+    }
+
     fn note(&self, kind: NoteKind, detail: impl Into<String>) {
         let _ = self.sink.send(&Record::Note {
             kind,
@@ -348,12 +358,7 @@ impl Writer {
                 .and_then(|mut iter| iter.try_for_each(|item| item.map(|_| ())))
         };
         if let Err(err) = outcome {
-            let kind = if err.is_corruption() {
-                NoteKind::ReadCorruption
-            } else {
-                NoteKind::ReadFailed
-            };
-            self.shared.note(kind, err.to_string());
+            self.shared.note_read_failure(&err);
         }
     }
 }
@@ -428,12 +433,7 @@ impl Maintenance {
             .iter(cf, IterOptions::full())
             .and_then(|mut iter| iter.try_for_each(|item| item.map(|_| ())));
         if let Err(err) = outcome {
-            let kind = if err.is_corruption() {
-                NoteKind::ReadCorruption
-            } else {
-                NoteKind::ReadFailed
-            };
-            self.shared.note(kind, err.to_string());
+            self.shared.note_read_failure(&err);
         }
     }
 }
