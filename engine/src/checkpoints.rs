@@ -4,7 +4,9 @@
 //! A RocksDB checkpoint hard-links SST files, so bit rot in a live file also rots the
 //! checkpoint's link to it (one inode). lsmedic's checkpoints therefore copy every file that
 //! RocksDB linked: they cost disk space (a full copy each, `keep` of them) and are off by
-//! default ([`CheckpointConfig`]). A background thread takes one every `interval_secs`, and
+//! default ([`CheckpointConfig`]). A checkpoint is kept only if every block of it reads back
+//! with a valid checksum, so a damaged live file never replaces an intact older copy.
+//! A background thread takes one every `interval_secs`, and
 //! one soon after every completed rebuild (the rebuilt column family is in no checkpoint
 //! yet); [`Engine::checkpoint_now`] takes one on demand. With checkpoints on, RocksDB moves
 //! WAL files it no longer needs into `<db>/archive` instead of deleting them, and deletes
@@ -214,6 +216,12 @@ fn create_deep(db: &DB, dir: &Path, keep: usize) -> std::result::Result<PathBuf,
             std::fs::rename(&copy, &path).map_err(|e| io("rename", &copy, e))?;
         }
     }
+    if let Err(damage) = verify(&partial) {
+        let _ = std::fs::remove_dir_all(&partial);
+        return Err(format!(
+            "checkpoint not kept, the older ones are: it does not read back whole ({damage})"
+        ));
+    }
     let done = dir.join(&name);
     std::fs::rename(&partial, &done).map_err(|e| io("rename", &partial, e))?;
     let all = list(dir);
@@ -221,6 +229,30 @@ fn create_deep(db: &DB, dir: &Path, keep: usize) -> std::result::Result<PathBuf,
         let _ = std::fs::remove_dir_all(old);
     }
     Ok(done)
+}
+
+/// Reads every block of every column family of the checkpoint at `dir` with checksums
+/// verified: a copy of a damaged live file must not replace an intact older checkpoint.
+fn verify(dir: &Path) -> std::result::Result<(), String> {
+    let names = DB::list_cf(&Options::default(), dir).map_err(|e| e.into_string())?;
+    let copy = DB::open_cf_for_read_only(&Options::default(), dir, &names, false)
+        .map_err(|e| e.into_string())?;
+    for name in &names {
+        let Some(cf) = copy.cf_handle(name) else {
+            return Err(format!("column family {name:?} has no handle"));
+        };
+        let mut read = ReadOptions::default();
+        read.set_verify_checksums(true);
+        read.fill_cache(false);
+        let mut iter = copy.raw_iterator_cf_opt(&cf, read);
+        iter.seek_to_first();
+        while iter.valid() {
+            iter.next();
+        }
+        iter.status()
+            .map_err(|e| format!("column family {name:?}: {}", e.into_string()))?;
+    }
+    Ok(())
 }
 
 /// SST files (name → size) in a directory.

@@ -421,3 +421,28 @@ fn without_the_wal_archive_the_range_is_reported_lost_never_wrong() {
         }
     }
 }
+
+#[test]
+fn a_checkpoint_that_would_copy_damage_is_not_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config();
+    config.checkpoints = CheckpointConfig {
+        enabled: true,
+        dir: Some(dir.path().join("checkpoints")),
+        interval_secs: 3600,
+        keep: 1,
+        ..CheckpointConfig::default()
+    };
+    let db = dir.path().join("db");
+    let engine = Engine::open(&db, config).unwrap();
+    engine.create_cf("data", None).unwrap();
+    for i in 0..N {
+        engine.put("data", &key(i), &noise(i, 200)).unwrap();
+    }
+    engine.flush("data").unwrap();
+    let intact = engine.checkpoint_now().unwrap();
+    flip_bytes(&newest_sst(&db), 0.5, 32);
+    let refused = engine.checkpoint_now().unwrap_err().to_string();
+    assert!(refused.contains("not kept"), "{refused}");
+    assert_eq!(engine.latest_checkpoint(), Some(intact));
+}
