@@ -15,8 +15,8 @@
 //!
 //! # When a lost range is refilled
 //!
-//! A range R that the rebuild could not read is restored from the newest checkpoint C, whose
-//! last sequence number is `s_c`, when the column family is the same physical CF in C (it was
+//! A range R that the rebuild could not read is restored from a checkpoint C (the newest
+//! first, then older ones), whose last sequence number is `s_c`, when the column family is the same physical CF in C (it was
 //! not rebuilt since) and one of two proofs holds; otherwise R stays in the report as lost,
 //! with the reason in `refill_failures`.
 //!
@@ -37,7 +37,7 @@
 //!    gap, so a replay cannot cross another rebuild: the checkpoint taken after every
 //!    rebuild moves the replay's start past it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -348,8 +348,8 @@ impl Engine {
         self.checkpointer()?.last_error()
     }
 
-    /// Refills lost ranges from the newest checkpoint where provably correct; returns the
-    /// ranges still lost.
+    /// Refills lost ranges from the checkpoints, newest first, where provably correct;
+    /// returns the ranges still lost.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn recover_from_checkpoint(
         &self,
@@ -358,19 +358,60 @@ impl Engine {
         old: &DetachedCf,
         state: &RebuildState,
         snapshot: &SnapshotWithThreadMode<'_, DB>,
-        lost: Vec<LostRange>,
+        mut lost: Vec<LostRange>,
         report: &mut RebuildReport,
+        candidates: &mut BTreeSet<Vec<u8>>,
     ) -> Result<Vec<LostRange>> {
-        let not_refilled = |report: &mut RebuildReport, why: String| {
-            report.refill_failures.push(why);
-        };
-        let Some(checkpoint) = self.latest_checkpoint() else {
-            if self.checkpointer().is_some() {
-                not_refilled(report, "no checkpoint has been taken yet".into());
-            }
+        let Some(checkpointer) = self.checkpointer() else {
             return Ok(lost);
         };
-        let saved = sst_files(&checkpoint);
+        let checkpoints = list(&checkpointer.dir);
+        if checkpoints.is_empty() {
+            report
+                .refill_failures
+                .push("no checkpoint has been taken yet".into());
+        }
+        for checkpoint in checkpoints.iter().rev() {
+            if lost.is_empty() {
+                break;
+            }
+            lost = self.refill_from(
+                checkpoint,
+                cf,
+                old_physical,
+                old,
+                state,
+                snapshot,
+                lost,
+                report,
+                candidates,
+            )?;
+        }
+        Ok(lost)
+    }
+
+    /// Refills lost ranges from one checkpoint where provably correct; returns the ranges
+    /// still lost, with the reasons in the report.
+    #[allow(clippy::too_many_arguments)]
+    fn refill_from(
+        &self,
+        checkpoint: &Path,
+        cf: &str,
+        old_physical: &str,
+        old: &DetachedCf,
+        state: &RebuildState,
+        snapshot: &SnapshotWithThreadMode<'_, DB>,
+        lost: Vec<LostRange>,
+        report: &mut RebuildReport,
+        candidates: &mut BTreeSet<Vec<u8>>,
+    ) -> Result<Vec<LostRange>> {
+        let name = checkpoint
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        let not_refilled = |report: &mut RebuildReport, why: String| {
+            report.refill_failures.push(format!("{name}: {why}"));
+        };
+        let saved = sst_files(checkpoint);
         let live = self
             .db()
             .live_files()
@@ -379,18 +420,14 @@ impl Engine {
             .iter()
             .filter(|file| file.column_family_name == old_physical)
             .collect();
-        let opened = DB::list_cf(&Options::default(), &checkpoint).and_then(|names| {
-            DB::open_cf_for_read_only(&Options::default(), &checkpoint, &names, false)
+        let opened = DB::list_cf(&Options::default(), checkpoint).and_then(|names| {
+            DB::open_cf_for_read_only(&Options::default(), checkpoint, &names, false)
                 .map(|copy| (names, copy))
         });
         let (names, copy) = match opened {
             Ok(opened) => opened,
             Err(err) => {
-                let why = format!(
-                    "checkpoint {} does not open: {}",
-                    checkpoint.display(),
-                    err.into_string()
-                );
+                let why = format!("does not open: {}", err.into_string());
                 not_refilled(report, why);
                 return Ok(lost);
             }
@@ -441,6 +478,10 @@ impl Engine {
                 Ok(recovered) => report.keys_recovered_from_checkpoint += recovered,
                 Err(why) => {
                     not_refilled(report, why);
+                    // Its keys may still read back from newer, undamaged files.
+                    if let Ok(keys) = checkpoint_range(&copy, &copy_cf, &range) {
+                        candidates.extend(keys.into_keys());
+                    }
                     still_lost.push(range);
                 }
             }

@@ -22,9 +22,11 @@
 //!    the WAL (step 5 flushes).
 //! 4. Where the old CF cannot be read (corruption), find the first readable key after the
 //!    failure by bisecting the key space with seeks, record the unread interval as lost, and
-//!    continue after it. With periodic checkpoints on, lost intervals are refilled from the
-//!    newest checkpoint and the WAL archived since it when that is provably correct
-//!    ([`crate::checkpoints`]).
+//!    continue after it. With periodic checkpoints on, lost intervals are refilled from a
+//!    checkpoint (newest first) and the WAL archived since it when that is provably correct
+//!    ([`crate::checkpoints`]). In an interval that stays lost, the keys that still read
+//!    back by point lookup (those in the memtables, and those a checkpoint holds, whose
+//!    newest version may be in an undamaged file) are copied; the interval stays reported.
 //! 5. Flush the new CF, so that the copied data is durable without the WAL.
 //! 6. Store the new mapping (one synced put) — the commit point — then publish a table in
 //!    which the logical name serves the new CF only, wait for the grace period, and drop the
@@ -35,7 +37,7 @@
 //! Every key ends either copied with its right value, written during the rebuild, or inside a
 //! reported lost range: never silently wrong.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -43,7 +45,7 @@ use lsmedic_telemetry::control::LostRange;
 use lsmedic_telemetry::RebuildReport;
 use parking_lot::Mutex;
 use rocksdb::{
-    ErrorKind, IngestExternalFileOptions, Options, ReadOptions, SnapshotWithThreadMode,
+    ErrorKind, IngestExternalFileOptions, Options, ReadOptions, ReadTier, SnapshotWithThreadMode,
     SstFileWriter, WriteOptions, DB,
 };
 
@@ -524,6 +526,7 @@ impl Engine {
         report.keys_copied += ingester.commit()?;
         drop(ingester);
         if !lost.is_empty() {
+            let mut candidates = BTreeSet::new();
             lost = self.recover_from_checkpoint(
                 cf,
                 old_physical,
@@ -532,10 +535,63 @@ impl Engine {
                 &snapshot,
                 lost,
                 report,
+                &mut candidates,
             )?;
+            report.keys_copied += self.salvage(cf, old, state, &snapshot, &lost, candidates)?;
         }
         report.lost_ranges = lost;
         Ok(())
+    }
+
+    /// Copies the keys of lost ranges that still read back by point lookup: those in the
+    /// memtables and `candidates` (keys a checkpoint holds in the ranges). A point lookup
+    /// searches newest-first and fails with corruption if it reaches the damaged block, so a
+    /// value it returns is the key's current one; a key whose newest version was in the
+    /// damaged block stays lost. The ranges stay in the report: other keys in them may be
+    /// lost.
+    fn salvage(
+        &self,
+        cf: &str,
+        old: &DetachedCf,
+        state: &RebuildState,
+        snapshot: &SnapshotWithThreadMode<'_, DB>,
+        lost: &[LostRange],
+        mut candidates: BTreeSet<Vec<u8>>,
+    ) -> Result<u64> {
+        for range in lost {
+            let mut memtable = ReadOptions::default();
+            memtable.set_snapshot(snapshot);
+            memtable.set_read_tier(ReadTier::Memtable);
+            let mut iter = self.db().raw_iterator_cf_opt(old, memtable);
+            iter.seek(&range.start);
+            while let Some(key) = iter.key() {
+                if !range.contains(key) {
+                    break;
+                }
+                candidates.insert(key.to_vec());
+                iter.next();
+            }
+        }
+        let mut found = Vec::new();
+        for key in candidates {
+            if !lost.iter().any(|range| range.contains(&key)) {
+                continue;
+            }
+            let mut read = ReadOptions::default();
+            read.set_snapshot(snapshot);
+            read.fill_cache(false);
+            match self.db().get_cf_opt(old, &key, &read) {
+                Ok(Some(value)) => found.push((key, value)),
+                Ok(None) => {}
+                Err(err) if err.kind() == ErrorKind::Corruption => {}
+                Err(err) => return Err(Error::rocksdb("rebuild: salvage", Some(cf), None, err)),
+            }
+        }
+        let mut copied = 0;
+        for chunk in found.chunks(CHUNK_KEYS) {
+            copied += self.copy_chunk(cf, state, chunk)?;
+        }
+        Ok(copied)
     }
 
     /// Whether a seek to `key` in the snapshot succeeds (reads no damaged block).

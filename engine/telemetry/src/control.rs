@@ -511,9 +511,10 @@ pub struct RebuildReport {
     pub lost_ranges: Vec<LostRange>,
     /// SST files named by the corruption errors met while copying.
     pub skipped_files: Vec<String>,
-    /// Why lost ranges were not refilled from a checkpoint (with checkpoints on): one line
-    /// per range that stayed lost, or one for all of them (no checkpoint yet, the checkpoint
-    /// does not open, the column family was rebuilt after it).
+    /// Why lost ranges were not refilled from a checkpoint (with checkpoints on): for each
+    /// checkpoint tried, newest first, one line per range it could not refill, or one for
+    /// all of them (it does not open, the column family was rebuilt after it); or "no
+    /// checkpoint has been taken yet".
     #[serde(default)]
     pub refill_failures: Vec<String>,
     /// Wall time of the rebuild.
