@@ -423,6 +423,20 @@ void lsmedic_flush(lsmedic_t *db, const char *column_family, char **errptr);
 char *lsmedic_rebuild_column_family(lsmedic_t *db, const char *column_family, char **errptr);
 
 /**
+ * The report of the last completed rebuild of `column_family` (the JSON object
+ * `lsmedic_rebuild_column_family` returns), stored with the rebuild's commit so that it
+ * survives a crash and a reopen; free it with `lsmedic_free`. NULL with `*errptr` left NULL
+ * when the family was never rebuilt; NULL with `*errptr` set on error (unknown family, …).
+ *
+ * Thread-safety: any thread, concurrently.
+ *
+ * # Safety
+ * `column_family` is NULL or a NUL-terminated string; `errptr` is NULL or a valid
+ * `char**`.
+ */
+char *lsmedic_last_rebuild_report(lsmedic_t *db, const char *column_family, char **errptr);
+
+/**
  * Compacts `[start, end]` of `column_family` (NULL = `"default"`) and waits for it; a NULL
  * `start` or `end` leaves that side open (both NULL: the whole family).
  *

@@ -24,6 +24,15 @@ pub const RESERVED_PREFIX: &str = "__lsmedic";
 pub const GENERATION_MARK: &str = "__lsmedic_gen";
 /// Key of the mapping in [`META_CF`].
 pub(crate) const MAP_KEY: &[u8] = b"cf_map";
+/// Prefix of the key under which the last rebuild's report of a logical CF is stored.
+const REPORT_PREFIX: &[u8] = b"rebuild_report/";
+
+/// The meta-CF key of the last rebuild report of `logical`.
+pub(crate) fn report_key(logical: &str) -> Vec<u8> {
+    let mut key = REPORT_PREFIX.to_vec();
+    key.extend_from_slice(logical.as_bytes());
+    key
+}
 /// Longest logical name, so that a physical name (logical + mark + generation) stays within
 /// RocksDB's practical 255-byte limit.
 pub const MAX_LOGICAL_NAME_BYTES: usize = 200;

@@ -578,6 +578,47 @@ impl Engine {
             .map_err(|e| Error::rocksdb("store column-family map", Some(META_CF), None, e))
     }
 
+    /// Stores the map and the rebuild report of `cf` in one synced batch: the commit point
+    /// of a rebuild, so that the report of every committed rebuild survives a crash.
+    pub(crate) fn commit_rebuild(
+        &self,
+        map: &CfMap,
+        cf: &str,
+        report: &lsmedic_telemetry::RebuildReport,
+    ) -> Result<()> {
+        let text = serde_json::to_vec(report).map_err(|e| Error::Rebuild {
+            cf: cf.to_owned(),
+            message: format!("cannot encode the report: {e}"),
+        })?;
+        let mut batch = rocksdb::WriteBatch::default();
+        batch.put_cf(&self.meta, cf_map::MAP_KEY, map.to_bytes());
+        batch.put_cf(&self.meta, cf_map::report_key(cf), text);
+        self.db
+            .write_opt(batch, &self.write_opts_sync)
+            .map_err(|e| Error::rocksdb("store column-family map", Some(META_CF), None, e))
+    }
+
+    /// The report of the last completed rebuild of `cf` (stored with the rebuild's commit,
+    /// so it survives a crash and a reopen); `None` if it was never rebuilt.
+    pub fn last_rebuild_report(
+        &self,
+        cf: &str,
+    ) -> Result<Option<lsmedic_telemetry::RebuildReport>> {
+        self.cf_table().get(cf)?;
+        let stored = self
+            .db
+            .get_cf(&self.meta, cf_map::report_key(cf))
+            .map_err(|e| Error::rocksdb("read rebuild report", Some(META_CF), None, e))?;
+        stored
+            .map(|bytes| {
+                serde_json::from_slice(&bytes).map_err(|e| Error::Rebuild {
+                    cf: cf.to_owned(),
+                    message: format!("stored rebuild report does not decode: {e}"),
+                })
+            })
+            .transpose()
+    }
+
     /// The map as it should be stored for `table` (only rebuilt CFs appear).
     pub(crate) fn cf_map_of(table: &CfTable) -> CfMap {
         CfMap {
@@ -692,6 +733,10 @@ impl Engine {
         }
         self.publish(table);
         self.tunables.lock().cfs.remove(name);
+        // A later column family of the same name starts without a rebuild history.
+        self.db
+            .delete_cf_opt(&self.meta, cf_map::report_key(name), &self.write_opts_sync)
+            .map_err(|e| Error::rocksdb("drop_cf (forget rebuild report)", Some(name), None, e))?;
         self.db
             .drop_cf(&physical)
             .map_err(|e| Error::rocksdb("drop_cf", Some(name), None, e))

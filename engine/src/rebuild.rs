@@ -376,8 +376,10 @@ impl Engine {
             entry.handle = Arc::clone(&new_handle);
             entry.rebuild = None;
         });
-        // The commit point: once the map is stored, the new CF serves the name.
-        self.store_cf_map(&Engine::cf_map_of(&swapped))?;
+        // The commit point: once the map is stored, the new CF serves the name. The report
+        // goes in the same batch, so a crash after it loses neither.
+        report.duration = started.elapsed();
+        self.commit_rebuild(&Engine::cf_map_of(&swapped), cf, &report)?;
         self.publish(swapped);
         drop(state);
         drop(old_handle);
@@ -391,7 +393,6 @@ impl Engine {
         if let Some(checkpointer) = self.checkpointer() {
             checkpointer.request();
         }
-        report.duration = started.elapsed();
         Ok(report)
     }
 

@@ -467,7 +467,10 @@ fn readable_keys_inside_a_lost_range_are_salvaged() {
         .step_by(2)
         .filter(|i| report.lost_ranges.iter().any(|r| r.contains(&key(*i))))
         .count();
-    assert!(inside > 0, "no rewritten key lies in a lost range: {report:?}");
+    assert!(
+        inside > 0,
+        "no rewritten key lies in a lost range: {report:?}"
+    );
     for i in (0..N).step_by(2) {
         assert_eq!(
             engine.get("data", &key(i)).unwrap(),
@@ -481,4 +484,24 @@ fn readable_keys_inside_a_lost_range_are_salvaged() {
             None => assert!(report.lost_ranges.iter().any(|r| r.contains(&key(i)))),
         }
     }
+}
+
+#[test]
+fn the_last_rebuild_report_survives_a_reopen_and_goes_with_a_dropped_cf() {
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, _) = damaged_engine(dir.path(), false);
+    assert_eq!(engine.last_rebuild_report("data").unwrap(), None);
+    let report = engine.rebuild_cf("data").unwrap();
+    assert!(!report.lost_ranges.is_empty());
+    assert_eq!(
+        engine.last_rebuild_report("data").unwrap().as_ref(),
+        Some(&report)
+    );
+    engine.close().unwrap();
+    let engine = Engine::open(dir.path().join("db"), config()).unwrap();
+    assert_eq!(engine.last_rebuild_report("data").unwrap(), Some(report));
+    assert!(engine.last_rebuild_report("nope").is_err());
+    engine.drop_cf("data").unwrap();
+    engine.create_cf("data", None).unwrap();
+    assert_eq!(engine.last_rebuild_report("data").unwrap(), None);
 }

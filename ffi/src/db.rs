@@ -452,11 +452,47 @@ pub unsafe extern "C" fn lsmedic_rebuild_column_family(
             // SAFETY: forwarded contract.
             let cf = unsafe { cf_name(column_family) }?;
             let report = db_handle(db)?.engine.rebuild_cf(cf)?;
-            let text = serde_json::to_string(&report).map_err(|source| FfiError::Json {
-                what: "rebuild report",
-                source,
-            })?;
-            malloc_string(&text)
+            report_json(&report)
+        },
+    )
+}
+
+/// A rebuild report as a malloc'd JSON string.
+fn report_json(report: &lsmedic::telemetry::RebuildReport) -> Result<*mut c_char, FfiError> {
+    let text = serde_json::to_string(report).map_err(|source| FfiError::Json {
+        what: "rebuild report",
+        source,
+    })?;
+    malloc_string(&text)
+}
+
+/// The report of the last completed rebuild of `column_family` (the JSON object
+/// `lsmedic_rebuild_column_family` returns), stored with the rebuild's commit so that it
+/// survives a crash and a reopen; free it with `lsmedic_free`. NULL with `*errptr` left NULL
+/// when the family was never rebuilt; NULL with `*errptr` set on error (unknown family, …).
+///
+/// Thread-safety: any thread, concurrently.
+///
+/// # Safety
+/// `column_family` is NULL or a NUL-terminated string; `errptr` is NULL or a valid
+/// `char**`.
+#[no_mangle]
+pub unsafe extern "C" fn lsmedic_last_rebuild_report(
+    db: *mut lsmedic_t,
+    column_family: *const c_char,
+    errptr: *mut *mut c_char,
+) -> *mut c_char {
+    call(
+        "lsmedic_last_rebuild_report",
+        errptr,
+        std::ptr::null_mut(),
+        || {
+            // SAFETY: forwarded contract.
+            let cf = unsafe { cf_name(column_family) }?;
+            match db_handle(db)?.engine.last_rebuild_report(cf)? {
+                Some(report) => report_json(&report),
+                None => Ok(std::ptr::null_mut()),
+            }
         },
     )
 }

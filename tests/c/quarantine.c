@@ -1,7 +1,7 @@
 /* Corruption containment through the C API: a compaction reads a damaged SST of column
  * family "data"; the database keeps taking writes in every column family, "data" is listed
  * as quarantined, and lsmedic_rebuild_column_family replaces it, reporting what it could not
- * read, and ends the quarantine. The healer is off so that the test, not the healer, decides
+ * read (the report is kept: lsmedic_last_rebuild_report), and ends the quarantine. The healer is off so that the test, not the healer, decides
  * when to rebuild. */
 #include "check.h" /* first: it defines _GNU_SOURCE */
 
@@ -124,11 +124,21 @@ int main(void) {
     put_key(db, "other", 1, "after");
     put_key(db, "data", N + 1, "after");
 
+    /* Never rebuilt yet: no stored report, and no error. */
+    CHECK(lsmedic_last_rebuild_report(db, "data", &err) == NULL);
+    CHECK_OK(err);
     char *summary = lsmedic_rebuild_column_family(db, "data", &err);
     CHECK_OK(err);
     CHECK(summary != NULL);
     CHECK(strstr(summary, "\"cf\":\"data\"") != NULL);
     CHECK(strstr(summary, "\"lost_ranges\":[{") != NULL); /* the damaged block is reported */
+    /* The same report is stored with the rebuild's commit. */
+    char *stored = lsmedic_last_rebuild_report(db, "data", &err);
+    CHECK_OK(err);
+    CHECK(stored != NULL && strcmp(stored, summary) == 0);
+    lsmedic_free(stored);
+    CHECK(lsmedic_last_rebuild_report(db, "no-such-family", &err) == NULL);
+    CHECK_ERR(err, "no-such-family");
     lsmedic_free(summary);
     quarantined(db, names, sizeof names);
     CHECK(strcmp(names, "") == 0);

@@ -189,6 +189,15 @@ fn rebuild(m: &Model, cf: CfSel, mode: ErrMode) {
         let parsed: serde_json::Value =
             serde_json::from_str(&text).unwrap_or_else(|e| panic!("rebuild report {text:?}: {e}"));
         assert_eq!(parsed["lost_ranges"], serde_json::json!([]), "{text}");
+        // The report is stored with the rebuild's commit.
+        // SAFETY: NUL-terminated name, NULL errptr.
+        let stored = unsafe { lsmedic_last_rebuild_report(m.db_ptr(), cf_ptr(&c), ptr::null_mut()) };
+        assert!(!stored.is_null(), "no stored report after a rebuild");
+        // SAFETY: a NUL-terminated string from the library.
+        let stored_text = unsafe { CStr::from_ptr(stored) }.to_string_lossy().into_owned();
+        // SAFETY: one library allocation.
+        unsafe { lsmedic_free(stored.cast()) };
+        assert_eq!(stored_text, text, "the stored report differs from the returned one");
     }
     if ok {
         if let CfArg::Name(n) = &arg {
