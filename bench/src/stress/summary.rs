@@ -33,7 +33,8 @@ pub struct Summary {
     pub rebuilds_interrupted: u64,
     /// Rebuilds found committed at reopen whose report died with the child.
     pub rebuilds_committed_unreported: u64,
-    /// Of those, rebuilds of a damaged column family (its keys were exempted).
+    /// Of those, rebuilds of a damaged column family (the lost ranges of the report the
+    /// engine stored with the commit were exempted; all its keys if there was none).
     pub rebuilds_committed_unreported_damaged: u64,
     /// Reopens by the parent.
     pub reopens: u64,

@@ -181,8 +181,9 @@ pub fn verify(
 
 /// A logical column family served by another physical one than the last reported: a rebuild
 /// committed and the child died before reporting it. If the replaced physical column family
-/// was damaged, what that rebuild lost is unknown: every key of the column family may be
-/// lost (never wrong).
+/// was damaged, the keys that rebuild lost are those of the report the engine stored with the
+/// commit (`last_rebuild_report`); without that report, every key of the column family may
+/// be lost (never wrong).
 fn note_unreported_rebuilds(
     engine: &Engine,
     model: &mut Model,
@@ -211,7 +212,20 @@ fn note_unreported_rebuilds(
         ));
         if damaged {
             verified.unreported_rebuilds_of_damaged += 1;
-            model.report_unknown_loss(index as CfIndex);
+            let stored = engine
+                .last_rebuild_report(cf)
+                .map_err(|e| Error::engine(format!("last rebuild report of {cf:?}"), e))?;
+            match stored.filter(|report| report.new_physical == physical) {
+                Some(report) => {
+                    verified.log.push(format!(
+                        "{cf:?}: the stored report of that rebuild lost {:?}",
+                        report.lost_ranges
+                    ));
+                    verified.keys_in_lost_ranges +=
+                        model.report_lost(index as CfIndex, &report.lost_ranges);
+                }
+                None => model.report_unknown_loss(index as CfIndex),
+            }
         }
         layout.cfs[index].physical = physical;
     }
