@@ -171,7 +171,7 @@ fn sst_corruption_surfaces_errors() {
 
 #[test]
 fn with_checkpoints_the_rules_rebuild_loses_nothing() {
-    // Time scale 0.5: the first checkpoint (10 s after the open) precedes the fault.
+    // Time scale 0.5: checkpoints (every 4 s from the open) precede the fault.
     let run = run_scenario_with("sst-corruption-checkpointed", 0.5, "rules");
     let errors = run["read_errors"].as_u64().unwrap() + run["background_errors"].as_u64().unwrap();
     assert!(errors > 0, "the fault did no damage: {run:#}");
