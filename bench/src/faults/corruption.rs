@@ -12,6 +12,9 @@ use super::{Applied, Undo};
 use crate::measure::Recorder;
 use crate::runner::Shared;
 
+/// Live files chosen at most this often when the chosen one vanishes before it is damaged.
+const MAX_ATTEMPTS: u32 = 5;
+
 pub(super) fn sst_corruption(
     shared: &Arc<Shared>,
     cf: &str,
@@ -23,8 +26,20 @@ pub(super) fn sst_corruption(
         .flush(cf)
         .map_err(|e| format!("flush before corrupting: {e}"))?;
     let physical = engine.physical_cf(cf).map_err(|e| e.to_string())?;
-    let (file, size) = largest_live_sst(engine.path(), &physical)?;
-    flip_bytes(&file, size / 2, bytes)?;
+    // A compaction may delete the chosen file before it is opened: choose again.
+    let mut attempts = 0;
+    let (file, size) = loop {
+        let (file, size) = largest_live_sst(engine.path(), &physical)?;
+        if flip_bytes(&file, size / 2, bytes)? {
+            break (file, size);
+        }
+        attempts += 1;
+        if attempts == MAX_ATTEMPTS {
+            return Err(format!(
+                "{MAX_ATTEMPTS} live SST files of {cf:?} were deleted before they could be damaged"
+            ));
+        }
+    };
     let mut storm_threads = Vec::new();
     if compact {
         let shared = Arc::clone(shared);
@@ -85,13 +100,18 @@ fn largest_live_sst(db: &Path, physical: &str) -> Result<(PathBuf, u64), String>
         .ok_or_else(|| format!("column family {physical:?} has no live SST file to corrupt"))
 }
 
-/// Inverts `count` bytes of `file` from `offset`, in place (the file stays open in RocksDB).
-fn flip_bytes(file: &Path, offset: u64, count: usize) -> Result<(), String> {
-    let handle = std::fs::OpenOptions::new()
+/// Inverts `count` bytes of `file` from `offset`, in place (the file stays open in RocksDB);
+/// `false` if the file no longer exists (a compaction deleted it).
+fn flip_bytes(file: &Path, offset: u64, count: usize) -> Result<bool, String> {
+    let handle = match std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .open(file)
-        .map_err(|e| format!("open {}: {e}", file.display()))?;
+    {
+        Ok(handle) => handle,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(format!("open {}: {e}", file.display())),
+    };
     let mut bytes = vec![0u8; count];
     let read = handle
         .read_at(&mut bytes, offset)
@@ -105,5 +125,6 @@ fn flip_bytes(file: &Path, offset: u64, count: usize) -> Result<(), String> {
         .map_err(|e| format!("write {}: {e}", file.display()))?;
     handle
         .sync_all()
+        .map(|()| true)
         .map_err(|e| format!("sync {}: {e}", file.display()))
 }
