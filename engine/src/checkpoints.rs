@@ -542,19 +542,8 @@ impl Engine {
         }
         // Cross-check with what can still be read: the memtables' keys and every readable
         // value must agree with the replay, else nothing of the range is trusted.
-        let mut memtable = ReadOptions::default();
-        memtable.set_snapshot(snapshot);
-        memtable.set_read_tier(ReadTier::Memtable);
-        let mut iter = self.db().raw_iterator_cf_opt(old, memtable);
-        iter.seek(&range.start);
         let mut probes: Vec<Vec<u8>> = keys.keys().cloned().collect();
-        while let Some(key) = iter.key() {
-            if !in_range(range, key) {
-                break;
-            }
-            probes.push(key.to_vec());
-            iter.next();
-        }
+        probes.extend(self.memtable_keys(old, snapshot, range));
         for key in probes {
             let mut read = ReadOptions::default();
             read.set_snapshot(snapshot);
@@ -579,6 +568,29 @@ impl Engine {
         Ok(copied)
     }
 
+    /// The keys of `range` in the memtables of `old` at the snapshot.
+    pub(crate) fn memtable_keys(
+        &self,
+        old: &DetachedCf,
+        snapshot: &SnapshotWithThreadMode<'_, DB>,
+        range: &LostRange,
+    ) -> Vec<Vec<u8>> {
+        let mut memtable = ReadOptions::default();
+        memtable.set_snapshot(snapshot);
+        memtable.set_read_tier(ReadTier::Memtable);
+        let mut iter = self.db().raw_iterator_cf_opt(old, memtable);
+        iter.seek(&range.start);
+        let mut keys = Vec::new();
+        while let Some(key) = iter.key() {
+            if !in_range(range, key) {
+                break;
+            }
+            keys.push(key.to_vec());
+            iter.next();
+        }
+        keys
+    }
+
     /// Copies the keys of `range` (those in the checkpoint and in the memtables) into the new
     /// CF with their current value; fails if the checkpoint itself cannot be read.
     #[allow(clippy::too_many_arguments)]
@@ -597,17 +609,8 @@ impl Engine {
                 .into_iter()
                 .map(|(key, value)| (key, Some(value)))
                 .collect();
-        let mut memtable = ReadOptions::default();
-        memtable.set_snapshot(snapshot);
-        memtable.set_read_tier(ReadTier::Memtable);
-        let mut iter = self.db().raw_iterator_cf_opt(old, memtable);
-        iter.seek(&range.start);
-        while let Some(key) = iter.key() {
-            if !in_range(range, key) {
-                break;
-            }
-            candidates.entry(key.to_vec()).or_insert(None);
-            iter.next();
+        for key in self.memtable_keys(old, snapshot, range) {
+            candidates.entry(key).or_insert(None);
         }
         let mut chunk = Vec::new();
         for (key, saved) in candidates {

@@ -45,7 +45,7 @@ use lsmedic_telemetry::control::LostRange;
 use lsmedic_telemetry::RebuildReport;
 use parking_lot::Mutex;
 use rocksdb::{
-    ErrorKind, IngestExternalFileOptions, Options, ReadOptions, ReadTier, SnapshotWithThreadMode,
+    ErrorKind, IngestExternalFileOptions, Options, ReadOptions, SnapshotWithThreadMode,
     SstFileWriter, WriteOptions, DB,
 };
 
@@ -560,18 +560,7 @@ impl Engine {
         mut candidates: BTreeSet<Vec<u8>>,
     ) -> Result<u64> {
         for range in lost {
-            let mut memtable = ReadOptions::default();
-            memtable.set_snapshot(snapshot);
-            memtable.set_read_tier(ReadTier::Memtable);
-            let mut iter = self.db().raw_iterator_cf_opt(old, memtable);
-            iter.seek(&range.start);
-            while let Some(key) = iter.key() {
-                if !range.contains(key) {
-                    break;
-                }
-                candidates.insert(key.to_vec());
-                iter.next();
-            }
+            candidates.extend(self.memtable_keys(old, snapshot, range));
         }
         let mut found = Vec::new();
         for key in candidates {
