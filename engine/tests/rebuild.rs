@@ -23,6 +23,17 @@ fn config() -> EngineConfig {
     }
 }
 
+/// Checkpoints in `dir/checkpoints`, one kept, taken on demand only (the interval is an hour).
+fn on_demand_checkpoints(dir: &Path, enabled: bool) -> CheckpointConfig {
+    CheckpointConfig {
+        enabled,
+        dir: Some(dir.join("checkpoints")),
+        interval_secs: 3600,
+        keep: 1,
+        ..CheckpointConfig::default()
+    }
+}
+
 fn physical_cfs(dir: &Path) -> Vec<String> {
     rocksdb::DB::list_cf(&rocksdb::Options::default(), dir).unwrap()
 }
@@ -204,13 +215,7 @@ const N: u64 = 20_000;
 /// Writes N keys to "data", flushes, optionally checkpoints, then damages the live SST.
 fn damaged_engine(dir: &Path, checkpoints: bool) -> (Engine, PathBuf) {
     let mut config = config();
-    config.checkpoints = CheckpointConfig {
-        enabled: checkpoints,
-        dir: Some(dir.join("checkpoints")),
-        interval_secs: 3600,
-        keep: 1,
-        ..CheckpointConfig::default()
-    };
+    config.checkpoints = on_demand_checkpoints(dir, checkpoints);
     let db = dir.join("db");
     {
         let engine = Engine::open(&db, config.clone()).unwrap();
@@ -305,13 +310,7 @@ fn damaged_after_checkpoint(
     drop_wal_archive: bool,
 ) -> (Engine, BTreeMap<Vec<u8>, Vec<u8>>) {
     let mut config = config();
-    config.checkpoints = CheckpointConfig {
-        enabled: true,
-        dir: Some(dir.join("checkpoints")),
-        interval_secs: 3600,
-        keep: 1,
-        ..CheckpointConfig::default()
-    };
+    config.checkpoints = on_demand_checkpoints(dir, true);
     let db = dir.join("db");
     let mut model = BTreeMap::new();
     let sst = {
@@ -426,13 +425,7 @@ fn without_the_wal_archive_the_range_is_reported_lost_never_wrong() {
 fn a_checkpoint_that_would_copy_damage_is_not_kept() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = config();
-    config.checkpoints = CheckpointConfig {
-        enabled: true,
-        dir: Some(dir.path().join("checkpoints")),
-        interval_secs: 3600,
-        keep: 1,
-        ..CheckpointConfig::default()
-    };
+    config.checkpoints = on_demand_checkpoints(dir.path(), true);
     let db = dir.path().join("db");
     let engine = Engine::open(&db, config).unwrap();
     engine.create_cf("data", None).unwrap();
