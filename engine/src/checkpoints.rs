@@ -28,9 +28,9 @@
 //!    newer exists outside the damaged file, which C contains.
 //! 2. **Point-in-time replay.** Every sequence number from `s_c + 1` to the rebuild's
 //!    snapshot is in the WAL (live or archived; RocksDB's `GetUpdatesSince` refuses gaps),
-//!    and every record of the CF in it decodes ([`crate::wal`]): R's contents at the
-//!    snapshot are C's contents of R with those records applied in order (puts, deletes,
-//!    range deletes). As a guard against a wrong replay, every key of R that can still be
+//!    and every record of the CF in it decodes (RocksDB's write-batch format, decoded by the
+//!    engine's `wal` module): R's contents at the snapshot are C's contents of R with those
+//!    records applied in order (puts, deletes, range deletes). As a guard against a wrong replay, every key of R that can still be
 //!    read (memtables, undamaged files) must read back the replayed value, else nothing of
 //!    R is trusted. Only a rebuild's copies skip the WAL, and they go to a CF that is not yet
 //!    in the name map, never to a CF a checkpoint maps; but their sequence numbers leave a
