@@ -260,9 +260,20 @@ static void healer(lsmedic_t *db) {
     CHECK(audit[strlen(audit) - 1] == '\n');
     lsmedic_free(audit);
 
-    char *stats = lsmedic_healer_stats(db, &err);
-    CHECK_OK(err);
-    const char *ticks = strstr(stats, "\"ticks\":");
+    /* The healer ticks on its own thread: wait (up to 5 s) for its first tick. */
+    char *stats = NULL;
+    const char *ticks = NULL;
+    for (int i = 0; i < 500; i++) {
+        stats = lsmedic_healer_stats(db, &err);
+        CHECK_OK(err);
+        ticks = strstr(stats, "\"ticks\":");
+        if (ticks != NULL && atoi(ticks + 8) >= 1) break;
+        lsmedic_free(stats);
+        stats = NULL;
+        struct timespec pause = {0, 10 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+    }
+    CHECK(stats != NULL);
     CHECK(ticks != NULL && atoi(ticks + 8) >= 1);
     CHECK(strstr(stats, "\"running\":true") != NULL);
     CHECK(strstr(stats, "\"mode\":\"advisory\"") != NULL);
