@@ -55,7 +55,7 @@ use crate::config::CheckpointConfig;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::raw::{self, DetachedCf};
-use crate::rebuild::RebuildState;
+use crate::rebuild::{RebuildState, CHUNK_KEYS};
 use crate::wal::{self, RecordOp};
 
 const PREFIX: &str = "checkpoint-";
@@ -231,12 +231,18 @@ fn create_deep(db: &DB, dir: &Path, keep: usize) -> std::result::Result<PathBuf,
     Ok(done)
 }
 
+/// Opens the checkpoint at `dir` read-only with all its column families; returns their
+/// names too.
+fn open_read_only(dir: &Path) -> std::result::Result<(Vec<String>, DB), rocksdb::Error> {
+    let names = DB::list_cf(&Options::default(), dir)?;
+    let copy = DB::open_cf_for_read_only(&Options::default(), dir, &names, false)?;
+    Ok((names, copy))
+}
+
 /// Reads every block of every column family of the checkpoint at `dir` with checksums
 /// verified: a copy of a damaged live file must not replace an intact older checkpoint.
 fn verify(dir: &Path) -> std::result::Result<(), String> {
-    let names = DB::list_cf(&Options::default(), dir).map_err(|e| e.into_string())?;
-    let copy = DB::open_cf_for_read_only(&Options::default(), dir, &names, false)
-        .map_err(|e| e.into_string())?;
+    let (names, copy) = open_read_only(dir).map_err(|e| e.into_string())?;
     for name in &names {
         let Some(cf) = copy.cf_handle(name) else {
             return Err(format!("column family {name:?} has no handle"));
@@ -420,11 +426,7 @@ impl Engine {
             .iter()
             .filter(|file| file.column_family_name == old_physical)
             .collect();
-        let opened = DB::list_cf(&Options::default(), checkpoint).and_then(|names| {
-            DB::open_cf_for_read_only(&Options::default(), checkpoint, &names, false)
-                .map(|copy| (names, copy))
-        });
-        let (names, copy) = match opened {
+        let (names, copy) = match open_read_only(checkpoint) {
             Ok(opened) => opened,
             Err(err) => {
                 let why = format!("does not open: {}", err.into_string());
@@ -560,7 +562,7 @@ impl Engine {
         }
         let all: Vec<(Vec<u8>, Vec<u8>)> = keys.into_iter().collect();
         let mut copied = 0;
-        for chunk in all.chunks(1024) {
+        for chunk in all.chunks(CHUNK_KEYS) {
             copied += self
                 .copy_chunk(cf, state, chunk)
                 .map_err(|e| e.to_string())?;

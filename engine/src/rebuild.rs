@@ -28,11 +28,11 @@
 //!    back by point lookup (those in the memtables, and those a checkpoint holds, whose
 //!    newest version may be in an undamaged file) are copied; the interval stays reported.
 //! 5. Flush the new CF, so that the copied data is durable without the WAL.
-//! 6. Store the new mapping (one synced put) — the commit point — then publish a table in
-//!    which the logical name serves the new CF only, wait for the grace period, and drop the
-//!    old CF.
+//! 6. Store the new mapping and the report (one synced batch) — the commit point — then
+//!    publish a table in which the logical name serves the new CF only, wait for the grace
+//!    period, and drop the old CF.
 //!
-//! A crash before step 6's put leaves the new CF as an orphan; after it, the old one. Either
+//! A crash before step 6's batch leaves the new CF as an orphan; after it, the old one. Either
 //! is dropped at the next open, so a logical name never has two live physical CFs, or none.
 //! Every key ends either copied with its right value, written during the rebuild, or inside a
 //! reported lost range: never silently wrong.
@@ -55,7 +55,7 @@ use crate::error::{Error, Result};
 use crate::raw::{self, DetachedCf};
 
 /// Keys copied per chunk (one write batch, one hold of the touched-set mutex).
-const CHUNK_KEYS: usize = 1024;
+pub(crate) const CHUNK_KEYS: usize = 1024;
 /// Bytes (keys + values) per SST file the copy ingests.
 const INGEST_FILE_BYTES: usize = 16 << 20;
 /// File-name prefix of the SST files a rebuild writes into the database directory before
