@@ -81,7 +81,7 @@ impl std::fmt::Debug for Db {
 impl Db {
     /// Opens the database at `path` and starts its healer.
     pub fn open(path: impl AsRef<Path>, config: Config) -> Result<Db, DbError> {
-        let engine = Arc::new(Engine::open(path, config.engine)?);
+        let engine = Engine::open_shared(path, config.engine)?;
         let healer = Healer::start(Arc::clone(&engine), config.healer)?;
         Ok(Db { healer, engine })
     }

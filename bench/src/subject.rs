@@ -432,9 +432,8 @@ impl Subject {
     ) -> Result<Subject, String> {
         mode.availability()?;
         let config = mode.engine_config(config);
-        let engine = Arc::new(
-            Engine::open(path, config).map_err(|e| format!("cannot open the engine: {e}"))?,
-        );
+        let engine = Engine::open_shared(path, config)
+            .map_err(|e| format!("cannot open the engine: {e}"))?;
         let tapped = Arc::new(Tapped::new(Arc::clone(&engine))?);
         let healer_config = |healer_mode: Mode| HealerConfig {
             mode: healer_mode,

@@ -156,12 +156,7 @@ impl Engine {
                     .cfs
                     .iter()
                     .map(|cf| {
-                        let entry =
-                            table
-                                .by_id(cf.id)
-                                .ok_or_else(|| Error::UnknownColumnFamily {
-                                    name: cf.name.clone(),
-                                })?;
+                        let entry = table.entry_of(cf.id, &cf.name)?;
                         Ok((cf.id, cf.name.as_str(), Arc::clone(&entry.throttle)))
                     })
                     .collect::<Result<_>>()?
@@ -174,13 +169,7 @@ impl Engine {
         let entries: SmallVec<[&CfEntry; 4]> = batch
             .cfs
             .iter()
-            .map(|cf| {
-                table
-                    .by_id(cf.id)
-                    .ok_or_else(|| Error::UnknownColumnFamily {
-                        name: cf.name.clone(),
-                    })
-            })
+            .map(|cf| table.entry_of(cf.id, &cf.name))
             .collect::<Result<_>>()?;
         let mut rocks = rocksdb::WriteBatch::default();
         for op in &batch.ops {
@@ -209,7 +198,7 @@ impl Engine {
                     .map(|rebuild| (*slot, rebuild.touched.lock()))
             })
             .collect();
-        let result = self.db().write_opt(rocks, self.write_options(opts));
+        let result = table.db()?.write_opt(rocks, self.write_options(opts));
         if result.is_ok() {
             for op in &batch.ops {
                 if let Some((_, touched)) = guards.iter_mut().find(|(slot, _)| *slot == op.slot) {
@@ -228,6 +217,6 @@ impl Engine {
             self.telemetry()
                 .record_op(OpKind::Write, cf.id, start, end, cf.bytes, outcome);
         }
-        result.map_err(|e| Error::rocksdb("write", None, None, e))
+        result.map_err(|e| self.write_error("write", None, None, e))
     }
 }

@@ -44,6 +44,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use arc_swap::ArcSwap;
 use lsmedic_telemetry::control::LostRange;
 use lsmedic_telemetry::{ControlError, RebuildReport};
 use parking_lot::{Condvar, Mutex};
@@ -52,7 +53,7 @@ use rocksdb::{ErrorKind, Options, ReadOptions, ReadTier, SnapshotWithThreadMode,
 
 use crate::cf_map::{self, CfMap, META_CF};
 use crate::config::CheckpointConfig;
-use crate::engine::Engine;
+use crate::engine::{CfTable, Engine};
 use crate::error::{Error, Result};
 use crate::raw::{self, DetachedCf};
 use crate::rebuild::{RebuildState, CHUNK_KEYS};
@@ -79,7 +80,7 @@ struct Shared {
 
 /// Owns the periodic checkpoint thread; stops and joins it when dropped.
 pub(crate) struct Checkpointer {
-    db: Arc<DB>,
+    tables: Arc<ArcSwap<CfTable>>,
     dir: PathBuf,
     keep: usize,
     shared: Arc<Shared>,
@@ -87,7 +88,11 @@ pub(crate) struct Checkpointer {
 }
 
 impl Checkpointer {
-    pub(crate) fn start(db: Arc<DB>, dir: PathBuf, config: &CheckpointConfig) -> Result<Self> {
+    pub(crate) fn start(
+        tables: Arc<ArcSwap<CfTable>>,
+        dir: PathBuf,
+        config: &CheckpointConfig,
+    ) -> Result<Self> {
         std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
             action: "create checkpoint directory",
             path: dir.clone(),
@@ -101,8 +106,8 @@ impl Checkpointer {
         });
         let interval = Duration::from_secs(config.interval_secs);
         let thread = {
-            let (db, thread_dir, shared, keep) = (
-                Arc::clone(&db),
+            let (tables, thread_dir, shared, keep) = (
+                Arc::clone(&tables),
                 dir.clone(),
                 Arc::clone(&shared),
                 config.keep,
@@ -121,8 +126,12 @@ impl Checkpointer {
                         signal.now = false;
                     }
                     let _creating = shared.creating.lock();
-                    let outcome = create_deep(&db, &thread_dir, keep);
-                    *shared.last_error.lock() = outcome.err();
+                    // Looked up every time: a reopen ([`crate::recovery`]) replaces it.
+                    let outcome = match current_db(&tables) {
+                        Ok(db) => create_deep(&db, &thread_dir, keep).err(),
+                        Err(err) => Some(err.to_string()),
+                    };
+                    *shared.last_error.lock() = outcome;
                 })
                 .map_err(|source| Error::Io {
                     action: "spawn checkpoint thread for",
@@ -131,7 +140,7 @@ impl Checkpointer {
                 })?
         };
         Ok(Checkpointer {
-            db,
+            tables,
             dir,
             keep: config.keep,
             shared,
@@ -142,7 +151,8 @@ impl Checkpointer {
     /// Takes a deep checkpoint now; returns its directory.
     pub(crate) fn checkpoint_now(&self) -> Result<PathBuf> {
         let _creating = self.shared.creating.lock();
-        create_deep(&self.db, &self.dir, self.keep).map_err(|message| Error::Checkpoint {
+        let db = current_db(&self.tables)?;
+        create_deep(&db, &self.dir, self.keep).map_err(|message| Error::Checkpoint {
             path: self.dir.clone(),
             message,
         })
@@ -173,6 +183,11 @@ impl Drop for Checkpointer {
             let _ = thread.join();
         }
     }
+}
+
+/// The database the engine serves from now; [`Error::Recovering`] while it is reopened.
+fn current_db(tables: &ArcSwap<CfTable>) -> Result<Arc<DB>> {
+    tables.load().db().cloned()
 }
 
 /// Complete checkpoints in `dir`, oldest first.
@@ -418,8 +433,8 @@ impl Engine {
             report.refill_failures.push(format!("{name}: {why}"));
         };
         let saved = sst_files(checkpoint);
-        let live = self
-            .db()
+        let live = state
+            .db
             .live_files()
             .map_err(|e| Error::rocksdb("rebuild: live files", Some(cf), None, e))?;
         let live_here: Vec<_> = live
@@ -511,7 +526,7 @@ impl Engine {
         if target > base.seq {
             let cf_id = raw::cf_id(old);
             let mut next = base.seq + 1;
-            'batches: for batch in raw::WalBatches::since(self.db(), next)? {
+            'batches: for batch in raw::WalBatches::since(&state.db, next)? {
                 let data = batch?;
                 for record in wal::decode(&data).map_err(|e| e.to_string())? {
                     if record.seq < next {
@@ -545,11 +560,11 @@ impl Engine {
         // Cross-check with what can still be read: the memtables' keys and every readable
         // value must agree with the replay, else nothing of the range is trusted.
         let mut probes: Vec<Vec<u8>> = keys.keys().cloned().collect();
-        probes.extend(self.memtable_keys(old, snapshot, range));
+        probes.extend(self.memtable_keys(&state.db, old, snapshot, range));
         for key in probes {
             let mut read = ReadOptions::default();
             read.set_snapshot(snapshot);
-            match self.db().get_cf_opt(old, &key, &read) {
+            match state.db.get_cf_opt(old, &key, &read) {
                 Ok(live) if live.as_ref() != keys.get(&key) => {
                     return Err(format!(
                         "the replay disagrees with the readable value of key {key:?}"
@@ -573,6 +588,7 @@ impl Engine {
     /// The keys of `range` in the memtables of `old` at the snapshot.
     pub(crate) fn memtable_keys(
         &self,
+        db: &DB,
         old: &DetachedCf,
         snapshot: &SnapshotWithThreadMode<'_, DB>,
         range: &LostRange,
@@ -580,7 +596,7 @@ impl Engine {
         let mut memtable = ReadOptions::default();
         memtable.set_snapshot(snapshot);
         memtable.set_read_tier(ReadTier::Memtable);
-        let mut iter = self.db().raw_iterator_cf_opt(old, memtable);
+        let mut iter = db.raw_iterator_cf_opt(old, memtable);
         iter.seek(&range.start);
         let mut keys = Vec::new();
         while let Some(key) = iter.key() {
@@ -611,14 +627,14 @@ impl Engine {
                 .into_iter()
                 .map(|(key, value)| (key, Some(value)))
                 .collect();
-        for key in self.memtable_keys(old, snapshot, range) {
+        for key in self.memtable_keys(&state.db, old, snapshot, range) {
             candidates.entry(key).or_insert(None);
         }
         let mut chunk = Vec::new();
         for (key, saved) in candidates {
             let mut read = ReadOptions::default();
             read.set_snapshot(snapshot);
-            match self.db().get_cf_opt(old, &key, &read) {
+            match state.db.get_cf_opt(old, &key, &read) {
                 Ok(Some(value)) => chunk.push((key, value)),
                 Ok(None) => {}
                 Err(err) if err.kind() == ErrorKind::Corruption => match saved {

@@ -516,6 +516,38 @@ impl CheckpointConfig {
     }
 }
 
+/// Recovery from background errors RocksDB does not resume from by itself (see
+/// [`crate::recovery`]): the engine reopens the database in place, keeping every handle the
+/// application holds valid.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RecoveryConfig {
+    /// Reopen automatically after an I/O error or a full disk stopped writes (engines opened
+    /// with [`Engine::open_shared`](crate::Engine::open_shared)); off: only
+    /// [`Engine::recover`](crate::Engine::recover) reopens.
+    pub auto: bool,
+    /// Free space (MiB) the database's file system must have before an automatic reopen:
+    /// reopening writes a new WAL and MANIFEST and flushes, so a reopen on a still-full disk
+    /// would only fail again, with the database closed meanwhile.
+    pub min_free_mb: u64,
+    /// Milliseconds between checks while writes are refused.
+    pub retry_interval_ms: u64,
+    /// Milliseconds a reopen waits for open iterators (and a checkpoint being written) to
+    /// release the database before it gives up and tries again later.
+    pub reader_wait_ms: u64,
+}
+
+impl Default for RecoveryConfig {
+    fn default() -> Self {
+        RecoveryConfig {
+            auto: true,
+            min_free_mb: 64,
+            retry_interval_ms: 1000,
+            reader_wait_ms: 10_000,
+        }
+    }
+}
+
 /// RocksDB's rate limiter for flush and compaction writes (`NewGenericRateLimiter`, writes
 /// only; the WAL and foreground reads are never limited). With `auto_tuned`, RocksDB moves
 /// the limit by itself within `[rate_bytes_per_sec / 20, rate_bytes_per_sec]` after the
@@ -666,6 +698,8 @@ pub struct EngineConfig {
     pub telemetry: TelemetryConfig,
     /// Periodic deep checkpoints (off by default).
     pub checkpoints: CheckpointConfig,
+    /// Recovery from errors RocksDB does not resume from (I/O errors, a full disk).
+    pub recovery: RecoveryConfig,
 }
 
 impl Default for EngineConfig {
@@ -691,6 +725,7 @@ impl Default for EngineConfig {
             column_families: Vec::new(),
             telemetry: TelemetryConfig::default(),
             checkpoints: CheckpointConfig::default(),
+            recovery: RecoveryConfig::default(),
         }
     }
 }
@@ -738,6 +773,13 @@ impl EngineConfig {
         }
         self.validate_telemetry()?;
         self.validate_checkpoints()?;
+        if self.recovery.retry_interval_ms == 0 {
+            return Err(db_invalid(
+                "recovery.retry_interval_ms",
+                0,
+                "must be at least 1 millisecond",
+            ));
+        }
         self.validate_column_families()
     }
 

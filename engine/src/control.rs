@@ -37,7 +37,8 @@ fn engine_error(operation: &str, err: Error) -> ControlError {
     }
 }
 
-fn option_value(tunable: Tunable, value: u64) -> String {
+/// A tunable's value as RocksDB's option setters take it.
+pub(crate) fn option_value(tunable: Tunable, value: u64) -> String {
     if tunable.is_bool() {
         (value != 0).to_string()
     } else {
@@ -76,7 +77,9 @@ impl Engine {
 
     fn idle(&self) -> bool {
         let table = self.cf_table();
-        let db = self.db();
+        let Ok(db) = table.db() else {
+            return false;
+        };
         table.entries.iter().all(|entry| {
             [
                 properties::COMPACTION_PENDING,
@@ -112,11 +115,11 @@ impl Control for Engine {
         if let Some(rate) = self.global_throttle().rate() {
             snapshot.write_rate_limits.insert(ThrottleScope::All, rate);
         }
-        for entry in &self.cf_table().entries {
-            if let Some(rate) = entry.throttle.rate() {
+        for cf in self.cf_table().infos() {
+            if let Some(rate) = cf.throttle.rate() {
                 snapshot
                     .write_rate_limits
-                    .insert(ThrottleScope::Cf(entry.name.clone()), rate);
+                    .insert(ThrottleScope::Cf(cf.name.to_owned()), rate);
             }
         }
         Ok(snapshot)
@@ -140,7 +143,9 @@ impl Control for Engine {
             .map(|&(tunable, value)| (tunable.name(), option_value(tunable, value)))
             .collect();
         if !db_options.is_empty() {
-            raw::set_db_options(self.db(), &db_options).map_err(|message| {
+            let table = self.cf_table();
+            let db = table.db().map_err(|e| engine_error("set_global", e))?;
+            raw::set_db_options(db, &db_options).map_err(|message| {
                 ControlError::Engine {
                     operation: "SetDBOptions".to_owned(),
                     message,
@@ -205,7 +210,9 @@ impl Control for Engine {
             .iter()
             .map(|(name, value)| (*name, value.as_str()))
             .collect();
-        self.db()
+        table
+            .db()
+            .map_err(|e| engine_error("set_cf", e))?
             .set_options_cf(&entry.handle, &pairs)
             .map_err(|e| ControlError::Engine {
                 operation: format!("SetOptions on column family {cf:?}"),

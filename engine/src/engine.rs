@@ -35,6 +35,7 @@ use crate::error::{Error, Result};
 use crate::quarantine::Quarantine;
 use crate::raw::{self, DetachedCf};
 use crate::rebuild::RebuildState;
+use crate::recovery::Recovery;
 use crate::sampler::Sampler;
 use crate::telemetry::Telemetry;
 
@@ -95,24 +96,127 @@ impl CfEntry {
     }
 }
 
-/// The logical name → entry table, replaced wholesale on every change.
-#[derive(Default)]
+/// The cause [`Error::Recovering`] gives while the database is closed for a reopen.
+const RECOVERING: &str = "the engine is reopening the database";
+
+/// The open database and lsmedic's meta column family in it.
+pub(crate) struct OpenDb {
+    // Field order is drop order: the handle goes before the database.
+    pub(crate) meta: DetachedCf,
+    pub(crate) db: Arc<DB>,
+}
+
+/// What the engine knows of a logical column family while its database is closed for a
+/// reopen ([`crate::recovery`]).
+pub(crate) struct ClosedCf {
+    pub(crate) id: CfId,
+    pub(crate) name: String,
+    pub(crate) physical: String,
+    pub(crate) throttle: Arc<WriteThrottle>,
+}
+
+/// One logical column family as the name functions see it, open or not.
+pub(crate) struct CfInfo<'a> {
+    pub(crate) id: CfId,
+    pub(crate) name: &'a str,
+    pub(crate) physical: &'a str,
+    pub(crate) throttle: &'a Arc<WriteThrottle>,
+}
+
+/// The logical name → entry table and the database its handles belong to, replaced
+/// wholesale on every change. While the engine reopens its database the table has no
+/// database and no entries, only `closed`: every operation then fails with
+/// [`Error::Recovering`].
 pub(crate) struct CfTable {
+    // Field order is drop order: the entries hold column-family handles of `open`'s database.
     pub(crate) entries: Vec<CfEntry>,
+    pub(crate) open: Option<OpenDb>,
+    pub(crate) closed: Vec<ClosedCf>,
 }
 
 impl CfTable {
+    /// A table of `entries` served by `open`.
+    pub(crate) fn new(entries: Vec<CfEntry>, open: OpenDb) -> CfTable {
+        CfTable {
+            entries,
+            open: Some(open),
+            closed: Vec::new(),
+        }
+    }
+
+    /// The same entries (shared) and database, with `entries` replaced.
+    pub(crate) fn with_entries(&self, entries: Vec<CfEntry>) -> Result<CfTable> {
+        let open = self.open()?;
+        Ok(CfTable::new(
+            entries,
+            OpenDb {
+                meta: Arc::clone(&open.meta),
+                db: Arc::clone(&open.db),
+            },
+        ))
+    }
+
     pub(crate) fn get(&self, name: &str) -> Result<&CfEntry> {
-        self.entries
-            .iter()
-            .find(|entry| entry.name == name)
-            .ok_or_else(|| Error::UnknownColumnFamily {
+        match self.entries.iter().find(|entry| entry.name == name) {
+            Some(entry) => Ok(entry),
+            None if self.closed.iter().any(|cf| cf.name == name) => Err(Error::Recovering {
+                cf: Some(name.to_owned()),
+                cause: RECOVERING.to_owned(),
+            }),
+            None => Err(Error::UnknownColumnFamily {
                 name: name.to_owned(),
-            })
+            }),
+        }
     }
 
     pub(crate) fn by_id(&self, id: CfId) -> Option<&CfEntry> {
         self.entries.iter().find(|entry| entry.id == id)
+    }
+
+    /// The entry of the column family with id `id` (named `name` when it was looked up).
+    pub(crate) fn entry_of(&self, id: CfId, name: &str) -> Result<&CfEntry> {
+        match self.by_id(id) {
+            Some(entry) => Ok(entry),
+            None if self.closed.iter().any(|cf| cf.id == id) => Err(Error::Recovering {
+                cf: Some(name.to_owned()),
+                cause: RECOVERING.to_owned(),
+            }),
+            None => Err(Error::UnknownColumnFamily {
+                name: name.to_owned(),
+            }),
+        }
+    }
+
+    /// The open database, or [`Error::Recovering`] while it is being reopened.
+    pub(crate) fn open(&self) -> Result<&OpenDb> {
+        self.open.as_ref().ok_or_else(|| Error::Recovering {
+            cf: None,
+            cause: RECOVERING.to_owned(),
+        })
+    }
+
+    /// The database, or [`Error::Recovering`] while it is being reopened.
+    #[inline]
+    pub(crate) fn db(&self) -> Result<&Arc<DB>> {
+        Ok(&self.open()?.db)
+    }
+
+    /// Every logical column family, open or closed for a reopen, in creation order.
+    pub(crate) fn infos(&self) -> impl Iterator<Item = CfInfo<'_>> {
+        self.entries
+            .iter()
+            .map(|entry| CfInfo {
+                id: entry.id,
+                name: &entry.name,
+                physical: &entry.physical,
+                throttle: &entry.throttle,
+            })
+            .chain(self.closed.iter().map(|cf| CfInfo {
+                id: cf.id,
+                name: &cf.name,
+                physical: &cf.physical,
+                throttle: &cf.throttle,
+            }))
     }
 }
 
@@ -137,19 +241,21 @@ impl Op<'_> {
 
 /// An instrumented RocksDB database.
 pub struct Engine {
-    // Field order is drop order. The checkpoint thread holds the DB and is stopped first;
-    // the CF table (holding detached handles) must go before `db`.
+    // Field order is drop order. The checkpoint thread uses the DB and is stopped first.
     checkpointer: Option<Checkpointer>,
-    // Its thread holds the DB too, and is stopped with it.
+    // Its thread uses the DB too, and is stopped with it.
     quarantine: Option<Quarantine>,
-    cfs: ArcSwap<CfTable>,
+    // Stops (and joins) the automatic recovery thread, which may be using the table.
+    recovery: Recovery,
+    // The table owns the database: its handles, then the DB itself. Shared with the
+    // checkpoint and quarantine threads, which look the database up on every use so that a
+    // reopen ([`crate::recovery`]) reaches them.
+    cfs: Arc<ArcSwap<CfTable>>,
     cf_admin: Mutex<()>,
     next_cf_id: AtomicU32,
     read_opts: ReadOptions,
     write_opts: WriteOptions,
     write_opts_sync: WriteOptions,
-    meta: DetachedCf,
-    db: Arc<DB>,
     options: Options,
     // Resizing needs `&mut`; the lock is taken only to resize or to create a CF.
     block_cache: Mutex<Cache>,
@@ -191,13 +297,15 @@ fn classify_open_error(path: &Path, err: rocksdb::Error) -> Error {
     }
 }
 
-fn detached(db: &DB, path: &Path, physical: &str) -> Result<DetachedCf> {
+pub(crate) fn detached(db: &DB, path: &Path, physical: &str) -> Result<DetachedCf> {
     let handle = db.cf_handle(physical).ok_or_else(|| Error::Open {
         path: path.to_owned(),
         message: format!("column family {physical:?} has no handle after open"),
     })?;
-    // SAFETY: every detached handle is stored only in `Engine::cfs`, `Engine::meta` or a
-    // `RebuildState`/iterator borrowing the engine, all dropped before `Engine::db`.
+    // SAFETY: every detached handle is stored only in a `CfTable` beside the `Arc<DB>` it
+    // belongs to (entries and meta handle drop before it), in a `RebuildState` held by such a
+    // table or by a rebuild (which holds the admin lock a reopen takes, and the table's
+    // database), or in an iterator, which holds that `Arc<DB>` and drops its handle first.
     Ok(unsafe { raw::detach_cf(handle) })
 }
 
@@ -209,6 +317,7 @@ struct OpenOptions {
     env: Env,
     telemetry: Arc<Telemetry>,
     quarantine: Option<Quarantine>,
+    recovery: Recovery,
 }
 
 impl OpenOptions {
@@ -234,7 +343,13 @@ impl OpenOptions {
         } else {
             (None, None)
         };
-        raw::attach_listener(&mut options, Arc::clone(&telemetry), sender);
+        let recovery = Recovery::new();
+        raw::attach_listener(
+            &mut options,
+            Arc::clone(&telemetry),
+            sender,
+            recovery.signal(),
+        );
         Ok(OpenOptions {
             options,
             block_cache,
@@ -242,13 +357,14 @@ impl OpenOptions {
             env,
             telemetry,
             quarantine,
+            recovery,
         })
     }
 }
 
 /// Physical CFs to open: all on disk, plus configured logical CFs not yet present under their
 /// own or a rebuilt name, plus lsmedic's meta CF.
-fn physical_cfs_to_open(
+pub(crate) fn physical_cfs_to_open(
     config: &EngineConfig,
     options: &Options,
     path: &Path,
@@ -285,34 +401,34 @@ fn physical_cfs_to_open(
     Ok(physical)
 }
 
-/// Opens RocksDB with every CF in `physical`, each with the options of its logical CF.
-fn open_db(
+/// Opens RocksDB with every CF in `physical`, each with the options of its logical CF (as
+/// configured, overwritten by `tunables` when given: the values set online), and automatic
+/// compactions off where `quarantined` says so.
+pub(crate) fn open_db(
     config: &EngineConfig,
-    open: &mut OpenOptions,
+    (options, block_cache): (&Options, &Cache),
     path: &Path,
     physical: &[String],
+    tunables: Option<&Tunables>,
+    quarantined: impl Fn(&str) -> bool,
 ) -> Result<DB> {
     let descriptors = physical.iter().map(|name| {
         let logical = cf_map::logical_of(name);
-        ColumnFamilyDescriptor::new(
-            name,
-            config
-                .cf_options_for(logical)
-                .rocksdb_options(&open.block_cache),
-        )
+        let mut cf_options = config.cf_options_for(logical).clone();
+        if let Some(values) = tunables.and_then(|tunables| tunables.cfs.get(logical)) {
+            cf_options.apply_tunables(values);
+        }
+        if quarantined(name) {
+            cf_options.disable_auto_compactions = true;
+        }
+        ColumnFamilyDescriptor::new(name, cf_options.rocksdb_options(block_cache))
     });
-    // The meta CF may be new: RocksDB must be allowed to create it.
-    open.options.create_missing_column_families(true);
-    let db = DB::open_cf_descriptors(&open.options, path, descriptors)
-        .map_err(|e| classify_open_error(path, e))?;
-    open.options
-        .create_missing_column_families(config.create_missing_column_families);
-    Ok(db)
+    DB::open_cf_descriptors(options, path, descriptors).map_err(|e| classify_open_error(path, e))
 }
 
 /// Reads the logical → physical map from the meta CF, resolves `physical` against it and
 /// drops the orphans of an interrupted rebuild; returns the live (logical, physical) pairs.
-fn resolve_cfs(
+pub(crate) fn resolve_cfs(
     db: &DB,
     meta: &DetachedCf,
     path: &Path,
@@ -403,7 +519,19 @@ impl Engine {
         }
         let mut open = OpenOptions::new(&config, &path)?;
         let physical = physical_cfs_to_open(&config, &open.options, &path)?;
-        let db = open_db(&config, &mut open, &path, &physical)?;
+        // The meta CF may be new: RocksDB must be allowed to create it.
+        open.options.create_missing_column_families(true);
+        let db = open_db(
+            &config,
+            (&open.options, &open.block_cache),
+            &path,
+            &physical,
+            None,
+            |_| false,
+        );
+        open.options
+            .create_missing_column_families(config.create_missing_column_families);
+        let db = db?;
         let meta = detached(&db, &path, META_CF)?;
         let live = resolve_cfs(&db, &meta, &path, &physical)?;
         let (entries, mut tunables) = cf_entries(&config, &db, &path, live)?;
@@ -411,10 +539,16 @@ impl Engine {
         let next_cf_id = AtomicU32::new(entries.len() as CfId);
         let mut write_opts_sync = WriteOptions::default();
         write_opts_sync.set_sync(true);
-        let db = Arc::new(db);
+        let cfs = Arc::new(ArcSwap::from_pointee(CfTable::new(
+            entries,
+            OpenDb {
+                meta,
+                db: Arc::new(db),
+            },
+        )));
         let checkpointer = if config.checkpoints.enabled {
             Some(Checkpointer::start(
-                Arc::clone(&db),
+                Arc::clone(&cfs),
                 config.checkpoints.directory(&path),
                 &config.checkpoints,
             )?)
@@ -428,21 +562,21 @@ impl Engine {
             env,
             telemetry,
             mut quarantine,
+            recovery,
         } = open;
         if let Some(quarantine) = &mut quarantine {
-            quarantine.start(Arc::clone(&db), &path)?;
+            quarantine.start(Arc::clone(&cfs), &path)?;
         }
         Ok(Engine {
             checkpointer,
             quarantine,
-            cfs: ArcSwap::from_pointee(CfTable { entries }),
+            recovery,
+            cfs,
             cf_admin: Mutex::new(()),
             next_cf_id,
             read_opts: ReadOptions::default(),
             write_opts: WriteOptions::default(),
             write_opts_sync,
-            meta,
-            db,
             options,
             block_cache: Mutex::new(block_cache),
             write_buffer_manager,
@@ -476,10 +610,21 @@ impl Engine {
         self.sampler.sample(self)
     }
 
-    /// The underlying RocksDB handle (for the sampler and control surface).
-    pub(crate) fn db(&self) -> &Arc<DB> {
-        &self.db
+    /// A telemetry id for a new logical column family.
+    pub(crate) fn allocate_cf_id(&self) -> CfId {
+        self.next_cf_id.fetch_add(1, Ordering::Relaxed)
     }
+
+    /// The table the engine serves from, shared with its background threads.
+    pub(crate) fn tables(&self) -> &Arc<ArcSwap<CfTable>> {
+        &self.cfs
+    }
+
+    /// The automatic recovery state.
+    pub(crate) fn recovery(&self) -> &Recovery {
+        &self.recovery
+    }
+
 
     /// The options the DB was opened with (holds the statistics object).
     pub(crate) fn options(&self) -> &Options {
@@ -521,10 +666,9 @@ impl Engine {
     /// compactions are off until they are rebuilt ([`Engine::rebuild_cf`]).
     pub fn quarantined_cfs(&self) -> Vec<String> {
         self.cf_table()
-            .entries
-            .iter()
-            .filter(|entry| self.is_quarantined(&entry.physical))
-            .map(|entry| entry.name.clone())
+            .infos()
+            .filter(|cf| self.is_quarantined(cf.physical))
+            .map(|cf| cf.name.to_owned())
             .collect()
     }
 
@@ -550,32 +694,20 @@ impl Engine {
     }
 
     /// Publishes a new CF table and waits until no operation still uses the old one (the
-    /// grace period), so that afterwards every write sees `table`.
-    pub(crate) fn publish(&self, table: CfTable) {
+    /// grace period), so that afterwards every write sees `table`; returns the old table.
+    pub(crate) fn publish(&self, table: CfTable) -> CfTable {
         let mut old = self.cfs.swap(Arc::new(table));
         // arc-swap turns outstanding load guards of `old` into real references when it
         // swaps, so the count falls to one once every in-flight operation is done.
         loop {
             match Arc::try_unwrap(old) {
-                Ok(_) => return,
+                Ok(old) => return old,
                 Err(still_used) => {
                     old = still_used;
                     std::thread::sleep(Duration::from_micros(200));
                 }
             }
         }
-    }
-
-    /// Writes the logical → physical map durably (synced).
-    pub(crate) fn store_cf_map(&self, map: &CfMap) -> Result<()> {
-        self.db
-            .put_cf_opt(
-                &self.meta,
-                cf_map::MAP_KEY,
-                map.to_bytes(),
-                &self.write_opts_sync,
-            )
-            .map_err(|e| Error::rocksdb("store column-family map", Some(META_CF), None, e))
     }
 
     /// Stores the map and the rebuild report of `cf` in one synced batch: the commit point
@@ -590,10 +722,12 @@ impl Engine {
             cf: cf.to_owned(),
             message: format!("cannot encode the report: {e}"),
         })?;
+        let table = self.cf_table();
+        let open = table.open()?;
         let mut batch = rocksdb::WriteBatch::default();
-        batch.put_cf(&self.meta, cf_map::MAP_KEY, map.to_bytes());
-        batch.put_cf(&self.meta, cf_map::report_key(cf), text);
-        self.db
+        batch.put_cf(&open.meta, cf_map::MAP_KEY, map.to_bytes());
+        batch.put_cf(&open.meta, cf_map::report_key(cf), text);
+        open.db
             .write_opt(batch, &self.write_opts_sync)
             .map_err(|e| Error::rocksdb("store column-family map", Some(META_CF), None, e))
     }
@@ -604,10 +738,12 @@ impl Engine {
         &self,
         cf: &str,
     ) -> Result<Option<lsmedic_telemetry::RebuildReport>> {
-        self.cf_table().get(cf)?;
-        let stored = self
+        let table = self.cf_table();
+        table.get(cf)?;
+        let open = table.open()?;
+        let stored = open
             .db
-            .get_cf(&self.meta, cf_map::report_key(cf))
+            .get_cf(&open.meta, cf_map::report_key(cf))
             .map_err(|e| Error::rocksdb("read rebuild report", Some(META_CF), None, e))?;
         stored
             .map(|bytes| {
@@ -638,42 +774,55 @@ impl Engine {
     pub fn list_cfs(&self) -> Vec<String> {
         self.cfs
             .load()
-            .entries
-            .iter()
-            .map(|entry| entry.name.clone())
+            .infos()
+            .map(|cf| cf.name.to_owned())
             .collect()
     }
 
     /// The telemetry id of a column family (what `OpEvent::cf` carries).
     pub fn cf_id(&self, name: &str) -> Result<CfId> {
-        Ok(self.cfs.load().get(name)?.id)
+        let table = self.cfs.load();
+        let id = table.infos().find(|cf| cf.name == name).map(|cf| cf.id);
+        id.ok_or_else(|| Error::UnknownColumnFamily {
+            name: name.to_owned(),
+        })
     }
 
     /// The name of the column family with telemetry id `id`, if it still exists.
     pub fn cf_name(&self, id: CfId) -> Option<String> {
-        self.cfs.load().by_id(id).map(|entry| entry.name.clone())
+        self.cfs
+            .load()
+            .infos()
+            .find(|cf| cf.id == id)
+            .map(|cf| cf.name.to_owned())
     }
 
     /// The physical RocksDB column family serving logical `name` (listener events carry
     /// physical names).
     pub fn physical_cf(&self, name: &str) -> Result<String> {
-        Ok(self.cfs.load().get(name)?.physical.clone())
+        let table = self.cfs.load();
+        let physical = table
+            .infos()
+            .find(|cf| cf.name == name)
+            .map(|cf| cf.physical.to_owned());
+        physical.ok_or_else(|| Error::UnknownColumnFamily {
+            name: name.to_owned(),
+        })
     }
 
     /// The logical column family a physical RocksDB column-family name belongs to.
     pub fn logical_cf(&self, physical: &str) -> Option<String> {
         let table = self.cfs.load();
-        table
-            .entries
-            .iter()
-            .find(|entry| entry.physical == physical)
+        let logical = table
+            .infos()
+            .find(|cf| cf.physical == physical)
             .or_else(|| {
                 table
-                    .entries
-                    .iter()
-                    .find(|entry| entry.name == cf_map::logical_of(physical))
+                    .infos()
+                    .find(|cf| cf.name == cf_map::logical_of(physical))
             })
-            .map(|entry| entry.name.clone())
+            .map(|cf| cf.name.to_owned());
+        logical
     }
 
     /// Creates a column family with `options` (or the config's `cf_options`).
@@ -682,32 +831,33 @@ impl Engine {
         let options = options.unwrap_or(&self.config.cf_options);
         options.validate(name)?;
         let _admin = self.cf_admin.lock();
-        if self.cfs.load().get(name).is_ok() {
+        let current = self.cfs.load_full();
+        if current.infos().any(|cf| cf.name == name) {
             return Err(Error::ColumnFamilyExists {
                 name: name.to_owned(),
             });
         }
+        let db = current.db()?;
         let cf_options = options.rocksdb_options(&self.block_cache.lock());
-        self.db
-            .create_cf(name, &cf_options)
+        db.create_cf(name, &cf_options)
             .map_err(|e| Error::rocksdb("create_cf", Some(name), None, e))?;
-        let handle = detached(&self.db, &self.path, name)?;
-        let current = self.cfs.load_full();
+        let handle = detached(db, &self.path, name)?;
         let mut entries: Vec<CfEntry> = current.entries.iter().map(CfEntry::share).collect();
         entries.push(CfEntry {
-            id: self.next_cf_id.fetch_add(1, Ordering::Relaxed),
+            id: self.allocate_cf_id(),
             name: name.to_owned(),
             physical: name.to_owned(),
             handle,
             throttle: Arc::new(WriteThrottle::new(None)),
             rebuild: None,
         });
+        let table = current.with_entries(entries)?;
         drop(current);
         self.tunables
             .lock()
             .cfs
             .insert(name.to_owned(), options.tunables());
-        self.publish(CfTable { entries });
+        self.publish(table);
         Ok(())
     }
 
@@ -725,20 +875,27 @@ impl Engine {
             .filter(|entry| entry.name != name)
             .map(CfEntry::share)
             .collect();
+        let table = current.with_entries(entries)?;
+        let db = Arc::clone(current.db()?);
         drop(current);
-        let table = CfTable { entries };
+        // One synced batch: a later column family of the same name starts without a rebuild
+        // history, and a rebuilt one's mapping is forgotten before its physical column family
+        // goes (a crash in between leaves an orphan, dropped at open).
+        let open = table.open()?;
+        let mut batch = rocksdb::WriteBatch::default();
+        batch.delete_cf(&open.meta, cf_map::report_key(name));
         if physical != name {
-            // Forget the mapping first: a crash after this leaves an orphan, dropped at open.
-            self.store_cf_map(&Self::cf_map_of(&table))?;
+            batch.put_cf(
+                &open.meta,
+                cf_map::MAP_KEY,
+                Self::cf_map_of(&table).to_bytes(),
+            );
         }
+        db.write_opt(batch, &self.write_opts_sync)
+            .map_err(|e| Error::rocksdb("drop_cf (store column-family map)", Some(name), None, e))?;
         self.publish(table);
         self.tunables.lock().cfs.remove(name);
-        // A later column family of the same name starts without a rebuild history.
-        self.db
-            .delete_cf_opt(&self.meta, cf_map::report_key(name), &self.write_opts_sync)
-            .map_err(|e| Error::rocksdb("drop_cf (forget rebuild report)", Some(name), None, e))?;
-        self.db
-            .drop_cf(&physical)
+        db.drop_cf(&physical)
             .map_err(|e| Error::rocksdb("drop_cf", Some(name), None, e))
     }
 
@@ -808,24 +965,23 @@ impl Engine {
     #[inline]
     fn apply(
         &self,
+        db: &DB,
         entry: &CfEntry,
         op: Op<'_>,
         opts: &WriteOptions,
     ) -> std::result::Result<(), rocksdb::Error> {
         match &entry.rebuild {
             None => match op {
-                Op::Put(key, value) => self.db.put_cf_opt(&entry.handle, key, value, opts),
-                Op::Delete(key) => self.db.delete_cf_opt(&entry.handle, key, opts),
-                Op::DeleteRange(from, to) => {
-                    self.db.delete_range_cf_opt(&entry.handle, from, to, opts)
-                }
+                Op::Put(key, value) => db.put_cf_opt(&entry.handle, key, value, opts),
+                Op::Delete(key) => db.delete_cf_opt(&entry.handle, key, opts),
+                Op::DeleteRange(from, to) => db.delete_range_cf_opt(&entry.handle, from, to, opts),
             },
             Some(rebuild) => {
                 let mut batch = rocksdb::WriteBatch::default();
                 op.add_to(&mut batch, &entry.handle);
                 op.add_to(&mut batch, &rebuild.new_handle);
                 let mut touched = rebuild.touched.lock();
-                self.db.write_opt(batch, opts)?;
+                db.write_opt(batch, opts)?;
                 touched.record(&op);
                 Ok(())
             }
@@ -842,33 +998,52 @@ impl Engine {
         let table = self.cfs.load();
         let entry = table.get(cf)?;
         if !self.throttled(entry) {
-            return self.finish_write(kind, entry, op, start, bytes, opts);
+            return self.finish_write(kind, (table.db()?, entry), op, start, bytes, opts);
         }
         let (id, throttle) = (entry.id, Arc::clone(&entry.throttle));
         drop(table);
         self.admit(kind, (id, cf, &throttle), start, bytes, opts)?;
         let table = self.cfs.load();
-        self.finish_write(kind, table.get(cf)?, op, start, bytes, opts)
+        let entry = table.get(cf)?;
+        self.finish_write(kind, (table.db()?, entry), op, start, bytes, opts)
     }
 
     #[inline]
     fn finish_write(
         &self,
         kind: OpKind,
-        entry: &CfEntry,
+        (db, entry): (&DB, &CfEntry),
         op: Op<'_>,
         start: u64,
         bytes: usize,
         opts: WriteOpts,
     ) -> Result<()> {
-        let result = self.apply(entry, op, self.write_options(opts));
+        let result = self.apply(db, entry, op, self.write_options(opts));
         self.record(kind, entry.id, start, bytes, &result, OpOutcome::Ok);
         result.map_err(|e| {
             let key = match op {
                 Op::Put(key, _) | Op::Delete(key) | Op::DeleteRange(key, _) => key,
             };
-            Error::rocksdb(kind.name(), Some(&entry.name), Some(key), e)
+            self.write_error(kind.name(), Some(&entry.name), Some(key), e)
         })
+    }
+
+    /// The error of a failed write: [`Error::Recovering`] while the database is refusing
+    /// writes and the engine is bringing it back, else RocksDB's error.
+    pub(crate) fn write_error(
+        &self,
+        op: &'static str,
+        cf: Option<&str>,
+        key: Option<&[u8]>,
+        err: rocksdb::Error,
+    ) -> Error {
+        if self.recovery.is_failed() {
+            return Error::Recovering {
+                cf: cf.map(str::to_owned),
+                cause: err.into_string(),
+            };
+        }
+        Error::rocksdb(op, cf, key, err)
     }
 
     /// Writes `key` → `value` (WAL on, not synced).
@@ -913,9 +1088,9 @@ impl Engine {
     pub fn get(&self, cf: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
         let table = self.cfs.load();
         let entry = table.get(cf)?;
+        let db = table.db()?;
         let start = self.telemetry.clock().raw();
-        let result = self
-            .db
+        let result = db
             .get_pinned_cf_opt(&entry.handle, key, &self.read_opts)
             .map(|value| value.map(|slice| slice.to_vec()));
         let (bytes, found) = match &result {
@@ -930,10 +1105,10 @@ impl Engine {
     pub fn multi_get<K: AsRef<[u8]>>(&self, cf: &str, keys: &[K]) -> Result<Vec<Option<Vec<u8>>>> {
         let table = self.cfs.load();
         let entry = table.get(cf)?;
+        let db = table.db()?;
         let start = self.telemetry.clock().raw();
         let results =
-            self.db
-                .batched_multi_get_cf_opt(&entry.handle, keys.iter(), false, &self.read_opts);
+            db.batched_multi_get_cf_opt(&entry.handle, keys.iter(), false, &self.read_opts);
         let mut values = Vec::with_capacity(keys.len());
         let mut bytes = 0;
         let mut first_error = None;
@@ -981,18 +1156,20 @@ impl Engine {
     pub fn flush(&self, cf: &str) -> Result<()> {
         let table = self.cfs.load();
         let entry = table.get(cf)?;
+        let db = table.db()?;
         let start = self.telemetry.clock().raw();
-        let result = self.db.flush_cf(&entry.handle);
+        let result = db.flush_cf(&entry.handle);
         self.record(OpKind::Flush, entry.id, start, 0, &result, OpOutcome::Ok);
-        result.map_err(|e| Error::rocksdb("flush", Some(cf), None, e))
+        result.map_err(|e| self.write_error("flush", Some(cf), None, e))
     }
 
     /// Compacts `[start, end]` of `cf` (`None` = open end) and waits for it.
     pub fn compact_range(&self, cf: &str, start: Option<&[u8]>, end: Option<&[u8]>) -> Result<()> {
         let table = self.cfs.load();
         let entry = table.get(cf)?;
+        let db = table.db()?;
         let begin = self.telemetry.clock().raw();
-        self.db.compact_range_cf(&entry.handle, start, end);
+        db.compact_range_cf(&entry.handle, start, end);
         self.record::<()>(
             OpKind::CompactRange,
             entry.id,
@@ -1009,7 +1186,8 @@ impl Engine {
     /// [`Engine::checkpoint_now`] for the independent copies rebuilds recover from.
     pub fn checkpoint(&self, dir: impl AsRef<Path>) -> Result<()> {
         let dir = dir.as_ref();
-        let checkpoint = Checkpoint::new(self.db.as_ref())
+        let table = self.cf_table();
+        let checkpoint = Checkpoint::new(table.db()?.as_ref())
             .map_err(|e| Error::rocksdb("checkpoint", None, None, e))?;
         checkpoint
             .create_checkpoint(dir)
@@ -1022,11 +1200,15 @@ impl Engine {
     /// Syncs the WAL, stops background work and closes the database. Dropping the engine
     /// also closes it; `close` reports a failure to sync instead of ignoring it.
     pub fn close(self) -> Result<()> {
-        let synced = self
-            .db
-            .flush_wal(true)
-            .map_err(|e| Error::rocksdb("close (sync WAL)", None, None, e));
-        self.db.cancel_all_background_work(true);
+        let table = self.cf_table();
+        let synced = table.db().and_then(|db| {
+            let synced = db
+                .flush_wal(true)
+                .map_err(|e| Error::rocksdb("close (sync WAL)", None, None, e));
+            db.cancel_all_background_work(true);
+            synced
+        });
+        drop(table);
         drop(self);
         synced
     }

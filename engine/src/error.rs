@@ -129,6 +129,17 @@ pub enum Error {
         /// What the throttle said.
         source: lsmedic_telemetry::throttle::ThrottleError,
     },
+    /// The database stopped taking writes after an error RocksDB does not resume from by
+    /// itself (an I/O error, a full disk), or is closed for the reopen that brings it back
+    /// ([`crate::recovery`]). The operation was not applied; retry it later.
+    /// [`Engine::recovery_status`](crate::Engine::recovery_status) says how recovery goes.
+    #[error("database is recovering{}: {cause}", cf_suffix(.cf))]
+    Recovering {
+        /// The column family of the operation, when it has one.
+        cf: Option<String>,
+        /// What the database refused with, or that it is being reopened.
+        cause: String,
+    },
     /// A control operation (option change, resize, rebuild) failed.
     #[error(transparent)]
     Control(#[from] lsmedic_telemetry::ControlError),

@@ -74,6 +74,7 @@ impl Engine {
         let entry = table.get(cf)?;
         let id = entry.id;
         let handle = Arc::clone(&entry.handle);
+        let db = Arc::clone(table.db()?);
         drop(table);
         let mut lower = options.lower_bound;
         let mut upper = options.upper_bound;
@@ -97,11 +98,21 @@ impl Engine {
         }
         let telemetry = self.telemetry();
         let start = telemetry.clock().raw();
-        let raw = self.db().raw_iterator_cf_opt(&handle, read_opts);
+        let raw = db.raw_iterator_cf_opt(&handle, read_opts);
+        // SAFETY: the iterator borrows the database only through its pointer; `EngineIter`
+        // keeps the `Arc<DB>` it points into (whose address never moves) in a field dropped
+        // after the iterator, so the database outlives it.
+        let raw = unsafe {
+            std::mem::transmute::<
+                DBRawIteratorWithThreadMode<'_, DB>,
+                DBRawIteratorWithThreadMode<'static, DB>,
+            >(raw)
+        };
         let busy_ns = telemetry.clock().delta_ns(start, telemetry.clock().raw());
         Ok(EngineIter {
             raw,
             _handle: handle,
+            _db: db,
             telemetry,
             cf: id,
             cf_name: cf.to_owned(),
@@ -126,10 +137,14 @@ enum IterState {
 /// An instrumented iterator: yields `(key, value)` pairs; on drop it records one `Scan` op
 /// whose latency is the time spent inside RocksDB and whose bytes are those returned.
 pub struct EngineIter<'e> {
-    raw: DBRawIteratorWithThreadMode<'e, DB>,
+    // Field order is drop order: the iterator, then the handle, then the database.
+    raw: DBRawIteratorWithThreadMode<'static, DB>,
     // Keeps the column-family handle alive for the iterator's life (not the whole table:
     // an open iterator must never hold up a table swap).
     _handle: DetachedCf,
+    // Keeps the database open: a reopen after an I/O error ([`crate::recovery`]) waits for
+    // open iterators to be dropped.
+    _db: Arc<DB>,
     telemetry: &'e Telemetry,
     cf: CfId,
     cf_name: String,

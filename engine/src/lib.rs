@@ -15,12 +15,16 @@
 //! The engine is also what the healer acts on: it implements
 //! [`lsmedic_telemetry::Control`] ([`control`]): online option changes, tunables
 //! snapshot/restore, a write throttle on every write path, resizing, maintenance and the
-//! column-family rebuild ([`rebuild`], [`cf_map`], [`checkpoints`]).
+//! column-family rebuild ([`rebuild`], [`cf_map`], [`checkpoints`]). Corruption found by a
+//! compaction is contained ([`quarantine`]); an I/O error or a full disk that stops writes
+//! is recovered from by reopening the database in place ([`recovery`]).
 //!
 //! The private `raw` module holds the engine's foreign calls (the listener shim and the
-//! RocksDB C functions the `rocksdb` crate does not wrap). The only `unsafe` outside it are
-//! the calls of `raw::detach_cf`, whose contract (a handle never outlives its DB) the
-//! engine's field order upholds.
+//! RocksDB C functions the `rocksdb` crate does not wrap). The other `unsafe` blocks are the
+//! calls of `raw::detach_cf`, whose contract (a handle never outlives its DB) the
+//! column-family table upholds by holding each handle beside its database, the iterators'
+//! lifetime extension (an iterator holds the database it reads), and the free-space query
+//! of [`recovery`].
 //!
 //! ```no_run
 //! use lsmedic_engine::{Engine, EngineConfig};
@@ -49,6 +53,7 @@ mod iter;
 pub mod quarantine;
 mod raw;
 pub mod rebuild;
+pub mod recovery;
 mod sampler;
 pub mod telemetry;
 mod wal;
@@ -56,10 +61,11 @@ mod wal;
 pub use batch::WriteBatch;
 pub use config::{
     CfOptions, CheckpointConfig, ColumnFamilyConfig, CompactOnDeletionCollectorConfig, Compression,
-    EngineConfig, RateLimiterConfig, TelemetryConfig,
+    EngineConfig, RateLimiterConfig, RecoveryConfig, TelemetryConfig,
 };
 pub use engine::{Engine, WriteOpts, DEFAULT_CF};
 pub use error::{Error, KeyPreview, Result};
 pub use iter::{EngineIter, IterOptions};
+pub use recovery::{RecoveryState, RecoveryStatus};
 pub use lsmedic_telemetry as telemetry_types;
 pub use telemetry::Telemetry;

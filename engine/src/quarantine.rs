@@ -27,8 +27,10 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
+use arc_swap::ArcSwap;
 use parking_lot::Mutex;
-use rocksdb::DB;
+
+use crate::engine::CfTable;
 
 use crate::error::{Error, Result};
 
@@ -95,7 +97,11 @@ impl Quarantine {
 
     /// Starts the thread that turns automatic compactions off on quarantined column
     /// families of `db`.
-    pub(crate) fn start(&mut self, db: Arc<DB>, path: &std::path::Path) -> Result<()> {
+    pub(crate) fn start(
+        &mut self,
+        tables: Arc<ArcSwap<CfTable>>,
+        path: &std::path::Path,
+    ) -> Result<()> {
         let Some(inbox) = self.inbox.lock().take() else {
             return Ok(());
         };
@@ -106,6 +112,11 @@ impl Quarantine {
                 for message in inbox {
                     let Message::Quarantine(physical) = message else {
                         return;
+                    };
+                    // Looked up every time: a reopen ([`crate::recovery`]) replaces it, and
+                    // opens quarantined column families with their compactions off.
+                    let Ok(db) = tables.load().db().cloned() else {
+                        continue;
                     };
                     // A column family dropped since (a rebuild finished) needs nothing.
                     let Some(handle) = db.cf_handle(&physical) else {

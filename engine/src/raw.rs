@@ -18,6 +18,7 @@ use lsmedic_telemetry::{BackgroundErrorReason, EngineEventKind, Message, StallCo
 use rocksdb::{AsRawPtr, BoundColumnFamily, Env, Options, DB};
 
 use crate::quarantine::QuarantineSender;
+use crate::recovery::RecoverySignal;
 use crate::telemetry::Telemetry;
 
 /// State handed to RocksDB as the listener's `void*`; freed by [`destroy_state`].
@@ -25,6 +26,8 @@ struct ListenerState {
     telemetry: Arc<Telemetry>,
     /// Where contained corruption is reported; `None`: background errors are never cleared.
     quarantine: Option<QuarantineSender>,
+    /// Where every other background error is reported (see [`crate::recovery`]).
+    recovery: RecoverySignal,
 }
 
 thread_local! {
@@ -42,15 +45,17 @@ fn is_corruption_status(message: &str) -> bool {
 /// Registers lsmedic's event listener on `opts`; RocksDB then owns it (through a
 /// `shared_ptr` in the options, copied into the DB at open) and frees it with the last copy.
 /// With `quarantine`, a compaction's corruption error is contained (see
-/// [`crate::quarantine`]).
+/// [`crate::quarantine`]); every other background error goes to `recovery`.
 pub(crate) fn attach_listener(
     opts: &mut Options,
     telemetry: Arc<Telemetry>,
     quarantine: Option<QuarantineSender>,
+    recovery: RecoverySignal,
 ) {
     let state = Box::into_raw(Box::new(ListenerState {
         telemetry,
         quarantine,
+        recovery,
     })) as *mut c_void;
     // SAFETY: every callback has the signature RocksDB's C API declares for it; `state` is a
     // valid, uniquely owned `ListenerState` that only `destroy_state` frees, and RocksDB calls
@@ -359,6 +364,9 @@ unsafe extern "C" fn on_background_error(
             _ => None,
         };
         let Some((quarantine, cf)) = contain else {
+            if !status.is_null() {
+                listener.recovery.report(message.as_str());
+            }
             listener.telemetry.push_event(
                 &[],
                 EngineEventKind::BackgroundError {

@@ -100,6 +100,8 @@ pub(crate) struct RebuildState {
     pub(crate) new_name: String,
     /// Keys written since the rebuild started; held while writing to both CFs.
     pub(crate) touched: Mutex<Touched>,
+    /// The database both column families are in (after `new_handle`: dropped last).
+    pub(crate) db: Arc<DB>,
 }
 
 /// The smallest key greater than `key`.
@@ -247,8 +249,8 @@ impl<'a> Ingester<'a> {
             Ok(()) if !pairs.iter().any(|(key, _)| touched.covers(key)) => {
                 let mut ingest = IngestExternalFileOptions::default();
                 ingest.set_move_files(true);
-                self.engine
-                    .db()
+                self.state
+                    .db
                     .ingest_external_file_cf_opts(&self.state.new_handle, &ingest, vec![&path])
                     .map(|()| pairs.len() as u64)
                     .map_err(|e| Error::rocksdb("rebuild: ingest", Some(self.cf), None, e))
@@ -299,15 +301,17 @@ impl Engine {
         }
         let started = Instant::now();
         let _admin = self.cf_admin_lock();
-        let (old_physical, old_handle, generation, options) = {
+        let (db, old_physical, old_handle, generation, options) = {
             let table = self.cf_table();
             let entry = table.get(cf)?;
+            let db = Arc::clone(table.db()?);
             let generation = cf_map::parse_generation(&entry.physical).map_or(1, |(_, g)| g + 1);
             let mut options = self.config().cf_options_for(cf).clone();
             if let Some(values) = self.tunables_lock().cfs.get(cf) {
                 options.apply_tunables(values);
             }
             (
+                db,
                 entry.physical.clone(),
                 Arc::clone(&entry.handle),
                 generation,
@@ -316,26 +320,24 @@ impl Engine {
         };
         let new_physical = cf_map::physical_name(cf, generation);
         let auto_compactions_were_off = options.disable_auto_compactions;
-        self.db()
-            .set_options_cf(&old_handle, &[("disable_auto_compactions", "true")])
+        db.set_options_cf(&old_handle, &[("disable_auto_compactions", "true")])
             .map_err(|e| Error::rocksdb("rebuild: pause compactions", Some(cf), None, e))?;
         let cf_options = options.rocksdb_options(&self.block_cache_lock());
-        self.db()
-            .create_cf(&new_physical, &cf_options)
+        db.create_cf(&new_physical, &cf_options)
             .map_err(|e| Error::rocksdb("rebuild: create column family", Some(cf), None, e))?;
-        let new_handle = self
-            .db()
+        let new_handle = db
             .cf_handle(&new_physical)
             .ok_or_else(|| rebuild_error(cf, "new column family has no handle"))?;
         // SAFETY: kept only in the CF table, the rebuild state and this stack frame, all
-        // gone before `Engine::db` is dropped.
+        // dropped before `db` (a table and the state hold it beside the handle).
         let new_handle = unsafe { raw::detach_cf(new_handle) };
         let state = Arc::new(RebuildState {
             new_handle: Arc::clone(&new_handle),
             new_name: new_physical.clone(),
             touched: Mutex::new(Touched::default()),
+            db: Arc::clone(&db),
         });
-        self.publish(self.table_with(cf, |entry| entry.rebuild = Some(Arc::clone(&state))));
+        self.publish(self.table_with(cf, |entry| entry.rebuild = Some(Arc::clone(&state)))?);
 
         let mut report = RebuildReport {
             cf: cf.to_owned(),
@@ -352,21 +354,19 @@ impl Engine {
             &mut report,
         );
         let finished = copied.and_then(|()| {
-            self.db()
+            db
                 .flush_cf(&new_handle)
                 .map_err(|e| Error::rocksdb("rebuild: flush new column family", Some(cf), None, e))
         });
         if let Err(err) = finished {
             // Roll back: the old CF has every write (dual writes included); forget the new.
-            self.publish(self.table_with(cf, |entry| entry.rebuild = None));
+            self.publish(self.table_with(cf, |entry| entry.rebuild = None)?);
             drop(state);
             drop(new_handle);
-            let _ = self.db().drop_cf(&new_physical);
+            let _ = db.drop_cf(&new_physical);
             // A quarantined CF keeps its compactions off: its files are damaged.
             if !auto_compactions_were_off && !self.is_quarantined(&old_physical) {
-                let _ = self
-                    .db()
-                    .set_options_cf(&old_handle, &[("disable_auto_compactions", "false")]);
+                let _ = db.set_options_cf(&old_handle, &[("disable_auto_compactions", "false")]);
             }
             return Err(explain_stopped_writes(cf, err));
         }
@@ -375,7 +375,7 @@ impl Engine {
             entry.physical = new_physical.clone();
             entry.handle = Arc::clone(&new_handle);
             entry.rebuild = None;
-        });
+        })?;
         // The commit point: once the map is stored, the new CF serves the name. The report
         // goes in the same batch, so a crash after it loses neither.
         report.duration = started.elapsed();
@@ -383,7 +383,7 @@ impl Engine {
         self.publish(swapped);
         drop(state);
         drop(old_handle);
-        self.db()
+        db
             .drop_cf(&old_physical)
             .map_err(|e| Error::rocksdb("rebuild: drop old column family", Some(cf), None, e))?;
         // The damaged files went with it: a quarantine of the old CF ends here.
@@ -397,13 +397,13 @@ impl Engine {
     }
 
     /// The current table with the entry of `cf` changed by `change`.
-    fn table_with(&self, cf: &str, change: impl FnOnce(&mut CfEntry)) -> CfTable {
+    fn table_with(&self, cf: &str, change: impl FnOnce(&mut CfEntry)) -> Result<CfTable> {
         let current = self.cf_table();
         let mut entries: Vec<CfEntry> = current.entries.iter().map(CfEntry::share).collect();
         if let Some(entry) = entries.iter_mut().find(|entry| entry.name == cf) {
             change(entry);
         }
-        CfTable { entries }
+        current.with_entries(entries)
     }
 
     /// Writes `chunk` into the new CF, skipping keys written since the rebuild started.
@@ -436,7 +436,7 @@ impl Engine {
                 copied += 1;
             }
         }
-        self.db()
+        state.db
             .write_opt(batch, &no_wal)
             .map_err(|e| Error::rocksdb("rebuild: copy", Some(cf), None, e))?;
         Ok(copied)
@@ -452,7 +452,7 @@ impl Engine {
         cf_options: &Options,
         report: &mut RebuildReport,
     ) -> Result<()> {
-        let snapshot = self.db().snapshot();
+        let snapshot = state.db.snapshot();
         let mut ingester = Ingester::new(self, cf, state, cf_options);
         let mut resume: Option<Vec<u8>> = None;
         let mut lost = Vec::new();
@@ -460,7 +460,7 @@ impl Engine {
             let mut read = ReadOptions::default();
             read.set_snapshot(&snapshot);
             read.fill_cache(false);
-            let mut iter = self.db().raw_iterator_cf_opt(old, read);
+            let mut iter = state.db.raw_iterator_cf_opt(old, read);
             match &resume {
                 None => iter.seek_to_first(),
                 Some(key) => iter.seek(key),
@@ -508,7 +508,7 @@ impl Engine {
                 (None, Some(key)) => key.clone(),
                 (None, None) => Vec::new(),
             };
-            let next = self.first_readable_from(old_physical, old, &snapshot, &start);
+            let next = self.first_readable_from(&state.db, old_physical, old, &snapshot, &start);
             let give_up = lost.len() + 1 >= MAX_LOST_INTERVALS;
             match next {
                 Some(end) if !give_up && Some(&end) != resume.as_ref() => {
@@ -560,7 +560,7 @@ impl Engine {
         mut candidates: BTreeSet<Vec<u8>>,
     ) -> Result<u64> {
         for range in lost {
-            candidates.extend(self.memtable_keys(old, snapshot, range));
+            candidates.extend(self.memtable_keys(&state.db, old, snapshot, range));
         }
         let mut found = Vec::new();
         for key in candidates {
@@ -570,7 +570,7 @@ impl Engine {
             let mut read = ReadOptions::default();
             read.set_snapshot(snapshot);
             read.fill_cache(false);
-            match self.db().get_cf_opt(old, &key, &read) {
+            match state.db.get_cf_opt(old, &key, &read) {
                 Ok(Some(value)) => found.push((key, value)),
                 Ok(None) => {}
                 Err(err) if err.kind() == ErrorKind::Corruption => {}
@@ -587,6 +587,7 @@ impl Engine {
     /// Whether a seek to `key` in the snapshot succeeds (reads no damaged block).
     fn seek_ok(
         &self,
+        db: &DB,
         old: &DetachedCf,
         snapshot: &SnapshotWithThreadMode<'_, DB>,
         key: &[u8],
@@ -594,7 +595,7 @@ impl Engine {
         let mut read = ReadOptions::default();
         read.set_snapshot(snapshot);
         read.fill_cache(false);
-        let mut iter = self.db().raw_iterator_cf_opt(old, read);
+        let mut iter = db.raw_iterator_cf_opt(old, read);
         iter.seek(key);
         iter.status().is_ok()
     }
@@ -603,17 +604,17 @@ impl Engine {
     /// again; `None` if nothing after `from` can be read.
     fn first_readable_from(
         &self,
+        db: &DB,
         old_physical: &str,
         old: &DetachedCf,
         snapshot: &SnapshotWithThreadMode<'_, DB>,
         from: &[u8],
     ) -> Option<Vec<u8>> {
-        if self.seek_ok(old, snapshot, from) {
+        if self.seek_ok(db, old, snapshot, from) {
             return Some(from.to_vec());
         }
         // Past the largest key of every file no block is read, so a seek there succeeds.
-        let largest = self
-            .db()
+        let largest = db
             .live_files()
             .ok()?
             .into_iter()
@@ -624,13 +625,13 @@ impl Engine {
         beyond.push(0xff);
         let len = beyond.len().max(from.len()) + 1;
         let (mut low, mut high) = (padded(from, len), padded(&beyond, len));
-        if !self.seek_ok(old, snapshot, &high) {
+        if !self.seek_ok(db, old, snapshot, &high) {
             return None;
         }
         let mut steps = 0;
         while gap_above_one(&low, &high) && steps < MAX_BISECTION_STEPS {
             let mid = midpoint(&low, &high);
-            if self.seek_ok(old, snapshot, &mid) {
+            if self.seek_ok(db, old, snapshot, &mid) {
                 high = mid;
             } else {
                 low = mid;

@@ -37,12 +37,13 @@ impl Sampler {
 
     pub(crate) fn sample(&self, engine: &Engine) -> Sample {
         let at_ns = engine.telemetry().clock().now_ns();
-        let db = engine.db();
         let table = engine.cf_table();
+        // While the database is closed for a reopen the table has no entries.
         let cfs = table
             .entries
             .iter()
-            .map(|entry| {
+            .filter_map(|entry| Some((table.db().ok()?, entry)))
+            .map(|(db, entry)| {
                 let read =
                     |name: &PropName| db.property_int_value_cf(&entry.handle, name).ok().flatten();
                 let mut num_files_at_level = [None; SAMPLED_LEVELS];

@@ -87,7 +87,7 @@ pub unsafe extern "C" fn lsmedic_open(
                 .clone()
         };
         let healer_config = config.healer.clone();
-        let engine = Arc::new(Engine::open(path, config.engine).map_err(lsmedic::DbError::from)?);
+        let engine = Engine::open_shared(path, config.engine).map_err(lsmedic::DbError::from)?;
         let healer = Healer::start(Arc::clone(&engine), config.healer.clone())
             .map_err(lsmedic::DbError::from)?;
         let handle = healer.handle();
