@@ -497,6 +497,58 @@ pub unsafe extern "C" fn lsmedic_last_rebuild_report(
     )
 }
 
+/// Where recovery from an error that stopped writes stands, as a JSON object (free it with
+/// `lsmedic_free`): `state` (`"healthy"`, `"failed"`: writes are refused, reads work;
+/// `"reopening"`: the engine is reopening the database and every call fails), `error`
+/// (RocksDB's message for the error that stopped writes, or null), `attempt_error` (why the
+/// last attempt did not bring writes back, or null), `reopens`, `resumed` (times RocksDB
+/// resumed by itself) and `last_outage_ms`. NULL on error.
+///
+/// A call refused while the database recovers fails with a message containing
+/// `database is recovering`: retry it later.
+///
+/// Thread-safety: any thread, concurrently.
+///
+/// # Safety
+/// `errptr` is NULL or a valid `char**`.
+#[no_mangle]
+pub unsafe extern "C" fn lsmedic_recovery_status(
+    db: *mut lsmedic_t,
+    errptr: *mut *mut c_char,
+) -> *mut c_char {
+    call(
+        "lsmedic_recovery_status",
+        errptr,
+        std::ptr::null_mut(),
+        || {
+            let status = db_handle(db)?.engine.recovery_status();
+            let text = serde_json::to_string(&status).map_err(|source| FfiError::Json {
+                what: "recovery status",
+                source,
+            })?;
+            malloc_string(&text)
+        },
+    )
+}
+
+/// Reopens the database in place now (what the engine does by itself after an I/O error or
+/// a full disk stopped writes, once space is free): waits for calls in flight and open
+/// iterators (up to `engine.recovery.reader_wait_ms`), closes the database and opens it
+/// again with the options set since. Calls made meanwhile fail with `database is
+/// recovering`. On error the database may stay closed until a later call succeeds.
+///
+/// Thread-safety: any thread; one reopen, rebuild or column-family change at a time (others
+/// wait).
+///
+/// # Safety
+/// `errptr` is NULL or a valid `char**`.
+#[no_mangle]
+pub unsafe extern "C" fn lsmedic_recover(db: *mut lsmedic_t, errptr: *mut *mut c_char) {
+    call("lsmedic_recover", errptr, (), || {
+        Ok(db_handle(db)?.engine.recover()?)
+    })
+}
+
 /// Compacts `[start, end]` of `column_family` (NULL = `"default"`) and waits for it; a NULL
 /// `start` or `end` leaves that side open (both NULL: the whole family).
 ///

@@ -1,4 +1,5 @@
-//! Data calls on `lsmedic_t`: put, get, delete, delete range, flush, compact, rebuild.
+//! Data calls on `lsmedic_t`: put, get, delete, delete range, flush, compact, rebuild,
+//! recover.
 //!
 //! Each succeeds exactly when the database is open and the column family exists (a
 //! reversed delete range is refused before RocksDB sees it); the model applies what
@@ -24,6 +25,7 @@ pub(crate) fn call(m: &mut Model, op: Op, mode: ErrMode) {
         Op::DeleteRange { cf, start, end } => delete_range(m, cf, (start, end), mode),
         Op::Flush(cf) => flush(m, cf, mode),
         Op::Rebuild(cf) => rebuild(m, cf, mode),
+        Op::Recover => recover(m, mode),
         Op::Compact { cf, start, end } => compact(m, cf, (start, end), mode),
         other => unreachable!("not a data call: {other:?}"),
     }
@@ -164,6 +166,37 @@ fn flush(m: &Model, cf: CfSel, mode: ErrMode) {
         Some(m.db_open() && m.cf_exists(&arg)),
         &arg,
     );
+}
+
+/// `lsmedic_recover`: an online reopen, which succeeds exactly when the database is open;
+/// every table reads back the same afterwards, and the status counts the reopen. Skipped
+/// while an iterator is alive (the reopen would wait `reader_wait_ms` for it).
+fn recover(m: &Model, mode: ErrMode) {
+    if m.iters.iter().any(|it| it.slot.alive) {
+        return;
+    }
+    let ((), outcome) = with_err(mode, |err| {
+        // SAFETY: a database pointer (possibly NULL or closed), valid errptr.
+        unsafe { lsmedic_recover(m.db_ptr(), err) }
+    });
+    let ok = m.db_open();
+    expect("lsmedic_recover", &outcome, Some(ok), &"recover");
+    if !ok {
+        return;
+    }
+    // SAFETY: an open database, NULL errptr.
+    let status = unsafe { lsmedic_recovery_status(m.db_ptr(), ptr::null_mut()) };
+    assert!(!status.is_null(), "no recovery status");
+    // SAFETY: a NUL-terminated string from the library.
+    let text = unsafe { CStr::from_ptr(status) }
+        .to_string_lossy()
+        .into_owned();
+    // SAFETY: one library allocation.
+    unsafe { lsmedic_free(status.cast()) };
+    assert!(text.contains("\"state\":\"healthy\""), "{text}");
+    for cf in m.tables.keys() {
+        m.verify_table(cf);
+    }
 }
 
 /// `lsmedic_rebuild_column_family`: accepted for an existing column family other than

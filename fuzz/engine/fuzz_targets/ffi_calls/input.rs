@@ -332,6 +332,8 @@ pub(crate) enum Op {
     Flush(CfSel),
     /// `lsmedic_rebuild_column_family`, then `lsmedic_quarantined_column_families`.
     Rebuild(CfSel),
+    /// `lsmedic_recover` (an online reopen), then `lsmedic_recovery_status`.
+    Recover,
     Compact {
         cf: CfSel,
         start: Option<KeySel>,

@@ -202,6 +202,7 @@ fn step(m: &mut Model, op: Op, mode: ErrMode) {
         | Op::PutNullKey { .. }
         | Op::Flush(_)
         | Op::Rebuild(_)
+        | Op::Recover
         | Op::Compact { .. }) => data::call(m, op, mode),
         op @ (Op::BatchCreate
         | Op::BatchPut { .. }
