@@ -7,7 +7,9 @@
 //! ([`crate::cf_map`]); a rebuild ([`crate::rebuild`]) swaps the physical CF behind a logical
 //! name by publishing a new table. Every change to the table waits for a grace period (the
 //! old table's reference count draining to one) before the engine relies on no operation
-//! still using the old entries.
+//! still using the old entries. The table also owns the database its handles belong to, so
+//! that a reopen ([`crate::recovery`]) replaces both at once: an operation takes the
+//! database and its column-family handle from the same table.
 //!
 //! The engine never blocks a caller for telemetry: recording an op is two clock reads and a
 //! ring push that drops (and counts) when full. The write throttle may delay writes (that is
