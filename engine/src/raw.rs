@@ -569,6 +569,128 @@ impl Drop for WalBatches<'_> {
     }
 }
 
+/// SST files an iterator must not open, matched by their table properties (a table filter
+/// sees only those): the number the file was created with, or its entry and deletion counts
+/// (an ingested file keeps the number its writer gave it). A loose match can only skip a
+/// healthy file too, which makes the iteration miss keys, never return other values.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct SkipTables {
+    /// File numbers (`000123.sst` → 123).
+    pub(crate) numbers: std::collections::BTreeSet<u64>,
+    /// `(num_entries, num_deletions)` of the files.
+    pub(crate) shapes: std::collections::BTreeSet<(u64, u64)>,
+}
+
+unsafe extern "C" fn destroy_skip_tables(state: *mut c_void) {
+    if !state.is_null() {
+        // SAFETY: `state` came from `Box::into_raw` in `FilteredKeys::new`; RocksDB calls the
+        // destructor once, when the read options are destroyed.
+        drop(unsafe { Box::from_raw(state as *mut SkipTables) });
+    }
+}
+
+unsafe extern "C" fn keep_table(
+    state: *mut c_void,
+    props: *const ffi::rocksdb_table_properties_t,
+) -> u8 {
+    if state.is_null() || props.is_null() {
+        return 1;
+    }
+    // SAFETY: `state` is the live `SkipTables` of these read options and `props` the
+    // properties RocksDB passes for the duration of the call; the getters only read fields.
+    let keep = catch_unwind(AssertUnwindSafe(|| unsafe {
+        let skip = &*(state as *const SkipTables);
+        let number = ffi::rocksdb_table_properties_orig_file_number(props);
+        let shape = (
+            ffi::rocksdb_table_properties_num_entries(props),
+            ffi::rocksdb_table_properties_num_deletions(props),
+        );
+        !skip.numbers.contains(&number) && !skip.shapes.contains(&shape)
+    }));
+    // A panic must not unwind into RocksDB; keeping the table is the safe answer.
+    u8::from(keep.unwrap_or(true))
+}
+
+/// The keys of a column family from a start key on, read without the SST files a
+/// [`SkipTables`] matches (RocksDB's `ReadOptions::table_filter`, which `rocksdb` does not
+/// wrap), at the current state and without filling the block cache. What it returns are
+/// candidates only: a key's value must come from a read that does consult every file.
+pub(crate) struct FilteredKeys<'a> {
+    // Destroyed before the read options it was created with.
+    iter: *mut ffi::rocksdb_iterator_t,
+    options: *mut ffi::rocksdb_readoptions_t,
+    _db: std::marker::PhantomData<&'a DB>,
+}
+
+impl<'a> FilteredKeys<'a> {
+    /// Positions at the first key ≥ `start` of `cf` in `db`, skipping the files `skip` matches.
+    pub(crate) fn new(db: &'a DB, cf: &'a DetachedCf, skip: SkipTables, start: &[u8]) -> Self {
+        use rocksdb::AsColumnFamilyRef;
+        let state = Box::into_raw(Box::new(skip)) as *mut c_void;
+        // SAFETY: the read options are ours until `drop`; `state` is a valid, uniquely owned
+        // `SkipTables` that the options' destructor frees (`destroy_skip_tables`) and
+        // `keep_table` only reads; `db` and `cf` outlive the iterator (the lifetime); the
+        // seek key is copied by RocksDB.
+        unsafe {
+            let options = ffi::rocksdb_readoptions_create();
+            ffi::rocksdb_readoptions_set_fill_cache(options, 0);
+            ffi::rocksdb_readoptions_set_table_filter(
+                options,
+                state,
+                Some(destroy_skip_tables),
+                Some(keep_table),
+            );
+            let iter = ffi::rocksdb_create_iterator_cf(db.as_raw_ptr(), options, cf.inner());
+            ffi::rocksdb_iter_seek(iter, start.as_ptr() as *const c_char, start.len());
+            FilteredKeys {
+                iter,
+                options,
+                _db: std::marker::PhantomData,
+            }
+        }
+    }
+
+    /// Up to `max` next keys below `end` (`None`: to the last key); fewer at the end, and
+    /// RocksDB's message when the iteration fails (another damaged file).
+    pub(crate) fn next_keys(
+        &mut self,
+        end: Option<&[u8]>,
+        max: usize,
+    ) -> Result<Vec<Vec<u8>>, String> {
+        let mut keys = Vec::new();
+        // SAFETY: `self.iter` is live (destroyed only in `drop`); a key slice is valid until
+        // the next move of the iterator and is copied before it.
+        unsafe {
+            while keys.len() < max && ffi::rocksdb_iter_valid(self.iter) != 0 {
+                let mut len = 0usize;
+                let key = ffi::rocksdb_iter_key(self.iter, &mut len);
+                let key = borrowed_bytes(key, len);
+                if end.is_some_and(|end| key >= end) {
+                    return Ok(keys);
+                }
+                keys.push(key.to_vec());
+                ffi::rocksdb_iter_next(self.iter);
+            }
+            let mut err: *mut c_char = std::ptr::null_mut();
+            ffi::rocksdb_iter_get_error(self.iter, &mut err);
+            match take_error(err) {
+                Some(message) => Err(message.as_str().to_owned()),
+                None => Ok(keys),
+            }
+        }
+    }
+}
+
+impl Drop for FilteredKeys<'_> {
+    fn drop(&mut self) {
+        // SAFETY: both were created in `new` and are destroyed once, the iterator first.
+        unsafe {
+            ffi::rocksdb_iter_destroy(self.iter);
+            ffi::rocksdb_readoptions_destroy(self.options);
+        }
+    }
+}
+
 /// A column-family handle whose borrow of the DB has been erased so that the engine can keep
 /// it next to the DB it belongs to.
 pub(crate) type DetachedCf = Arc<BoundColumnFamily<'static>>;

@@ -25,8 +25,12 @@
 //!    continue after it. With periodic checkpoints on, lost intervals are refilled from a
 //!    checkpoint (newest first) and the WAL archived since it when that is provably correct
 //!    ([`crate::checkpoints`]). In an interval that stays lost, the keys that still read
-//!    back by point lookup (those in the memtables, and those a checkpoint holds, whose
-//!    newest version may be in an undamaged file) are copied; the interval stays reported.
+//!    back by point lookup are copied; the interval stays reported. The candidates are the
+//!    memtables' keys, a checkpoint's, and those an iteration finds when told to skip the
+//!    damaged files (RocksDB's table filter): for a sparse L0 file, whose damaged block spans
+//!    the keys of the files below it, that is most of the interval. The point lookup
+//!    consults every file, the damaged ones included, so a key whose newest version is in
+//!    the damaged block stays lost rather than coming back with an older value.
 //! 5. Flush the new CF, so that the copied data is durable without the WAL.
 //! 6. Store the new mapping and the report (one synced batch) — the commit point — then
 //!    publish a table in which the logical name serves the new CF only, wait for the grace
@@ -147,6 +151,26 @@ fn gap_above_one(a: &[u8], b: &[u8]) -> bool {
         }
     }
     a_plus_one.as_slice() < b
+}
+
+/// What identifies the `damaged` files of physical column family `physical` to a table
+/// filter: their numbers, and their entry and deletion counts as the live-file list has
+/// them.
+fn skip_tables(db: &DB, physical: &str, damaged: &BTreeSet<u64>) -> raw::SkipTables {
+    let shapes = db
+        .live_files()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|file| file.column_family_name == physical)
+        .filter(|file| {
+            sst_number(&file.name).is_some_and(|number| damaged.contains(&number))
+        })
+        .map(|file| (file.num_entries, file.num_deletions))
+        .collect();
+    raw::SkipTables {
+        numbers: damaged.clone(),
+        shapes,
+    }
 }
 
 /// The number of the SST file a RocksDB corruption message names (`…/000123.sst …`).
@@ -456,6 +480,7 @@ impl Engine {
         let mut ingester = Ingester::new(self, cf, state, cf_options);
         let mut resume: Option<Vec<u8>> = None;
         let mut lost = Vec::new();
+        let mut damaged = BTreeSet::new();
         loop {
             let mut read = ReadOptions::default();
             read.set_snapshot(&snapshot);
@@ -496,6 +521,7 @@ impl Engine {
             }
             let message = err.into_string();
             if let Some(number) = sst_number(&message) {
+                damaged.insert(number);
                 let name = format!("{number:06}.sst");
                 if !report.skipped_files.contains(&name) {
                     report.skipped_files.push(name);
@@ -538,35 +564,77 @@ impl Engine {
                 report,
                 &mut candidates,
             )?;
-            report.keys_copied += self.salvage(cf, old, state, &snapshot, &lost, candidates)?;
+            report.keys_copied += self.salvage(
+                cf,
+                (old_physical, old),
+                state,
+                &snapshot,
+                &lost,
+                candidates,
+                &damaged,
+            )?;
         }
         report.lost_ranges = lost;
         Ok(())
     }
 
     /// Copies the keys of lost ranges that still read back by point lookup: those in the
-    /// memtables and `candidates` (keys a checkpoint holds in the ranges). A point lookup
-    /// searches newest-first and fails with corruption if it reaches the damaged block, so a
-    /// value it returns is the key's current one; a key whose newest version was in the
-    /// damaged block stays lost. The ranges stay in the report: other keys in them may be
-    /// lost.
+    /// memtables, `candidates` (keys a checkpoint holds in the ranges), and every key an
+    /// iteration that skips the `damaged` SST files finds in them (the keys of other files
+    /// in the damaged file's key span: for a sparse L0 file, most of the span). A point
+    /// lookup searches newest-first, consults every file (a damaged one's filter and index
+    /// included), and fails with corruption if it reaches the damaged block, so a value it
+    /// returns is the key's current one; a key whose newest version was in the damaged
+    /// block stays lost. The ranges stay in the report: other keys in them may be lost.
+    #[allow(clippy::too_many_arguments)]
     fn salvage(
+        &self,
+        cf: &str,
+        (old_physical, old): (&str, &DetachedCf),
+        state: &RebuildState,
+        snapshot: &SnapshotWithThreadMode<'_, DB>,
+        lost: &[LostRange],
+        mut candidates: BTreeSet<Vec<u8>>,
+        damaged: &BTreeSet<u64>,
+    ) -> Result<u64> {
+        for range in lost {
+            candidates.extend(self.memtable_keys(&state.db, old, snapshot, range));
+        }
+        let in_lost = |key: &Vec<u8>| lost.iter().any(|range| range.contains(key));
+        let keys: Vec<Vec<u8>> = candidates.into_iter().filter(in_lost).collect();
+        let mut copied = self.salvage_keys(cf, old, state, snapshot, keys)?;
+        if damaged.is_empty() {
+            return Ok(copied);
+        }
+        let skip = skip_tables(&state.db, old_physical, damaged);
+        for range in lost {
+            let mut keys = raw::FilteredKeys::new(&state.db, old, skip.clone(), &range.start);
+            loop {
+                // Another damaged file ends the search: its keys stay lost.
+                let chunk = keys
+                    .next_keys(range.end.as_deref(), CHUNK_KEYS)
+                    .unwrap_or_default();
+                let last = chunk.len() < CHUNK_KEYS;
+                copied += self.salvage_keys(cf, old, state, snapshot, chunk)?;
+                if last {
+                    break;
+                }
+            }
+        }
+        Ok(copied)
+    }
+
+    /// Copies those of `keys` that read back by point lookup at the snapshot.
+    fn salvage_keys(
         &self,
         cf: &str,
         old: &DetachedCf,
         state: &RebuildState,
         snapshot: &SnapshotWithThreadMode<'_, DB>,
-        lost: &[LostRange],
-        mut candidates: BTreeSet<Vec<u8>>,
+        keys: Vec<Vec<u8>>,
     ) -> Result<u64> {
-        for range in lost {
-            candidates.extend(self.memtable_keys(&state.db, old, snapshot, range));
-        }
         let mut found = Vec::new();
-        for key in candidates {
-            if !lost.iter().any(|range| range.contains(&key)) {
-                continue;
-            }
+        for key in keys {
             let mut read = ReadOptions::default();
             read.set_snapshot(snapshot);
             read.fill_cache(false);
