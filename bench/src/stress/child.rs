@@ -1,7 +1,7 @@
 //! The child process: opens the engine with the healer attached, writes with synced writes
-//! from several threads, changes options, flushes, compacts, checkpoints and rebuilds at
-//! random, and announces everything on its stdout ([`super::protocol`]) until the parent
-//! kills it.
+//! from several threads, changes options, flushes, compacts, checkpoints, rebuilds and
+//! reopens the database online (`Engine::recover`) at random, and announces everything on
+//! its stdout ([`super::protocol`]) until the parent kills it.
 //!
 //! Each writer thread owns a contiguous slice of every column family's key space, so writes
 //! to one key never race and the parent's model knows their order; writes of different
@@ -242,7 +242,7 @@ impl Writer {
             if self.shared.sink.send(&announced).is_err() {
                 return;
             }
-            let record = match self.apply(&mutations, batch) {
+            let record = match self.apply_through_reopens(&mutations, batch) {
                 Ok(()) => Record::Ack { op },
                 Err(err) => Record::Failed {
                     op,
@@ -298,6 +298,27 @@ impl Writer {
                 _ => self.delete_range(),
             })
             .collect()
+    }
+
+    /// Applies the mutations, retrying while the engine refuses them because it is reopening
+    /// its database (`Error::Recovering`): the writes are idempotent, and the thread owns
+    /// their keys, so a retry acknowledges exactly what one write would.
+    fn apply_through_reopens(
+        &self,
+        mutations: &[Mutation],
+        batch: bool,
+    ) -> Result<(), lsmedic::Error> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match self.apply(mutations, batch) {
+                Err(lsmedic::Error::Recovering { .. })
+                    if Instant::now() < deadline && !self.shared.stopping() =>
+                {
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                outcome => return outcome,
+            }
+        }
     }
 
     fn apply(&self, mutations: &[Mutation], batch: bool) -> Result<(), lsmedic::Error> {
@@ -410,6 +431,14 @@ impl Maintenance {
                         Err(err) => self
                             .shared
                             .note(NoteKind::OptionsRefused, format!("{detail}: {err}")),
+                    }
+                }
+                95..=96 => {
+                    // An online reopen under load: writers retry what it refuses.
+                    self.shared.note(NoteKind::ReopenStarted, "");
+                    match self.shared.engine.recover() {
+                        Ok(()) => self.shared.note(NoteKind::Reopened, ""),
+                        Err(err) => self.shared.note(NoteKind::ReopenFailed, err.to_string()),
                     }
                 }
                 85..=94 if self.shared.checkpoints => match self.shared.engine.checkpoint_now() {

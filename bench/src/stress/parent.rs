@@ -56,6 +56,8 @@ struct KillPlan {
 struct Session {
     /// Rebuilds started and not finished, per logical column family.
     in_flight: BTreeMap<String, u64>,
+    /// An online reopen started and not finished.
+    reopening: bool,
     fatal: Option<String>,
     violations: Vec<Violation>,
     log: Vec<String>,
@@ -214,6 +216,9 @@ impl Parent<'_> {
         if interrupted > 0 {
             self.summary.kills_during_rebuild += 1;
             self.summary.rebuilds_interrupted += interrupted;
+        }
+        if session.reopening {
+            self.summary.kills_during_online_reopen += 1;
         }
         let in_flight = self.model.uncertain_writes() as u64;
         self.summary.writes_in_flight_at_kill += in_flight;
@@ -550,6 +555,15 @@ impl Parent<'_> {
                 NoteKind::Flushed | NoteKind::Compacted => summary.flushes_and_compactions += 1,
                 NoteKind::CheckpointTaken => summary.checkpoints_taken += 1,
                 NoteKind::ReadCorruption => summary.child_read_corruptions += 1,
+                NoteKind::ReopenStarted => session.reopening = true,
+                NoteKind::Reopened => {
+                    session.reopening = false;
+                    summary.online_reopens += 1;
+                }
+                NoteKind::ReopenFailed => {
+                    session.reopening = false;
+                    summary.online_reopens_failed += 1;
+                }
                 NoteKind::MaintenanceFailed | NoteKind::CheckpointFailed | NoteKind::ReadFailed => {
                 }
             },

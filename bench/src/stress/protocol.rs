@@ -148,6 +148,12 @@ pub enum NoteKind {
     ReadCorruption,
     /// A read of the child failed otherwise.
     ReadFailed,
+    /// `Engine::recover` (an online reopen of the database) is starting.
+    ReopenStarted,
+    /// `Engine::recover` reopened the database in place.
+    Reopened,
+    /// `Engine::recover` failed (e.g. an iterator held the database).
+    ReopenFailed,
 }
 
 /// One line on the child's stdout.

@@ -17,6 +17,8 @@ pub struct Summary {
     pub kills: u64,
     /// Kills that landed while a rebuild was running in the child.
     pub kills_during_rebuild: u64,
+    /// Kills that landed while the child's engine was reopening its database online.
+    pub kills_during_online_reopen: u64,
     /// SST files damaged between children.
     pub corruptions_injected: u64,
     /// Rebuilds that completed (child, healer and parent together).
@@ -38,6 +40,10 @@ pub struct Summary {
     pub rebuilds_committed_unreported_damaged: u64,
     /// Reopens by the parent.
     pub reopens: u64,
+    /// Online reopens (`Engine::recover`) completed in the children, under load.
+    pub online_reopens: u64,
+    /// Online reopens that failed (the database kept serving or was reopened later).
+    pub online_reopens_failed: u64,
     /// Physical column families of interrupted rebuilds dropped by a reopen.
     pub orphans_dropped_at_reopen: u64,
     /// Keys that should have had a value and read absent inside a reported lost range.
@@ -98,8 +104,8 @@ impl Summary {
             (
                 "kills",
                 format!(
-                    "{} ({} during a rebuild)",
-                    self.kills, self.kills_during_rebuild
+                    "{} ({} during a rebuild, {} during an online reopen)",
+                    self.kills, self.kills_during_rebuild, self.kills_during_online_reopen
                 ),
             ),
             (
@@ -124,8 +130,12 @@ impl Summary {
             (
                 "reopens",
                 format!(
-                    "{} ({} orphan column families dropped)",
-                    self.reopens, self.orphans_dropped_at_reopen
+                    "{} ({} orphan column families dropped); online in the children {} ({} \
+                     failed)",
+                    self.reopens,
+                    self.orphans_dropped_at_reopen,
+                    self.online_reopens,
+                    self.online_reopens_failed
                 ),
             ),
             (
