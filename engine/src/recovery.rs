@@ -14,11 +14,11 @@
 //! 3. Once the database's file system has
 //!    [`RecoveryConfig::min_free_mb`](crate::config::RecoveryConfig) free (reopening writes a
 //!    WAL and a MANIFEST and flushes), the engine takes the column-family admin lock (no
-//!    create, drop or rebuild runs), publishes a table without a database (every operation,
-//!    reads included, then fails fast with [`Error::Recovering`]), waits for the operations
-//!    in flight, and for open iterators and a checkpoint being written to let go of the
-//!    database (up to `reader_wait_ms`, else it republishes the old table and tries later),
-//!    and closes it.
+//!    create, drop or rebuild runs) and waits for open iterators and a checkpoint being
+//!    written to let go of the database (up to `reader_wait_ms`; else it gives up, the
+//!    database still serving, and tries later). Then it publishes a table without a
+//!    database (every operation, reads included, fails fast with [`Error::Recovering`]),
+//!    waits for the operations in flight, and closes the database.
 //! 4. It opens the database again with the same options, event listener, block cache and
 //!    statistics, each column family with the options set online since, quarantined ones
 //!    with their compactions off, and publishes a table with the same telemetry ids and
@@ -74,8 +74,8 @@ pub struct RecoveryStatus {
     pub state: RecoveryState,
     /// The background error that stopped writes last (RocksDB's message).
     pub error: Option<String>,
-    /// Why the last recovery attempt did not bring writes back (not enough free space, an
-    /// iterator held the database, the reopen failed), while not healthy.
+    /// Why the last recovery attempt did not succeed (not enough free space, an iterator
+    /// held the database, the reopen failed); cleared when one does.
     pub attempt_error: Option<String>,
     /// Reopens completed since the engine was opened.
     pub reopens: u64,
@@ -311,14 +311,16 @@ impl Engine {
     /// from reopening; it then stays closed until a later call (or the automatic recovery
     /// thread) succeeds.
     pub fn recover(&self) -> Result<()> {
+        let before = self.recovery().status().state;
         let outcome = self.reopen();
         match &outcome {
             Ok(()) => self.recovery().healed(true),
             Err(err) => {
-                let state = if self.cf_table().open.is_some() {
-                    RecoveryState::Failed
-                } else {
-                    RecoveryState::Reopening
+                let state = match (self.cf_table().open.is_some(), before) {
+                    (false, _) => RecoveryState::Reopening,
+                    // A reopen asked of a healthy database gave up before closing it.
+                    (true, RecoveryState::Healthy) => RecoveryState::Healthy,
+                    (true, _) => RecoveryState::Failed,
                 };
                 self.recovery().attempt_failed(state, err.to_string());
             }
@@ -381,7 +383,10 @@ impl Engine {
     fn reopen(&self) -> Result<()> {
         let _admin = self.cf_admin_lock();
         let current = self.tables().load_full();
-        if current.open.is_some() {
+        if let Some(open) = &current.open {
+            // Wait for iterators and checkpoints while the database still serves: a reopen
+            // that gave up after closing would refuse every call for the whole wait.
+            self.wait_for_holders(&open.db)?;
             let closed = CfTable {
                 entries: Vec::new(),
                 open: None,
@@ -408,21 +413,17 @@ impl Engine {
         Ok(())
     }
 
-    /// Closes the database of `old` (just unpublished) once nothing else holds it; if
-    /// something still does after `reader_wait_ms`, republishes `old` and fails.
-    fn close_db(&self, old: CfTable) -> Result<()> {
+    /// Waits up to `reader_wait_ms` until only the table holds `db` (no iterator, no
+    /// checkpoint being written).
+    fn wait_for_holders(&self, db: &Arc<DB>) -> Result<()> {
         let wait = Duration::from_millis(self.config().recovery.reader_wait_ms);
         let deadline = Instant::now() + wait;
-        let held = |table: &CfTable| {
-            table
-                .open
-                .as_ref()
-                .map_or(0, |open| Arc::strong_count(&open.db) - 1)
-        };
-        while held(&old) > 0 {
+        loop {
+            let holders = Arc::strong_count(db) - 1;
+            if holders == 0 {
+                return Ok(());
+            }
             if Instant::now() >= deadline {
-                let holders = held(&old);
-                self.publish(old);
                 return Err(recovery_error(format!(
                     "{holders} iterator(s) or checkpoint(s) still used the database after \
                      {} ms (recovery.reader_wait_ms); drop open iterators to let it reopen",
@@ -430,6 +431,18 @@ impl Engine {
                 )));
             }
             std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Closes the database of `old` (just unpublished) once nothing else holds it; if
+    /// something still does after `reader_wait_ms` (an iterator opened since the first
+    /// wait), republishes `old` and fails.
+    fn close_db(&self, old: CfTable) -> Result<()> {
+        if let Some(open) = &old.open {
+            if let Err(err) = self.wait_for_holders(&open.db) {
+                self.publish(old);
+                return Err(err);
+            }
         }
         let CfTable { entries, open, .. } = old;
         drop(entries);
