@@ -675,6 +675,95 @@ void lsmedic_iter_get_error(const lsmedic_iterator_t *iter, char **errptr);
 void lsmedic_iter_destroy(lsmedic_iterator_t *iter);
 
 /**
+ * Reads `num_keys` keys of `column_family` (NULL = `"default"`) at once (RocksDB's
+ * `MultiGet`). `keys[i]`/`key_lens[i]` is the i-th key; on success `values[i]` is its value
+ * (free each with `lsmedic_free`; NUL-terminated for convenience) with its length in
+ * `value_lens[i]`, or NULL with length 0 when the key is absent. On error (any key failing
+ * fails the call) every `values[i]` is NULL and `*errptr` says why. `num_keys` = 0 is
+ * allowed (the arrays may then be NULL).
+ *
+ * Thread-safety: any thread, concurrently.
+ *
+ * # Safety
+ * `column_family` is NULL or a NUL-terminated string; when `num_keys` > 0, `keys` and
+ * `key_lens` point to `num_keys` readable elements (each key as `lsmedic_put`'s), and
+ * `values` and `value_lens` to `num_keys` writable ones; `errptr` is NULL or a valid
+ * `char**`.
+ */
+void lsmedic_multi_get(lsmedic_t *db,
+                       const char *column_family,
+                       size_t num_keys,
+                       const char *const *keys,
+                       const size_t *key_lens,
+                       char **values,
+                       size_t *value_lens,
+                       char **errptr);
+
+/**
+ * The value of RocksDB property `name` (`"rocksdb.stats"`, `"rocksdb.num-files-at-level0"`,
+ * `"rocksdb.estimate-num-keys"`, …) for `column_family` (NULL = `"default"`), as a
+ * NUL-terminated string (free it with `lsmedic_free`); NULL with `*errptr` left NULL when
+ * RocksDB does not know the property, NULL with `*errptr` set on error.
+ *
+ * Thread-safety: any thread, concurrently.
+ *
+ * # Safety
+ * `column_family` is NULL or a NUL-terminated string, `name` a NUL-terminated string;
+ * `errptr` is NULL or a valid `char**`.
+ */
+char *lsmedic_property_value(lsmedic_t *db,
+                             const char *column_family,
+                             const char *name,
+                             char **errptr);
+
+/**
+ * One reading of the sampled RocksDB properties of every column family and of the DB-wide
+ * statistics (what the healer sees each tick), as a JSON object (free it with
+ * `lsmedic_free`): `at_ns`, `cfs` (one object per column family: `name`,
+ * `num_files_at_level`, `estimate_pending_compaction_bytes`, memtable sizes,
+ * `is_write_stopped`, block-cache usage, …; a property RocksDB did not answer is null) and
+ * `statistics` (tickers and histograms; null when `engine.statistics` is off). NULL on
+ * error.
+ *
+ * Thread-safety: any thread, concurrently.
+ *
+ * # Safety
+ * `errptr` is NULL or a valid `char**`.
+ */
+char *lsmedic_statistics(lsmedic_t *db, char **errptr);
+
+/**
+ * Sets option `name` to `value` online, by RocksDB's name (`"write_buffer_size"`,
+ * `"level0_slowdown_writes_trigger"`, `"max_background_jobs"`, `"block_cache_capacity"`,
+ * …; the README lists them): column-family options need `column_family`, DB-wide ones
+ * take NULL. The value is checked against the same bounds the healer's changes are; a
+ * running healer in active mode may later change it again.
+ *
+ * Thread-safety: any thread, concurrently.
+ *
+ * # Safety
+ * `column_family` is NULL or a NUL-terminated string, `name` and `value` NUL-terminated
+ * strings; `errptr` is NULL or a valid `char**`.
+ */
+void lsmedic_set_option(lsmedic_t *db,
+                        const char *column_family,
+                        const char *name,
+                        const char *value,
+                        char **errptr);
+
+/**
+ * Writes a consistent, openable copy of the database to directory `dir`, which must not
+ * exist (RocksDB's `Checkpoint::CreateCheckpoint`: SST files are hard-linked where the file
+ * system allows, so it is cheap and shares their bytes with the database).
+ *
+ * Thread-safety: any thread, concurrently.
+ *
+ * # Safety
+ * `dir` is a NUL-terminated string; `errptr` is NULL or a valid `char**`.
+ */
+void lsmedic_checkpoint_create(lsmedic_t *db, const char *dir, char **errptr);
+
+/**
  * Starts the healer again after `lsmedic_healer_stop`, with the configuration the database
  * was opened with, the mode and weights last set, and the registered callback. Error when
  * it is running.

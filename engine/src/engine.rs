@@ -1183,6 +1183,17 @@ impl Engine {
         Ok(())
     }
 
+    /// The value of RocksDB property `name` (`rocksdb.stats`, `rocksdb.num-files-at-level0`,
+    /// …) for `cf`; `None` when RocksDB does not know the property.
+    pub fn property_value(&self, cf: &str, name: &str) -> Result<Option<String>> {
+        let table = self.cfs.load();
+        let entry = table.get(cf)?;
+        table
+            .db()?
+            .property_value_cf(&entry.handle, name)
+            .map_err(|e| Error::rocksdb("property_value", Some(cf), None, e))
+    }
+
     /// Writes a consistent, openable copy of the database to `dir` (which must not exist).
     /// SST files are hard-linked where the filesystem allows; see
     /// [`Engine::checkpoint_now`] for the independent copies rebuilds recover from.

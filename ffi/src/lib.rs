@@ -44,10 +44,13 @@ pub mod batch;
 
 pub mod iter;
 
+pub mod admin;
+
 pub mod healer;
 
 pub(crate) mod handles;
 
+pub use admin::*;
 pub use batch::*;
 pub use boundary::{lsmedic_free, FfiError};
 pub use config::*;

@@ -334,6 +334,28 @@ pub(crate) enum Op {
     Rebuild(CfSel),
     /// `lsmedic_recover` (an online reopen), then `lsmedic_recovery_status`.
     Recover,
+    /// `lsmedic_multi_get` (up to 8 keys; `null_values` passes NULL output arrays).
+    MultiGet {
+        cf: CfSel,
+        keys: Vec<KeySel>,
+        null_values: bool,
+    },
+    /// `lsmedic_property_value` with one of a few names (`None`: NULL).
+    Property {
+        cf: CfSel,
+        name: Option<u8>,
+    },
+    /// `lsmedic_statistics`.
+    Statistics,
+    /// `lsmedic_set_option` with one of a few (name, value) pairs, valid or not.
+    SetOption {
+        cf: CfSel,
+        pair: u8,
+    },
+    /// `lsmedic_checkpoint_create` into a fresh directory (`existing`: one already there).
+    CheckpointCreate {
+        existing: bool,
+    },
     Compact {
         cf: CfSel,
         start: Option<KeySel>,

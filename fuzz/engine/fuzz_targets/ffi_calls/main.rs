@@ -29,6 +29,7 @@
 
 #![no_main]
 
+mod admin;
 mod batch;
 mod config;
 mod data;
@@ -204,6 +205,11 @@ fn step(m: &mut Model, op: Op, mode: ErrMode) {
         | Op::Rebuild(_)
         | Op::Recover
         | Op::Compact { .. }) => data::call(m, op, mode),
+        op @ (Op::MultiGet { .. }
+        | Op::Property { .. }
+        | Op::Statistics
+        | Op::SetOption { .. }
+        | Op::CheckpointCreate { .. }) => admin::call(m, op, mode),
         op @ (Op::BatchCreate
         | Op::BatchPut { .. }
         | Op::BatchDelete { .. }

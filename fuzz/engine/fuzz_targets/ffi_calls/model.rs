@@ -60,6 +60,8 @@ pub(crate) struct Model {
     pub(crate) iters: Vec<IterSlot>,
     /// Iterators alive when their database was closed: it stays open until they go.
     pub(crate) zombie: bool,
+    /// Checkpoints asked for (names their directories).
+    pub(crate) checkpoints: u32,
 }
 
 impl Model {
@@ -75,6 +77,7 @@ impl Model {
             batches: Vec::new(),
             iters: Vec::new(),
             zombie: false,
+            checkpoints: 0,
         }
     }
 
