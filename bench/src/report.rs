@@ -18,6 +18,11 @@
 //!   of the first run of healthy bins lasting `max(2 s × time scale, 3 bins)` after it.
 //!   `detected_s` is when the healer first flagged an anomaly after the fault (null with
 //!   the healer off).
+//! - Faults that refuse writes (`disk_full`) also give `writes_refused`, the workload's
+//!   writes that failed while the fault lasted, and `writes_resumed_s`, the seconds from the
+//!   fault's end to the first write accepted after it (null: none was); other faults leave
+//!   both out. A run whose engine had writes refused gives `recovery`, the engine's
+//!   `RecoveryStatus` at the end of the run (reopens, the last outage, its error).
 
 use std::collections::BTreeMap;
 
@@ -148,6 +153,13 @@ pub struct FaultReport {
     pub recovered_s: Option<f64>,
     /// What was done.
     pub detail: String,
+    /// Faults that refuse writes: the workload's writes refused while the fault lasted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub writes_refused: Option<u64>,
+    /// Faults that refuse writes: seconds from the fault's end to the first write accepted
+    /// after it (null: none was).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub writes_resumed_s: Option<f64>,
 }
 
 /// Charted series, one value per bin.
@@ -256,6 +268,10 @@ pub struct RunReport {
     pub phases: Vec<PhaseSpan>,
     /// Non-fatal problems.
     pub warnings: Vec<String>,
+    /// The engine's recovery status at the end of the run, when writes were ever refused
+    /// (absent when the engine stayed healthy throughout).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery: Option<lsmedic::engine::RecoveryStatus>,
     /// Chart data.
     pub timeline: Timeline,
 }
@@ -410,6 +426,8 @@ fn analyse_faults(
                 impact_s: impact.map(|i| t.t_s[i].max(fault.start_s)),
                 recovered_s: recovered.map(|i| t.t_s[i]),
                 detail: fault.detail.clone(),
+                writes_refused: fault.writes_refused,
+                writes_resumed_s: fault.writes_resumed_s,
             }
         })
         .collect()
@@ -470,6 +488,7 @@ pub fn run_report(out: &RunOutput, time_scale: f64) -> RunReport {
         wall_s: out.wall_s,
         phases: out.phases.clone(),
         warnings: out.warnings.clone(),
+        recovery: out.recovery.clone(),
         timeline,
     }
 }
@@ -723,6 +742,8 @@ mod tests {
             start_s: 5.0,
             end_s: Some(8.0),
             detail: String::new(),
+            writes_refused: None,
+            writes_resumed_s: None,
         }];
         let report = analyse_faults(&t, &phases, &faults, &None, 1.0);
         assert_eq!(report[0].impact_s, Some(6.0));

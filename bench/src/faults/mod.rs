@@ -14,6 +14,7 @@
 //! | `value_size_shift` | workloads of the CF write values of `value_size` (the verifier knows every size a CF is written with) | sizes back |
 //! | `skew_shift` | workloads of the CF draw keys from `distribution` (or their own), with zipfian exponent `theta`, the hot keys moved `hot_offset` keys on within each workload's range | distributions back |
 //! | `scan_storm` | `threads` extra threads scan `scan_length` entries from uniform keys of `key_range` at `rate` scans/s (left out of the run's latency figures) | threads stop |
+//! | `disk_full` | on the run's own tmpfs of `disk_mb` MiB (mounted for the run, unmounted when it ends), a ballast file beside the database directory is written in 1 MiB chunks until the file system is full, and topped up every 50 ms | ballast deleted (also when the run fails); the tmpfs is unmounted at the end of the run |
 //! | `range_delete_retention` | a thread runs `delete_range` on the oldest `keys_per_period` keys of `key_range` not yet deleted, at once and then every `period_s` (wall seconds), until the range is gone; the verifier expects those keys absent | thread stops |
 //!
 //! When two faults that set the same knob (`write_ramp`, `value_size_shift`, `skew_shift`)
@@ -25,6 +26,7 @@
 
 mod corruption;
 mod cpu_hog;
+mod disk_full;
 mod io_hog;
 mod load_shape;
 mod options;
@@ -41,6 +43,8 @@ use crate::keygen::mix64;
 use crate::measure::Recorder;
 use crate::runner::Shared;
 use crate::scenario::{Fault, FaultKind};
+
+pub(crate) use disk_full::{DiskInfo, MountError, ScratchDisk};
 
 /// A knob of the workers a fault sets for its duration.
 #[derive(Copy, Clone, Debug)]
@@ -94,6 +98,11 @@ pub enum Undo {
     IoHog {
         /// The writers' directory and stop flag.
         dir: io_hog::HogDir,
+    },
+    /// Delete the ballast (it also goes when this is dropped).
+    DiskFull {
+        /// The ballast file and its top-up thread's stop flag.
+        ballast: disk_full::Ballast,
     },
 }
 
@@ -239,6 +248,7 @@ fn apply_latent(
             period_s,
             keys_per_period,
         } => storms::range_delete_retention(shared, cf, *key_range, *period_s, *keys_per_period),
+        FaultKind::DiskFull { disk_mb } => disk_full::disk_full(shared, *disk_mb),
         other => Err(format!("{} is not a latent fault", other.name())),
     }
 }
@@ -281,6 +291,7 @@ pub fn undo(shared: &Shared, undo: &Undo) -> Result<(), String> {
             dir.stop();
             Ok(())
         }
+        Undo::DiskFull { ballast } => ballast.lift(),
     }
 }
 

@@ -6,10 +6,12 @@
 //! - `worker`: the workload and delete-storm threads;
 //! - `knobs`: what faults turn in running workers (rates, key ranges and shapes, value sizes);
 //! - `monitor`: the per-tick thread (sampler, rings, events, the driven healer of `record`);
-//! - `verify`: what every write left behind and the final re-read of it.
+//! - `verify`: what every write left behind and the final re-read of it;
+//! - `outcomes`: writes refused and the first accepted after a fault that refuses them.
 
 mod knobs;
 mod monitor;
+mod outcomes;
 mod run;
 mod verify;
 mod worker;
@@ -26,6 +28,7 @@ use crate::subject::{Drive, HealerMode, Tapped};
 
 pub(crate) use knobs::{CfControl, Ramp, Skew};
 pub use monitor::{EventRecord, MonitorOutput, TickLite, TickRecord, WindowSummary};
+pub(crate) use outcomes::WriteOutcomes;
 pub use run::{run, FaultEvent, PhaseSpan, RunOutput};
 pub(crate) use verify::CfTracker;
 pub use verify::Verification;
@@ -82,6 +85,11 @@ pub(crate) struct Shared {
     pub fault_warnings: parking_lot::Mutex<Vec<String>>,
     /// Set to abandon all outstanding work.
     pub hard_stop: AtomicBool,
+    /// What the workload threads' writes came back with.
+    pub writes: WriteOutcomes,
+    /// The tmpfs the run mounted for its database (scenarios with `disk_full`), the only
+    /// file system that fault fills.
+    pub scratch_disk: Option<crate::faults::DiskInfo>,
     /// Whether the current phase is measured (read by storm threads).
     pub measuring: AtomicBool,
 }

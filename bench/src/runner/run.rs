@@ -1,13 +1,16 @@
 //! The timeline of one run, on the calling thread: open a fresh database, start the
 //! monitor, then per phase start its workers, inject and lift its faults on time, and
 //! unstick a phase whose workers outlive it; at the end stop storms, lift what is still
-//! active, put every option back, verify and close.
+//! active, put every option back, verify and close. A scenario with a `disk_full` fault runs
+//! on a tmpfs of its own, mounted over the run's temporary directory and unmounted when the
+//! run ends, however it ends.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use lsmedic::engine::RecoveryStatus;
 use lsmedic::telemetry::{Control, ThrottleScope, Tunables};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
@@ -15,6 +18,7 @@ use tempfile::TempDir;
 
 use super::knobs::CfControl;
 use super::monitor::{run_monitor, Labels, MonitorOutput};
+use super::outcomes::{ResumeWatch, WriteOutcomes};
 use super::verify::{verify, CfTracker, Verification};
 use super::worker::{run_worker, WorkerJob, WorkerResult};
 use super::{RunOptions, Shared};
@@ -52,6 +56,12 @@ pub struct FaultEvent {
     pub end_s: Option<f64>,
     /// What was done, in words.
     pub detail: String,
+    /// Faults that refuse writes (`disk_full`): writes of the workload threads that failed
+    /// from the fault's start to its end.
+    pub writes_refused: Option<u64>,
+    /// Faults that refuse writes: seconds from the fault's end to the first write of a
+    /// workload thread accepted after it (`None`: none was, or the fault lasted to the end).
+    pub writes_resumed_s: Option<f64>,
 }
 
 /// Everything a run produced, before reporting.
@@ -84,6 +94,9 @@ pub struct RunOutput {
     pub wall_s: f64,
     /// Problems that did not stop the run (a fault that could not be applied, …).
     pub warnings: Vec<String>,
+    /// The engine's recovery at the end of the run, when it ever had writes refused (a
+    /// background error, a reopen); `None` when it stayed healthy throughout.
+    pub recovery: Option<RecoveryStatus>,
 }
 
 fn progress_bar(enabled: bool, total_s: f64, label: &str) -> indicatif::ProgressBar {
@@ -104,6 +117,13 @@ fn progress_bar(enabled: bool, total_s: f64, label: &str) -> indicatif::Progress
 /// Runs `scenario` once on a fresh database.
 pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutput, String> {
     let dir = fresh_db_dir(options)?;
+    // Declared after `dir`, so dropped (unmounted) before it is removed, and after the engine
+    // below is closed or dropped.
+    let scratch = scenario
+        .disk_full_mb()
+        .map(|mb| crate::faults::ScratchDisk::mount(dir.path(), mb))
+        .transpose()
+        .map_err(|e: crate::faults::MountError| e.to_string())?;
     // The database in a subdirectory, so that its siblings (the checkpoint directory
     // `db.lsmedic-checkpoints` when checkpoints are on) go with the temporary directory.
     let mut subject = Subject::open(
@@ -117,7 +137,16 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutput, Strin
     let engine = Arc::clone(subject.engine());
     let start_tunables = engine.tunables().map_err(|e| e.to_string())?;
     let seed = options.seed.unwrap_or(scenario.seed);
-    let (shared, t0_engine_ns) = start_clock(&subject, scenario, options.verify, seed);
+    let scratch_disk = scratch.as_ref().map(|disk| disk.info().clone());
+    let (shared, t0_engine_ns) = start_clock(
+        &subject,
+        scenario,
+        RunSetup {
+            track: options.verify,
+            seed,
+            scratch_disk,
+        },
+    );
     let t0 = shared.t0;
     let labels = Arc::new(Mutex::new(Labels::default()));
     let monitor_stop = Arc::new(AtomicBool::new(false));
@@ -146,6 +175,7 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutput, Strin
         fault_events: Vec::new(),
         active: Vec::new(),
         storms: Vec::new(),
+        write_watches: Vec::new(),
         warnings: Vec::new(),
         ops_dropped: 0,
         measured_s: 0.0,
@@ -165,6 +195,8 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutput, Strin
         .verify
         .then(|| verify(shared.store.as_ref(), &shared.trackers));
     let wall_s = t0.elapsed().as_secs_f64();
+    let recovery =
+        Some(engine.recovery_status()).filter(|status| *status != RecoveryStatus::default());
     let RunState {
         recorder,
         phases,
@@ -194,6 +226,7 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutput, Strin
         ops_dropped,
         wall_s,
         warnings,
+        recovery,
     })
 }
 
@@ -214,14 +247,24 @@ fn fresh_db_dir(options: &RunOptions) -> Result<TempDir, String> {
         })
 }
 
+/// What a run's shared state is made with besides the subject and the scenario.
+struct RunSetup {
+    /// Keep every write for verification.
+    track: bool,
+    /// The run's seed.
+    seed: u64,
+    /// The tmpfs mounted for the run's database, if any.
+    scratch_disk: Option<crate::faults::DiskInfo>,
+}
+
 /// What every thread of the run shares; the run's clock starts here. Returns it with the
 /// start on the engine's telemetry clock.
-fn start_clock(
-    subject: &Subject,
-    scenario: &Scenario,
-    track: bool,
-    seed: u64,
-) -> (Arc<Shared>, u64) {
+fn start_clock(subject: &Subject, scenario: &Scenario, setup: RunSetup) -> (Arc<Shared>, u64) {
+    let RunSetup {
+        track,
+        seed,
+        scratch_disk,
+    } = setup;
     let engine = subject.engine();
     let cf_names = scenario.column_families();
     let key_spaces = cf_names.iter().map(|cf| scenario.key_space(cf)).collect();
@@ -241,6 +284,8 @@ fn start_clock(
         fault_warnings: Mutex::new(Vec::new()),
         hard_stop: AtomicBool::new(false),
         measuring: AtomicBool::new(false),
+        writes: WriteOutcomes::default(),
+        scratch_disk,
     });
     (shared, t0_engine_ns)
 }
@@ -288,6 +333,18 @@ struct ActiveFault {
     undo: faults::Undo,
 }
 
+/// The writes refused during a fault that refuses them, and the first accepted after it.
+struct WriteWatch {
+    /// Index in `RunOutput::faults`.
+    event: usize,
+    /// Writes refused before the fault started.
+    refused_before: u64,
+    /// Writes refused while it lasted (set when it is lifted).
+    refused: Option<u64>,
+    /// The first write accepted after it was lifted early enough for the workload to go on.
+    resume: Option<Arc<ResumeWatch>>,
+}
+
 /// What the timeline accumulates over the phases.
 struct RunState<'a> {
     shared: &'a Arc<Shared>,
@@ -304,6 +361,8 @@ struct RunState<'a> {
     active: Vec<ActiveFault>,
     /// Threads faults started (delete storms, a compaction), joined at the end.
     storms: Vec<JoinHandle<Recorder>>,
+    /// Faults that refuse writes, in the order injected.
+    write_watches: Vec<WriteWatch>,
     warnings: Vec<String>,
     ops_dropped: u64,
     measured_s: f64,
@@ -443,6 +502,7 @@ impl RunState<'_> {
     /// Injects `fault` (due by `now`); a fault that cannot be applied is a warning.
     fn inject(&mut self, phase: &Phase, fault: &Fault, now: Instant) {
         let start_s = self.shared.now_s();
+        let refused_before = self.shared.writes.refused();
         match faults::apply(self.shared, fault, self.scale) {
             Ok(applied) => {
                 self.fault_events.push(FaultEvent {
@@ -451,7 +511,17 @@ impl RunState<'_> {
                     start_s,
                     end_s: None,
                     detail: applied.detail,
+                    writes_refused: None,
+                    writes_resumed_s: None,
                 });
+                if fault.kind.refuses_writes() {
+                    self.write_watches.push(WriteWatch {
+                        event: self.fault_events.len() - 1,
+                        refused_before,
+                        refused: None,
+                        resume: None,
+                    });
+                }
                 self.storms.extend(applied.storm_threads);
                 let until = fault
                     .duration_s
@@ -490,11 +560,24 @@ impl RunState<'_> {
                 self.fault_events[fault.event].kind
             ));
         }
-        self.fault_events[fault.event].end_s = Some(self.shared.now_s());
+        let lifted = Instant::now();
+        self.fault_events[fault.event].end_s =
+            Some(lifted.duration_since(self.shared.t0).as_secs_f64());
+        self.watch_writes_after(fault.event, Some(lifted));
         let kind = self.fault_events[fault.event].kind;
         let mut labels = self.labels.lock();
         if let Some(i) = labels.faults.iter().position(|k| *k == kind) {
             labels.faults.remove(i);
+        }
+    }
+
+    /// A fault that refuses writes was lifted: its refused writes are counted, and from
+    /// `lifted` (unless the run is ending) the first accepted write is watched for.
+    fn watch_writes_after(&mut self, event: usize, lifted: Option<Instant>) {
+        let writes = &self.shared.writes;
+        if let Some(watch) = self.write_watches.iter_mut().find(|w| w.event == event) {
+            watch.refused = Some(writes.refused() - watch.refused_before);
+            watch.resume = lifted.map(|at| writes.watch_from(at));
         }
     }
 
@@ -529,6 +612,18 @@ impl RunState<'_> {
                     self.fault_events[fault.event].kind
                 ));
             }
+            // Lasted to the end of the run: no write came after it.
+            self.watch_writes_after(fault.event, None);
+        }
+        // Every workload thread has ended: the watches have seen every write.
+        for watch in &self.write_watches {
+            let event = &mut self.fault_events[watch.event];
+            event.writes_refused = watch.refused;
+            event.writes_resumed_s = watch
+                .resume
+                .as_ref()
+                .and_then(|resume| resume.resumed_after())
+                .map(|after| after.as_secs_f64());
         }
         let engine = &self.shared.engine;
         if let Err(e) = engine.restore(self.start_tunables) {

@@ -69,6 +69,9 @@ pub(super) fn run_worker(shared: Arc<Shared>, job: WorkerJob) -> WorkerResult {
             break;
         };
         let end = Instant::now();
+        if class == Class::Write {
+            shared.writes.note(result.is_ok(), end);
+        }
         let error = result.err().map(|e| e.corruption);
         recorder.record(class, due.min(sent), end, error, job.measured);
     }

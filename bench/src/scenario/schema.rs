@@ -171,6 +171,12 @@ pub(super) struct RangeDeleteRetentionFile {
     pub(super) keys_per_period: u64,
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct DiskFullFile {
+    pub(super) disk_mb: Option<u64>,
+}
+
 // ----- the validated scenario (stage 2) ----------------------------------------------------
 
 /// A validated scenario, times unscaled (seconds as written).
@@ -379,6 +385,13 @@ pub enum FaultKind {
         /// Keys each range delete removes.
         keys_per_period: u64,
     },
+    /// The database's file system runs out of space: a ballast file beside the database
+    /// directory takes every free byte until the fault ends, then is removed. Only ever on a
+    /// tmpfs of `disk_mb` MiB the run mounts for itself (see [`Scenario::disk_full_mb`]).
+    DiskFull {
+        /// Size of the tmpfs the run's database lives on, MiB.
+        disk_mb: u64,
+    },
 }
 
 /// The two kinds of trouble a scenario can bring (`family = "config" | "latent"`).
@@ -427,11 +440,12 @@ impl FaultKind {
             FaultKind::SkewShift { .. } => "skew_shift",
             FaultKind::ScanStorm { .. } => "scan_storm",
             FaultKind::RangeDeleteRetention { .. } => "range_delete_retention",
+            FaultKind::DiskFull { .. } => "disk_full",
         }
     }
 
     /// Every fault kind's name.
-    pub const NAMES: [&'static str; 13] = [
+    pub const NAMES: [&'static str; 14] = [
         "write_burst",
         "working_set_shift",
         "compaction_starvation",
@@ -445,13 +459,33 @@ impl FaultKind {
         "skew_shift",
         "scan_storm",
         "range_delete_retention",
+        "disk_full",
     ];
+
+    /// Whether the fault makes the database refuse writes while it lasts (the run counts
+    /// the writes refused and times the first one accepted after it ends).
+    pub fn refuses_writes(&self) -> bool {
+        matches!(self, FaultKind::DiskFull { .. })
+    }
 }
 
 impl Scenario {
     /// Seconds the timed phases add up to (op-count phases count as 0).
     pub fn planned_seconds(&self) -> f64 {
         self.phases.iter().filter_map(|p| p.duration_s).sum()
+    }
+
+    /// The size (MiB) of the tmpfs a run of this scenario puts its database on: the
+    /// `disk_mb` of its `disk_full` faults (the validator makes them agree), `None` when it
+    /// has none (the database then lives in an ordinary temporary directory).
+    pub fn disk_full_mb(&self) -> Option<u64> {
+        self.phases
+            .iter()
+            .flat_map(|p| &p.faults)
+            .find_map(|f| match f.kind {
+                FaultKind::DiskFull { disk_mb } => Some(disk_mb),
+                _ => None,
+            })
     }
 
     /// Every column family the scenario uses.

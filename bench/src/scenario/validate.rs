@@ -77,6 +77,7 @@ impl Validator<'_, '_> {
             ));
         }
         self.value_size_classes(&phases, &column_families)?;
+        self.disk_full_space(&phases)?;
         // Unless the file says, a scenario whose every fault changes options is `config`.
         let faults = || phases.iter().flat_map(|p: &Phase| &p.faults);
         let family = raw.family.unwrap_or(
@@ -391,6 +392,7 @@ impl Validator<'_, '_> {
             "range_delete_retention" => {
                 self.range_delete_retention(site, self.strict(path, &kind, fields)?)?
             }
+            "disk_full" => self.disk_full(site, self.strict(path, &kind, fields)?, duration_s)?,
             other => {
                 return Err(self.r.at(
                     &path.key("kind"),

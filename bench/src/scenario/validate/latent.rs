@@ -1,13 +1,14 @@
 //! Fields of the fault kinds that are not an option change: neighbours on the machine
 //! (`io_hog`, `cpu_hog`), changes in what the workload sends (`write_ramp`,
-//! `value_size_shift`, `skew_shift`) and extra operations beside it (`scan_storm`,
-//! `range_delete_retention`). Every error names the field it is about.
+//! `value_size_shift`, `skew_shift`), extra operations beside it (`scan_storm`,
+//! `range_delete_retention`) and a full disk (`disk_full`). Every error names the field it is
+//! about.
 
 use super::super::schema::*;
 use super::super::span::FieldPath;
 use super::super::{ScenarioError, MAX_KEY_SPACE, MAX_THREADS, MAX_VALUE_BYTES};
 use super::{FaultSite, Validator};
-use crate::keygen::{Distribution, ValueSize, MAX_VALUE_SIZE_CLASSES};
+use crate::keygen::{Distribution, ValueSize, KEY_BYTES, MAX_VALUE_SIZE_CLASSES};
 
 /// Slowest `io_hog` byte rate: one 256 KiB chunk every four seconds.
 const MIN_IO_BYTES_PER_SEC: f64 = 65_536.0;
@@ -24,6 +25,12 @@ const DEFAULT_IO_FILE_BYTES: u64 = 256 << 20;
 const MAX_STORM_SCAN: u32 = 1_000_000;
 /// Default `scan_storm` scan lengths: analytics, not point lookups.
 const DEFAULT_STORM_SCAN: (u32, u32) = (1_000, 10_000);
+/// Default size (MiB) of the tmpfs a `disk_full` scenario runs on.
+pub(crate) const DEFAULT_DISK_MB: u64 = 256;
+/// Smallest `disk_full` tmpfs: RocksDB's files, a WAL and room to reopen must fit.
+const MIN_DISK_MB: u64 = 32;
+/// Largest `disk_full` tmpfs: the ballast fills it, and a tmpfs lives in memory.
+const MAX_DISK_MB: u64 = 4096;
 
 impl Validator<'_, '_> {
     /// Thread counts of fault threads: 1 by default, at most [`MAX_THREADS`].
@@ -285,6 +292,89 @@ impl Validator<'_, '_> {
         })
     }
 
+    pub(super) fn disk_full(
+        &self,
+        site: &FaultSite<'_>,
+        f: DiskFullFile,
+        duration_s: Option<f64>,
+    ) -> Result<FaultKind, ScenarioError> {
+        let path = site.path;
+        let disk_mb = f.disk_mb.unwrap_or(DEFAULT_DISK_MB);
+        if !(MIN_DISK_MB..=MAX_DISK_MB).contains(&disk_mb) {
+            return Err(self.r.at(
+                &path.key("disk_mb"),
+                format!(
+                    "must be in {MIN_DISK_MB}..={MAX_DISK_MB} MiB (the run mounts a tmpfs of \
+                     this size, in memory, and fills it), got {disk_mb}"
+                ),
+            ));
+        }
+        if duration_s.is_none() {
+            return Err(self.r.at(
+                path,
+                "disk_full needs duration_s: the disk is freed when the fault ends, and the run \
+                 times how soon writes are accepted again",
+            ));
+        }
+        Ok(FaultKind::DiskFull { disk_mb })
+    }
+
+    /// A scenario with `disk_full` runs on one tmpfs of `disk_mb` MiB: its faults must agree
+    /// on the size, the engine must reopen with at most a quarter of it free
+    /// (`engine.recovery.min_free_mb`), and what the workloads write must fit beside that.
+    pub(super) fn disk_full_space(&self, phases: &[Phase]) -> Result<(), ScenarioError> {
+        let mut disk: Option<u64> = None;
+        for (i, phase) in phases.iter().enumerate() {
+            for (j, fault) in phase.faults.iter().enumerate() {
+                let FaultKind::DiskFull { disk_mb } = fault.kind else {
+                    continue;
+                };
+                let fault_path = FieldPath::root()
+                    .key("phases")
+                    .index(i)
+                    .key("faults")
+                    .index(j);
+                // Located at `disk_mb` when the file writes it, else at the fault.
+                let at = |message: String| {
+                    let err = self.r.at(&fault_path.key("disk_mb"), message.clone());
+                    if err.line.is_some() {
+                        err
+                    } else {
+                        self.r.at(&fault_path, message)
+                    }
+                };
+                if let Some(first) = disk.filter(|first| *first != disk_mb) {
+                    return Err(at(format!(
+                        "every disk_full fault of a scenario acts on the same tmpfs: disk_mb \
+                         must be {first} like the first one's, got {disk_mb}"
+                    )));
+                }
+                disk = Some(disk_mb);
+                let min_free = self.engine.recovery.min_free_mb;
+                if min_free.saturating_mul(4) > disk_mb {
+                    return Err(at(format!(
+                        "the engine reopens only once engine.recovery.min_free_mb ({min_free} \
+                         MiB) is free, more than a quarter of this {disk_mb} MiB disk: set \
+                         [engine.recovery] min_free_mb = {} or less, or a larger disk_mb",
+                        disk_mb / 4
+                    )));
+                }
+                let data_mb = written_bytes(phases).div_ceil(1 << 20);
+                let need = data_mb.saturating_mul(2).saturating_add(min_free);
+                if need > disk_mb {
+                    return Err(at(format!(
+                        "too small for the data: the workloads write up to ~{data_mb} MiB (key \
+                         space x ({KEY_BYTES}-byte key + largest value) per column family written), \
+                         RocksDB needs about twice that on disk, and the engine needs \
+                         {min_free} MiB free to reopen (engine.recovery.min_free_mb): disk_mb \
+                         must be at least {need}, got {disk_mb}"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The verifier keeps a value-size class of [`MAX_VALUE_SIZE_CLASSES`] values per key:
     /// the distinct value sizes written to one column family (by its workloads and
     /// `value_size_shift` faults) must fit.
@@ -340,4 +430,38 @@ impl Validator<'_, '_> {
         }
         Ok(())
     }
+}
+
+/// Bytes of live data the write-bearing workloads can leave: per column family they write
+/// to, its key space times (key + the largest value any of its writers or
+/// `value_size_shift` faults writes).
+fn written_bytes(phases: &[Phase]) -> u64 {
+    let mut per_cf: Vec<(&str, u64, u64)> = Vec::new();
+    for workload in phases
+        .iter()
+        .flat_map(|p| &p.workloads)
+        .filter(|w| w.kind.writes())
+    {
+        let value = u64::from(workload.value_size.max);
+        match per_cf.iter_mut().find(|(cf, _, _)| *cf == workload.cf) {
+            Some((_, keys, largest)) => {
+                *keys = (*keys).max(workload.key_space);
+                *largest = (*largest).max(value);
+            }
+            None => per_cf.push((&workload.cf, workload.key_space, value)),
+        }
+    }
+    for fault in phases.iter().flat_map(|p| &p.faults) {
+        if let FaultKind::ValueSizeShift { cf, value_size } = &fault.kind {
+            for (name, _, largest) in &mut per_cf {
+                if cf.as_deref().is_none_or(|c| c == *name) {
+                    *largest = (*largest).max(u64::from(value_size.max));
+                }
+            }
+        }
+    }
+    per_cf
+        .iter()
+        .map(|(_, keys, largest)| keys.saturating_mul(KEY_BYTES as u64 + largest))
+        .fold(0, u64::saturating_add)
 }
