@@ -2,9 +2,11 @@
 # seeds in every healer mode (off, auto, rules, learned), with medians, 95 % intervals and
 # paired score differences per scenario, per family (config / latent) and overall.
 #
-#   make eval                            report in target/lsmedic-report/eval/ (240 runs of
-#                                        20 scenarios, ~60 min from scratch on 2 cores;
-#                                        228 runs of 19 took 57 min)
+#   make eval                            report in target/lsmedic-report/eval/ (252 runs of
+#                                        21 scenarios, ~63 min from scratch on 2 cores;
+#                                        228 runs of 19 took 57 min). `disk-full` mounts a
+#                                        tmpfs: run as root, or leave it out with
+#                                        EVAL_SCENARIOS
 #   make eval EVAL_REPEAT=5              narrower intervals, ~95 min
 #
 # The figures are latencies: run it on an otherwise idle machine (a compile beside it, even

@@ -145,11 +145,9 @@ impl Control for Engine {
         if !db_options.is_empty() {
             let table = self.cf_table();
             let db = table.db().map_err(|e| engine_error("set_global", e))?;
-            raw::set_db_options(db, &db_options).map_err(|message| {
-                ControlError::Engine {
-                    operation: "SetDBOptions".to_owned(),
-                    message,
-                }
+            raw::set_db_options(db, &db_options).map_err(|message| ControlError::Engine {
+                operation: "SetDBOptions".to_owned(),
+                message,
             })?;
         }
         for &(tunable, value) in changes {

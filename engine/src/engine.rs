@@ -627,7 +627,6 @@ impl Engine {
         &self.recovery
     }
 
-
     /// The options the DB was opened with (holds the statistics object).
     pub(crate) fn options(&self) -> &Options {
         &self.options
@@ -893,8 +892,9 @@ impl Engine {
                 Self::cf_map_of(&table).to_bytes(),
             );
         }
-        db.write_opt(batch, &self.write_opts_sync)
-            .map_err(|e| Error::rocksdb("drop_cf (store column-family map)", Some(name), None, e))?;
+        db.write_opt(batch, &self.write_opts_sync).map_err(|e| {
+            Error::rocksdb("drop_cf (store column-family map)", Some(name), None, e)
+        })?;
         self.publish(table);
         self.tunables.lock().cfs.remove(name);
         db.drop_cf(&physical)

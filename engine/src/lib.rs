@@ -66,6 +66,6 @@ pub use config::{
 pub use engine::{Engine, WriteOpts, DEFAULT_CF};
 pub use error::{Error, KeyPreview, Result};
 pub use iter::{EngineIter, IterOptions};
-pub use recovery::{RecoveryState, RecoveryStatus};
 pub use lsmedic_telemetry as telemetry_types;
+pub use recovery::{RecoveryState, RecoveryStatus};
 pub use telemetry::Telemetry;

@@ -162,9 +162,7 @@ fn skip_tables(db: &DB, physical: &str, damaged: &BTreeSet<u64>) -> raw::SkipTab
         .unwrap_or_default()
         .into_iter()
         .filter(|file| file.column_family_name == physical)
-        .filter(|file| {
-            sst_number(&file.name).is_some_and(|number| damaged.contains(&number))
-        })
+        .filter(|file| sst_number(&file.name).is_some_and(|number| damaged.contains(&number)))
         .map(|file| (file.num_entries, file.num_deletions))
         .collect();
     raw::SkipTables {
@@ -378,8 +376,7 @@ impl Engine {
             &mut report,
         );
         let finished = copied.and_then(|()| {
-            db
-                .flush_cf(&new_handle)
+            db.flush_cf(&new_handle)
                 .map_err(|e| Error::rocksdb("rebuild: flush new column family", Some(cf), None, e))
         });
         if let Err(err) = finished {
@@ -407,8 +404,7 @@ impl Engine {
         self.publish(swapped);
         drop(state);
         drop(old_handle);
-        db
-            .drop_cf(&old_physical)
+        db.drop_cf(&old_physical)
             .map_err(|e| Error::rocksdb("rebuild: drop old column family", Some(cf), None, e))?;
         // The damaged files went with it: a quarantine of the old CF ends here.
         self.forget_quarantine(&old_physical);
@@ -460,7 +456,8 @@ impl Engine {
                 copied += 1;
             }
         }
-        state.db
+        state
+            .db
             .write_opt(batch, &no_wal)
             .map_err(|e| Error::rocksdb("rebuild: copy", Some(cf), None, e))?;
         Ok(copied)

@@ -532,7 +532,10 @@ fn a_sparse_damaged_file_loses_only_its_own_keys() {
     flip_bytes(&newest_sst(&data), 0.4, 32);
     let engine = Engine::open(&data, config()).unwrap();
     let report = engine.rebuild_cf("data").unwrap();
-    assert!(!report.lost_ranges.is_empty(), "the damage was not met: {report:?}");
+    assert!(
+        !report.lost_ranges.is_empty(),
+        "the damage was not met: {report:?}"
+    );
     let in_lost = |k: &[u8]| report.lost_ranges.iter().any(|range| range.contains(k));
     let (mut lost, mut dense_in_ranges, mut sparse_in_ranges) = (0, 0, 0);
     for i in 0..N {
@@ -557,7 +560,10 @@ fn a_sparse_damaged_file_loses_only_its_own_keys() {
             }
         }
     }
-    assert!(dense_in_ranges > 100, "the lost ranges span other files' keys: {report:?}");
+    assert!(
+        dense_in_ranges > 100,
+        "the lost ranges span other files' keys: {report:?}"
+    );
     // Only keys whose newest version was in the damaged block can be gone, and keys whose
     // lookup the damaged file's bloom filter wrongly passes to the damaged block (10 bits per
     // key: about 1 %).

@@ -105,7 +105,9 @@ fn recover_reopens_in_place_keeping_ids_throttles_and_online_options() {
     assert!(err.to_string().contains("iterator"), "{err}");
     let status = engine.recovery_status();
     assert_eq!(status.state, RecoveryState::Healthy, "{status:?}");
-    assert!(status.attempt_error.is_some_and(|why| why.contains("iterator")));
+    assert!(status
+        .attempt_error
+        .is_some_and(|why| why.contains("iterator")));
     engine.put("users", b"while-held", b"x").unwrap();
     assert_eq!(engine.get("users", &key(1)).unwrap(), Some(b"u".to_vec()));
     drop(iter);
@@ -122,7 +124,9 @@ fn recover_reopens_in_place_keeping_ids_throttles_and_online_options() {
     assert_eq!(ids, after, "telemetry ids survive the reopen");
     let tunables = engine.tunables().unwrap();
     assert_eq!(
-        tunables.write_rate_limits.get(&ThrottleScope::Cf("orders".into())),
+        tunables
+            .write_rate_limits
+            .get(&ThrottleScope::Cf("orders".into())),
         Some(&(64 << 20))
     );
     // What RocksDB itself opened the column family with (its newest OPTIONS file): the value
@@ -333,9 +337,11 @@ fn full_disk(write_buffer_size: u64) {
 
     std::fs::remove_file(&ballast).unwrap();
     let freed = Instant::now();
-    wait_until("writes to be accepted again", Duration::from_secs(30), || {
-        engine.put("data", b"after", b"space").is_ok()
-    });
+    wait_until(
+        "writes to be accepted again",
+        Duration::from_secs(30),
+        || engine.put("data", b"after", b"space").is_ok(),
+    );
     let recovered = freed.elapsed();
     let status = engine.recovery_status();
     assert_eq!(status.state, RecoveryState::Healthy, "{status:?}");
@@ -356,7 +362,10 @@ fn full_disk(write_buffer_size: u64) {
     drop(engine);
     // And a plain reopen agrees.
     let engine = Engine::open(&db_path, config(RecoveryConfig::default())).unwrap();
-    assert_eq!(engine.get("data", b"after").unwrap(), Some(b"space".to_vec()));
+    assert_eq!(
+        engine.get("data", b"after").unwrap(),
+        Some(b"space".to_vec())
+    );
     assert_eq!(
         engine.get("data", &key(*acked.last().unwrap())).unwrap(),
         Some(value)

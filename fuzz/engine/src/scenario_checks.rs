@@ -287,6 +287,10 @@ fn check_fault(at: &str, fault: &Fault, phase: &Phase, cfs: &[String]) {
             assert!((1..=1 << 20).contains(bytes), "{at}.bytes");
             assert_eq!(fault.duration_s, None, "{at}: instantaneous");
         }
+        FaultKind::DiskFull { disk_mb } => {
+            assert!((32..=4096).contains(disk_mb), "{at}.disk_mb");
+            assert!(fault.duration_s.is_some(), "{at}: needs duration_s");
+        }
         FaultKind::Misconfiguration {
             cf,
             cf_changes,
