@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{bench, f, median_in, one_at_a_time, record};
+use common::{bench, f, median_in, one_at_a_time, record, run_json};
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -33,7 +33,8 @@ fn run_with_args(name: &str, scale: f64, healer: &str, extra: &[&str]) -> serde_
     let _turn = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("report.json");
-    let output = bench()
+    let mut command = bench();
+    command
         .args([
             "run",
             scenarios_dir()
@@ -52,16 +53,8 @@ fn run_with_args(name: &str, scale: f64, healer: &str, extra: &[&str]) -> serde_
         .arg("--db-dir")
         .arg(dir.path())
         .arg("--json")
-        .arg(&json)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        .arg(&json);
+    let report = run_json(&mut command, &json);
     report["scenarios"][0]["runs"][0].clone()
 }
 

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{bench, f, one_at_a_time};
+use common::{bench, f, one_at_a_time, run_json};
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -145,29 +145,23 @@ fn a_full_disk_refuses_writes_and_the_engine_takes_them_again_losing_nothing() {
     std::fs::create_dir(&db_parent).unwrap();
     let json = dir.path().join("report.json");
     // Time scale 0.3: the disk is full for 3 s of a 10 s phase.
-    let output = bench()
-        .arg("run")
-        .arg(scenario_file())
-        .args([
-            "--healer",
-            "off",
-            "--time-scale",
-            "0.3",
-            "--quiet",
-            "--db-dir",
-        ])
-        .arg(&db_parent)
-        .arg("--json")
-        .arg(&json)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    let report = run_json(
+        bench()
+            .arg("run")
+            .arg(scenario_file())
+            .args([
+                "--healer",
+                "off",
+                "--time-scale",
+                "0.3",
+                "--quiet",
+                "--db-dir",
+            ])
+            .arg(&db_parent)
+            .arg("--json")
+            .arg(&json),
+        &json,
     );
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let run = &report["scenarios"][0]["runs"][0];
     let fault = &run["faults"][0];
     assert_eq!(fault["kind"], "disk_full", "{run:#}");

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{bench, f, median_in, one_at_a_time, record};
+use common::{bench, f, median_in, one_at_a_time, record, run_json};
 
 use std::path::Path;
 use std::process::Command;
@@ -480,22 +480,16 @@ fn run_text(name: &str, text: &str) -> (serde_json::Value, Vec<String>) {
     let db_parent = dir.path().join("db");
     std::fs::create_dir(&db_parent).unwrap();
     let json = dir.path().join("report.json");
-    let output = bench()
-        .arg("run")
-        .arg(&scenario)
-        .args(["--healer", "off", "--quiet", "--db-dir"])
-        .arg(&db_parent)
-        .arg("--json")
-        .arg(&json)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    let report = run_json(
+        bench()
+            .arg("run")
+            .arg(&scenario)
+            .args(["--healer", "off", "--quiet", "--db-dir"])
+            .arg(&db_parent)
+            .arg("--json")
+            .arg(&json),
+        &json,
     );
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let left = std::fs::read_dir(&db_parent)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

@@ -64,6 +64,18 @@ static inline void remove_dir(char *dir) {
     free(dir);
 }
 
+/* Opens the database in `dir` with the configuration in TOML `config`. */
+static inline lsmedic_t *open_with_toml(const char *dir, const char *config_toml) {
+    char *err = NULL;
+    lsmedic_config_t *config = lsmedic_config_from_toml(config_toml, &err);
+    CHECK_OK(err);
+    lsmedic_t *db = lsmedic_open(dir, config, &err);
+    CHECK_OK(err);
+    CHECK(db != NULL);
+    lsmedic_config_destroy(config);
+    return db;
+}
+
 static inline void report(const char *name) {
     printf("%s: %d checks passed\n", name, check_count);
 }

@@ -9,16 +9,7 @@
 
 static const char *CONFIG = "[healer]\nmode = \"off\"\n";
 
-static lsmedic_t *open_db(const char *dir) {
-    char *err = NULL;
-    lsmedic_config_t *config = lsmedic_config_from_toml(CONFIG, &err);
-    CHECK_OK(err);
-    lsmedic_t *db = lsmedic_open(dir, config, &err);
-    CHECK_OK(err);
-    CHECK(db != NULL);
-    lsmedic_config_destroy(config);
-    return db;
-}
+static lsmedic_t *open_db(const char *dir) { return open_with_toml(dir, CONFIG); }
 
 static void test_multi_get(lsmedic_t *db) {
     char *err = NULL;

@@ -29,16 +29,7 @@ static const char *value_of(unsigned i) {
     return value;
 }
 
-static lsmedic_t *open_db(const char *dir) {
-    char *err = NULL;
-    lsmedic_config_t *config = lsmedic_config_from_toml(CONFIG, &err);
-    CHECK_OK(err);
-    lsmedic_t *db = lsmedic_open(dir, config, &err);
-    CHECK_OK(err);
-    CHECK(db != NULL);
-    lsmedic_config_destroy(config);
-    return db;
-}
+static lsmedic_t *open_db(const char *dir) { return open_with_toml(dir, CONFIG); }
 
 /* Inverts 32 bytes in the middle of the newest SST file in `dir`. */
 static void damage_newest_sst(const char *dir) {

@@ -44,11 +44,7 @@ static void check_status(lsmedic_t *db, const char *needle) {
 int main(void) {
     char *dir = make_temp_dir();
     char *err = NULL;
-    lsmedic_config_t *config = lsmedic_config_from_toml(CONFIG, &err);
-    CHECK_OK(err);
-    lsmedic_t *db = lsmedic_open(dir, config, &err);
-    CHECK_OK(err);
-    lsmedic_config_destroy(config);
+    lsmedic_t *db = open_with_toml(dir, CONFIG);
     lsmedic_create_column_family(db, "data", NULL, &err);
     CHECK_OK(err);
     for (unsigned i = 0; i < N; i++) put_key(db, i);

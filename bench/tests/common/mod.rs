@@ -10,6 +10,18 @@ pub fn bench() -> Command {
     Command::new(env!("CARGO_BIN_EXE_lsmedic-bench"))
 }
 
+/// Runs `command` (a `run` or `compare` writing its report to `json`), fails the test with
+/// its stderr if it fails, and returns the report.
+pub fn run_json(command: &mut Command, json: &Path) -> serde_json::Value {
+    let output = command.output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap()
+}
+
 /// Scenario runs measure latency and throughput: two at once would measure each other (and
 /// the tests of one file run in parallel), so they take turns.
 pub fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
