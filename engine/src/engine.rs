@@ -1090,16 +1090,31 @@ impl Engine {
     pub fn get(&self, cf: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
         let table = self.cfs.load();
         let entry = table.get(cf)?;
-        let db = table.db()?;
+        self.read_one(
+            (entry.id, cf),
+            (table.db()?, &entry.handle),
+            key,
+            &self.read_opts,
+        )
+    }
+
+    /// A point read of `key` in column family `id`/`cf` (`handle`, in `db`), timed.
+    pub(crate) fn read_one(
+        &self,
+        (id, cf): (CfId, &str),
+        (db, handle): (&DB, &DetachedCf),
+        key: &[u8],
+        read_opts: &ReadOptions,
+    ) -> Result<Option<Vec<u8>>> {
         let start = self.telemetry.clock().raw();
         let result = db
-            .get_pinned_cf_opt(&entry.handle, key, &self.read_opts)
+            .get_pinned_cf_opt(handle, key, read_opts)
             .map(|value| value.map(|slice| slice.to_vec()));
         let (bytes, found) = match &result {
             Ok(Some(value)) => (value.len(), OpOutcome::Ok),
             _ => (0, OpOutcome::NotFound),
         };
-        self.record(OpKind::Get, entry.id, start, bytes, &result, found);
+        self.record(OpKind::Get, id, start, bytes, &result, found);
         result.map_err(|e| Error::rocksdb("get", Some(cf), Some(key), e))
     }
 
@@ -1107,10 +1122,24 @@ impl Engine {
     pub fn multi_get<K: AsRef<[u8]>>(&self, cf: &str, keys: &[K]) -> Result<Vec<Option<Vec<u8>>>> {
         let table = self.cfs.load();
         let entry = table.get(cf)?;
-        let db = table.db()?;
+        self.read_many(
+            (entry.id, cf),
+            (table.db()?, &entry.handle),
+            keys,
+            &self.read_opts,
+        )
+    }
+
+    /// A multi-get of `keys` in column family `id`/`cf` (`handle`, in `db`), timed.
+    pub(crate) fn read_many<K: AsRef<[u8]>>(
+        &self,
+        (id, cf): (CfId, &str),
+        (db, handle): (&DB, &DetachedCf),
+        keys: &[K],
+        read_opts: &ReadOptions,
+    ) -> Result<Vec<Option<Vec<u8>>>> {
         let start = self.telemetry.clock().raw();
-        let results =
-            db.batched_multi_get_cf_opt(&entry.handle, keys.iter(), false, &self.read_opts);
+        let results = db.batched_multi_get_cf_opt(handle, keys.iter(), false, read_opts);
         let mut values = Vec::with_capacity(keys.len());
         let mut bytes = 0;
         let mut first_error = None;
@@ -1133,14 +1162,7 @@ impl Engine {
             Some((_, err)) => Err(err.clone()),
             None => Ok(()),
         };
-        self.record(
-            OpKind::MultiGet,
-            entry.id,
-            start,
-            bytes,
-            &status,
-            OpOutcome::Ok,
-        );
+        self.record(OpKind::MultiGet, id, start, bytes, &status, OpOutcome::Ok);
         match first_error {
             Some((i, err)) => Err(Error::rocksdb(
                 "multi_get",

@@ -72,57 +72,73 @@ impl Engine {
     pub fn iter(&self, cf: &str, options: IterOptions) -> Result<EngineIter<'_>> {
         let table = self.cf_table();
         let entry = table.get(cf)?;
-        let id = entry.id;
-        let handle = Arc::clone(&entry.handle);
+        let (id, handle) = (entry.id, Arc::clone(&entry.handle));
         let db = Arc::clone(table.db()?);
         drop(table);
-        let mut lower = options.lower_bound;
-        let mut upper = options.upper_bound;
-        if let Some(prefix) = &options.prefix {
-            // Narrow the bounds to the prefix's range so RocksDB skips everything else.
-            if lower.as_deref().is_none_or(|l| l < prefix.as_slice()) {
-                lower = Some(prefix.clone());
+        Ok(open_iter(
+            self.telemetry(),
+            (id, cf),
+            (db, handle),
+            options,
+            ReadOptions::default(),
+        ))
+    }
+}
+
+/// An iterator over column family `id`/`cf` (`handle`, in `db`) as `options` says, reading
+/// with `read_opts` (a snapshot, when it has one, must outlive the iterator: the lifetime
+/// `'e` is the caller's to tie).
+pub(crate) fn open_iter<'e>(
+    telemetry: &'e Telemetry,
+    (id, cf): (CfId, &str),
+    (db, handle): (Arc<DB>, DetachedCf),
+    options: IterOptions,
+    mut read_opts: ReadOptions,
+) -> EngineIter<'e> {
+    let mut lower = options.lower_bound;
+    let mut upper = options.upper_bound;
+    if let Some(prefix) = &options.prefix {
+        // Narrow the bounds to the prefix's range so RocksDB skips everything else.
+        if lower.as_deref().is_none_or(|l| l < prefix.as_slice()) {
+            lower = Some(prefix.clone());
+        }
+        if let Some(end) = prefix_successor(prefix) {
+            if upper.as_deref().is_none_or(|u| u > end.as_slice()) {
+                upper = Some(end);
             }
-            if let Some(end) = prefix_successor(prefix) {
-                if upper.as_deref().is_none_or(|u| u > end.as_slice()) {
-                    upper = Some(end);
-                }
-            }
         }
-        let mut read_opts = ReadOptions::default();
-        if let Some(lower) = lower {
-            read_opts.set_iterate_lower_bound(lower);
-        }
-        if let Some(upper) = upper {
-            read_opts.set_iterate_upper_bound(upper);
-        }
-        let telemetry = self.telemetry();
-        let start = telemetry.clock().raw();
-        let raw = db.raw_iterator_cf_opt(&handle, read_opts);
-        // SAFETY: the iterator borrows the database only through its pointer; `EngineIter`
-        // keeps the `Arc<DB>` it points into (whose address never moves) in a field dropped
-        // after the iterator, so the database outlives it.
-        let raw = unsafe {
-            std::mem::transmute::<
-                DBRawIteratorWithThreadMode<'_, DB>,
-                DBRawIteratorWithThreadMode<'static, DB>,
-            >(raw)
-        };
-        let busy_ns = telemetry.clock().delta_ns(start, telemetry.clock().raw());
-        Ok(EngineIter {
-            raw,
-            _handle: handle,
-            _db: db,
-            telemetry,
-            cf: id,
-            cf_name: cf.to_owned(),
-            prefix: options.prefix,
-            reverse: options.reverse,
-            state: IterState::Unpositioned,
-            busy_ns,
-            bytes: 0,
-            failed: false,
-        })
+    }
+    if let Some(lower) = lower {
+        read_opts.set_iterate_lower_bound(lower);
+    }
+    if let Some(upper) = upper {
+        read_opts.set_iterate_upper_bound(upper);
+    }
+    let start = telemetry.clock().raw();
+    let raw = db.raw_iterator_cf_opt(&handle, read_opts);
+    // SAFETY: the iterator borrows the database only through its pointer; `EngineIter`
+    // keeps the `Arc<DB>` it points into (whose address never moves) in a field dropped
+    // after the iterator, so the database outlives it.
+    let raw = unsafe {
+        std::mem::transmute::<
+            DBRawIteratorWithThreadMode<'_, DB>,
+            DBRawIteratorWithThreadMode<'static, DB>,
+        >(raw)
+    };
+    let busy_ns = telemetry.clock().delta_ns(start, telemetry.clock().raw());
+    EngineIter {
+        raw,
+        _handle: handle,
+        _db: db,
+        telemetry,
+        cf: id,
+        cf_name: cf.to_owned(),
+        prefix: options.prefix,
+        reverse: options.reverse,
+        state: IterState::Unpositioned,
+        busy_ns,
+        bytes: 0,
+        failed: false,
     }
 }
 

@@ -55,6 +55,7 @@ mod raw;
 pub mod rebuild;
 pub mod recovery;
 mod sampler;
+pub mod snapshot;
 pub mod telemetry;
 mod wal;
 
@@ -68,4 +69,5 @@ pub use error::{Error, KeyPreview, Result};
 pub use iter::{EngineIter, IterOptions};
 pub use lsmedic_telemetry as telemetry_types;
 pub use recovery::{RecoveryState, RecoveryStatus};
+pub use snapshot::Snapshot;
 pub use telemetry::Telemetry;
