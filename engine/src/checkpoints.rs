@@ -127,7 +127,7 @@ impl Checkpointer {
                     }
                     let _creating = shared.creating.lock();
                     // Looked up every time: a reopen ([`crate::recovery`]) replaces it.
-                    let outcome = match current_db(&tables) {
+                    let outcome = match CfTable::current_db(&tables) {
                         Ok(db) => create_deep(&db, &thread_dir, keep).err(),
                         Err(err) => Some(err.to_string()),
                     };
@@ -151,7 +151,7 @@ impl Checkpointer {
     /// Takes a deep checkpoint now; returns its directory.
     pub(crate) fn checkpoint_now(&self) -> Result<PathBuf> {
         let _creating = self.shared.creating.lock();
-        let db = current_db(&self.tables)?;
+        let db = CfTable::current_db(&self.tables)?;
         create_deep(&db, &self.dir, self.keep).map_err(|message| Error::Checkpoint {
             path: self.dir.clone(),
             message,
@@ -183,11 +183,6 @@ impl Drop for Checkpointer {
             let _ = thread.join();
         }
     }
-}
-
-/// The database the engine serves from now; [`Error::Recovering`] while it is reopened.
-fn current_db(tables: &ArcSwap<CfTable>) -> Result<Arc<DB>> {
-    tables.load().db().cloned()
 }
 
 /// Complete checkpoints in `dir`, oldest first.

@@ -161,14 +161,28 @@ impl CfTable {
     pub(crate) fn get(&self, name: &str) -> Result<&CfEntry> {
         match self.entries.iter().find(|entry| entry.name == name) {
             Some(entry) => Ok(entry),
-            None if self.closed.iter().any(|cf| cf.name == name) => Err(Error::Recovering {
+            None => Err(self.missing(self.closed.iter().any(|cf| cf.name == name), name)),
+        }
+    }
+
+    /// Why the column family `name` has no entry: the database is closed for a reopen
+    /// (`closed`: the family is among those it knew), or there is no such family.
+    fn missing(&self, closed: bool, name: &str) -> Error {
+        if closed {
+            Error::Recovering {
                 cf: Some(name.to_owned()),
                 cause: RECOVERING.to_owned(),
-            }),
-            None => Err(Error::UnknownColumnFamily {
+            }
+        } else {
+            Error::UnknownColumnFamily {
                 name: name.to_owned(),
-            }),
+            }
         }
+    }
+
+    /// The logical column family `name`, open or closed for a reopen.
+    pub(crate) fn info(&self, name: &str) -> Option<CfInfo<'_>> {
+        self.infos().find(|cf| cf.name == name)
     }
 
     pub(crate) fn by_id(&self, id: CfId) -> Option<&CfEntry> {
@@ -179,13 +193,7 @@ impl CfTable {
     pub(crate) fn entry_of(&self, id: CfId, name: &str) -> Result<&CfEntry> {
         match self.by_id(id) {
             Some(entry) => Ok(entry),
-            None if self.closed.iter().any(|cf| cf.id == id) => Err(Error::Recovering {
-                cf: Some(name.to_owned()),
-                cause: RECOVERING.to_owned(),
-            }),
-            None => Err(Error::UnknownColumnFamily {
-                name: name.to_owned(),
-            }),
+            None => Err(self.missing(self.closed.iter().any(|cf| cf.id == id), name)),
         }
     }
 
@@ -201,6 +209,12 @@ impl CfTable {
     #[inline]
     pub(crate) fn db(&self) -> Result<&Arc<DB>> {
         Ok(&self.open()?.db)
+    }
+
+    /// The database `tables` serves from now, for a background thread: looked up at each
+    /// use, so that a reopen ([`crate::recovery`]) reaches the thread.
+    pub(crate) fn current_db(tables: &ArcSwap<CfTable>) -> Result<Arc<DB>> {
+        tables.load().db().cloned()
     }
 
     /// Every logical column family, open or closed for a reopen, in creation order.
@@ -783,7 +797,7 @@ impl Engine {
     /// The telemetry id of a column family (what `OpEvent::cf` carries).
     pub fn cf_id(&self, name: &str) -> Result<CfId> {
         let table = self.cfs.load();
-        let id = table.infos().find(|cf| cf.name == name).map(|cf| cf.id);
+        let id = table.info(name).map(|cf| cf.id);
         id.ok_or_else(|| Error::UnknownColumnFamily {
             name: name.to_owned(),
         })
@@ -802,10 +816,7 @@ impl Engine {
     /// physical names).
     pub fn physical_cf(&self, name: &str) -> Result<String> {
         let table = self.cfs.load();
-        let physical = table
-            .infos()
-            .find(|cf| cf.name == name)
-            .map(|cf| cf.physical.to_owned());
+        let physical = table.info(name).map(|cf| cf.physical.to_owned());
         physical.ok_or_else(|| Error::UnknownColumnFamily {
             name: name.to_owned(),
         })
@@ -833,7 +844,7 @@ impl Engine {
         options.validate(name)?;
         let _admin = self.cf_admin.lock();
         let current = self.cfs.load_full();
-        if current.infos().any(|cf| cf.name == name) {
+        if current.info(name).is_some() {
             return Err(Error::ColumnFamilyExists {
                 name: name.to_owned(),
             });

@@ -115,7 +115,7 @@ impl Quarantine {
                     };
                     // Looked up every time: a reopen ([`crate::recovery`]) replaces it, and
                     // opens quarantined column families with their compactions off.
-                    let Ok(db) = tables.load().db().cloned() else {
+                    let Ok(db) = CfTable::current_db(&tables) else {
                         continue;
                     };
                     // A column family dropped since (a rebuild finished) needs nothing.

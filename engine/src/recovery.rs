@@ -196,7 +196,8 @@ impl Recovery {
     /// Records why an attempt did not bring writes back.
     fn attempt_failed(&self, state: RecoveryState, why: String) {
         self.update(|shared, inner| {
-            if inner.failed_at.is_none() {
+            // A reopen asked of a healthy database that gave up is no outage.
+            if state != RecoveryState::Healthy && inner.failed_at.is_none() {
                 inner.failed_at = Some(Instant::now());
             }
             inner.status.attempt_error = Some(why);
@@ -476,7 +477,7 @@ impl Engine {
         let closed = self.tables().load_full();
         let mut entries = Vec::with_capacity(live.len());
         for (logical, physical) in live {
-            let known = closed.infos().find(|cf| cf.name == logical);
+            let known = closed.info(&logical);
             let (id, throttle) = match known {
                 Some(cf) => (cf.id, Arc::clone(cf.throttle)),
                 None => (self.allocate_cf_id(), Arc::new(WriteThrottle::new(None))),
